@@ -1,0 +1,6 @@
+//! myelin-host: the std side of myelin. Data loading, training and the CLI
+//! around the `myelin-core` kernels.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
