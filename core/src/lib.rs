@@ -7,6 +7,10 @@ extern crate std;
 
 pub mod error;
 pub mod kernels;
+pub mod layers;
 pub mod math;
+pub mod model;
+pub mod quant;
+pub mod train;
 
 pub use error::Error;

@@ -8,3 +8,67 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
     a.iter().zip(b).fold(0.0, |acc, (x, y)| acc + x * y)
 }
+
+/// `y = W x + b`.
+pub fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+    assert_eq!(w.len(), x.len() * y.len(), "gemv: weight shape");
+    assert_eq!(b.len(), y.len(), "gemv: bias length");
+    for ((yo, row), bo) in y.iter_mut().zip(w.chunks_exact(x.len().max(1))).zip(b) {
+        *yo = bo + dot(row, x);
+    }
+}
+
+/// `dx = Wᵀ dy`.
+pub fn gemv_t(w: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(w.len(), dx.len() * dy.len(), "gemv_t: weight shape");
+    dx.fill(0.0);
+    for (row, &g) in w.chunks_exact(dx.len().max(1)).zip(dy) {
+        for (d, &wv) in dx.iter_mut().zip(row) {
+            *d += wv * g;
+        }
+    }
+}
+
+/// `dw += dy xᵀ`.
+pub fn outer_acc(dw: &mut [f32], dy: &[f32], x: &[f32]) {
+    assert_eq!(dw.len(), dy.len() * x.len(), "outer_acc: gradient shape");
+    for (row, &g) in dw.chunks_exact_mut(x.len().max(1)).zip(dy) {
+        for (d, &xv) in row.iter_mut().zip(x) {
+            *d += g * xv;
+        }
+    }
+}
+
+/// `c = beta * c + op(a) · op(b)`; see [`super::gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert_eq!(a.len(), m * k, "gemm: a shape");
+    assert_eq!(b.len(), k * n, "gemm: b shape");
+    assert_eq!(c.len(), m * n, "gemm: c shape");
+    let at = |i: usize, p: usize| if trans_a { a[p * m + i] } else { a[i * k + p] };
+    let bt = |p: usize, j: usize| if trans_b { b[j * k + p] } else { b[p * n + j] };
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for p in 0..k {
+                acc += at(i, p) * bt(p, j);
+            }
+            let old = if beta == 0.0 {
+                0.0
+            } else {
+                beta * c[i * n + j]
+            };
+            c[i * n + j] = old + acc;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Fixed-size layers typed by shape (const generics) that call the kernels.

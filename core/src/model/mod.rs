@@ -1,0 +1,1 @@
+//! The model file format: header, layer table, tensors, checksum; zero-copy parse.

@@ -1,0 +1,1 @@
+//! Quantization: int8 (scale + zero point, fixed-point requantization) and f16 storage.

@@ -1,0 +1,1 @@
+//! Training pieces: losses, optimizers, initialization.
