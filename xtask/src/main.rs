@@ -1,2 +1,43 @@
 //! `cargo xtask`: the project's scripts.
-fn main() {}
+//!
+//! - `cargo xtask ci`: every check CI runs, one step after another.
+//! - `cargo xtask qemu`: build and run every QEMU firmware program.
+
+mod ci;
+mod qemu;
+mod util;
+
+use anyhow::{Result, bail};
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    match cmd {
+        "ci" => ci::run(rest),
+        "qemu" => qemu::run(rest),
+        "help" | "--help" | "-h" => {
+            println!("usage: cargo xtask <ci | qemu>");
+            println!(
+                "  ci     run every check CI runs (setup, fmt, clippy, tests, thumb builds, qemu, docs)"
+            );
+            println!(
+                "  qemu   build and run every QEMU firmware program; non-zero exit if any fails"
+            );
+            Ok(())
+        }
+        other => bail!("unknown command `{other}` (try `cargo xtask help`)"),
+    }
+}
