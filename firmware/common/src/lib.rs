@@ -1,0 +1,62 @@
+//! Support for myelin's firmware under QEMU.
+//!
+//! Linking this crate brings:
+//! - a defmt global logger over semihosting (decode with `defmt-print -e ELF`);
+//! - a panic handler and `HardFault`/default exception handlers that log and
+//!   exit QEMU with failure, so a crash can never hang or pass;
+//! - [`exit_success`], [`exit_failure`] and the [`Checks`] harness with its
+//!   [`check!`] macro, which ends with an `N passed, N failed` line;
+//! - [`programs`]: the program bodies every board's `src/bin/*.rs` calls.
+#![no_std]
+#![deny(missing_docs)]
+
+pub mod checks;
+pub mod programs;
+
+pub use checks::Checks;
+pub use cortex_m_rt::entry;
+
+use cortex_m_rt::{ExceptionFrame, exception};
+use cortex_m_semihosting::debug;
+use defmt_semihosting as _;
+
+/// Exits QEMU with status 0.
+pub fn exit_success() -> ! {
+    debug::exit(debug::EXIT_SUCCESS);
+    unreachable_exit()
+}
+
+/// Exits QEMU with a non-zero status.
+pub fn exit_failure() -> ! {
+    debug::exit(debug::EXIT_FAILURE);
+    unreachable_exit()
+}
+
+/// Semihosting exit returns only when no debugger or emulator serves it.
+fn unreachable_exit() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    defmt::error!("panicked: {}", defmt::Display2Format(info));
+    exit_failure()
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    defmt::error!(
+        "HardFault at pc={=u32:#010x} lr={=u32:#010x}",
+        frame.pc(),
+        frame.lr()
+    );
+    exit_failure()
+}
+
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) {
+    defmt::error!("unexpected exception or interrupt {=i16}", irqn);
+    exit_failure()
+}

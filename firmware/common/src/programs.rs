@@ -1,0 +1,79 @@
+//! Program bodies shared by every board: each board's `src/bin/NAME.rs` is a
+//! two-line `#[entry]` that calls the function of the same name here.
+//!
+//! Programs whose name starts with `fail_` must fail: `cargo xtask qemu`
+//! requires them to exit non-zero (not by its timeout), which proves that a
+//! panic, a fault or a failed check can neither hang nor pass.
+
+use crate::{Checks, check};
+use core::hint::black_box;
+use myelin_app::demo;
+use myelin_core::kernels;
+
+/// `myelin_core::kernels::{dot, gemv}` on fixed data with known answers.
+pub fn kernels() -> ! {
+    let mut t = Checks::new();
+    let a: [f32; 8] = black_box([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    let b: [f32; 8] = black_box([8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
+    let d = kernels::dot(&a, &b);
+    defmt::info!("dot(a, b) = {}", d);
+    check!(t, d == 120.0);
+    let d7 = kernels::dot(&a[..7], &b[..7]);
+    check!(t, d7 == 112.0);
+    check!(t, kernels::dot(&[], &[]) == 0.0);
+
+    let w: [f32; 12] = black_box([
+        1.0, 2.0, 3.0, 4.0, //
+        0.0, -1.0, 0.0, 1.0, //
+        0.5, 0.5, 0.5, 0.5,
+    ]);
+    let x: [f32; 4] = black_box([1.0, 2.0, 3.0, 4.0]);
+    let bias: [f32; 3] = black_box([1.0, 0.0, -1.0]);
+    let mut y = [0.0; 3];
+    kernels::gemv(&w, &x, &bias, &mut y);
+    defmt::info!("gemv(W, x, b) = {}", y);
+    t.same_f32("gemv", &y, &[31.0, 2.0, 4.0]);
+    t.finish()
+}
+
+/// The demo dense network (`myelin_app::demo`) on every built-in sample,
+/// compared bit for bit with its integer reference.
+pub fn dense() -> ! {
+    let mut t = Checks::new();
+    let mut hidden = [0.0; demo::HIDDEN];
+    let mut logits = [0.0; demo::OUT];
+    for sample in 0..demo::SAMPLES {
+        let x = black_box(demo::input(sample));
+        demo::NET.forward(&x, &mut hidden, &mut logits);
+        let class = demo::argmax(&logits);
+        defmt::info!("sample {}: class {} logits {}", sample, class, logits);
+        t.record(
+            demo::matches_reference(sample, &logits),
+            "logits == integer reference",
+        );
+        t.record(class == demo::reference_class(sample), "class == reference");
+    }
+    t.finish()
+}
+
+/// Must fail: one check with a wrong expected value.
+pub fn fail_check() -> ! {
+    let mut t = Checks::new();
+    let d = kernels::dot(&black_box([1.0, 2.0]), &black_box([3.0, 4.0]));
+    check!(t, d == 12.0);
+    t.finish()
+}
+
+/// Must fail: a kernel called with mismatched lengths panics.
+pub fn fail_panic() -> ! {
+    let a = black_box([1.0f32; 4]);
+    let b = black_box([1.0f32; 3]);
+    let d = kernels::dot(&a, &b);
+    defmt::error!("dot of mismatched lengths returned {}", d);
+    crate::exit_success()
+}
+
+/// Must fail: an undefined instruction escalates to `HardFault`.
+pub fn fail_hardfault() -> ! {
+    cortex_m::asm::udf()
+}
