@@ -5,6 +5,7 @@
 
 mod ci;
 mod qemu;
+mod report;
 mod util;
 
 use anyhow::{Result, bail};
@@ -28,6 +29,7 @@ fn dispatch(args: &[String]) -> Result<()> {
     match cmd {
         "ci" => ci::run(rest),
         "qemu" => qemu::run(rest),
+        "report" => report::run(rest),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <ci | qemu>");
             println!(

@@ -6,11 +6,14 @@
 //!   exit QEMU with failure, so a crash can never hang or pass;
 //! - [`exit_success`], [`exit_failure`] and the [`Checks`] harness with its
 //!   [`check!`] macro, which ends with an `N passed, N failed` line;
+//! - [`measure`]: instruction-count markers, stack painting and the `report`
+//!   lines `cargo xtask report` reads;
 //! - [`programs`]: the program bodies every board's `src/bin/*.rs` calls.
 #![no_std]
 #![deny(missing_docs)]
 
 pub mod checks;
+pub mod measure;
 pub mod programs;
 
 pub use checks::Checks;

@@ -5,7 +5,7 @@
 //! requires them to exit non-zero (not by its timeout), which proves that a
 //! panic, a fault or a failed check can neither hang nor pass.
 
-use crate::{Checks, check};
+use crate::{Checks, check, measure};
 use core::hint::black_box;
 use myelin_app::demo;
 use myelin_core::kernels;
@@ -37,11 +37,27 @@ pub fn kernels() -> ! {
 }
 
 /// The demo dense network (`myelin_app::demo`) on every built-in sample,
-/// compared bit for bit with its integer reference.
+/// compared bit for bit with its integer reference. The first inference is
+/// measured (instructions and peak stack) for `cargo xtask report`.
 pub fn dense() -> ! {
+    measure::paint_stack();
     let mut t = Checks::new();
     let mut hidden = [0.0; demo::HIDDEN];
     let mut logits = [0.0; demo::OUT];
+    let x = black_box(demo::input(0));
+    measure::instructions(|| demo::NET.forward(&x, &mut hidden, &mut logits));
+    let stack = measure::peak_stack();
+    measure::report(
+        "dense-32x64x10",
+        "f32",
+        demo::MACS as u32,
+        demo::WEIGHTS_BYTES as u32,
+        stack,
+    );
+    t.record(
+        demo::matches_reference(0, &logits),
+        "measured logits == integer reference",
+    );
     for sample in 0..demo::SAMPLES {
         let x = black_box(demo::input(sample));
         demo::NET.forward(&x, &mut hidden, &mut logits);

@@ -1,0 +1,10 @@
+//! Must fail: a panic.
+#![no_std]
+#![no_main]
+
+use myelin_fw_common::{entry, programs};
+
+#[entry]
+fn main() -> ! {
+    programs::fail_panic()
+}
