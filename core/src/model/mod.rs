@@ -1,1 +1,1107 @@
-//! The model file format: header, layer table, tensors, checksum; zero-copy parse.
+//! The model file format (v1): header, layer table, tensor table, tensor
+//! data, CRC-32. [`Model::parse`] validates a file in place and hands out
+//! views into it, without copying; [`encode`] writes one into a caller's
+//! buffer. The byte layout is specified in `docs/model-format.md`.
+//!
+//! Parsing never panics and never reads out of bounds, whatever the input:
+//! every offset, count and size is checked (with overflow checks) before use.
+
+mod crc;
+
+pub use crc::{Crc32, crc32};
+
+use crate::Error;
+
+/// The first eight bytes of every model file.
+pub const MAGIC: [u8; 8] = *b"MYELINMF";
+/// The format version this module reads and writes.
+pub const VERSION: u16 = 1;
+/// Bytes in the header.
+pub const HEADER_LEN: usize = 48;
+/// Bytes in one layer-table entry.
+pub const LAYER_ENTRY_LEN: usize = 64;
+/// Bytes in one tensor-table entry.
+pub const TENSOR_ENTRY_LEN: usize = 48;
+/// Tensor data starts at file offsets that are multiples of this.
+pub const DATA_ALIGN: usize = 16;
+/// Bytes of quantization metadata per channel (scale, zero point, multiplier, shift).
+pub const QUANT_CHANNEL_LEN: usize = 16;
+/// Largest element count of one activation or tensor shape.
+pub const MAX_ELEMENTS: usize = 1 << 28;
+/// Number of `u32` kind-specific parameters in a layer entry.
+pub const PARAMS: usize = 6;
+
+// Header field offsets.
+const H_VERSION: usize = 8;
+const H_HEADER_LEN: usize = 10;
+const H_FLAGS: usize = 12;
+const H_FILE_LEN: usize = 16;
+const H_LAYERS: usize = 20;
+const H_TENSORS: usize = 24;
+const H_INPUT: usize = 28;
+const H_RESERVED: usize = 40;
+
+// Layer entry field offsets.
+const L_KIND: usize = 0;
+const L_ACT: usize = 2;
+const L_FLAGS: usize = 3;
+const L_FIRST: usize = 4;
+const L_COUNT: usize = 8;
+const L_IN: usize = 12;
+const L_OUT: usize = 24;
+const L_PARAMS: usize = 36;
+const L_RESERVED: usize = 60;
+
+// Tensor entry field offsets.
+const T_DTYPE: usize = 0;
+const T_RANK: usize = 1;
+const T_QUANT: usize = 2;
+const T_FLAGS: usize = 3;
+const T_DIMS: usize = 4;
+const T_OFFSET: usize = 20;
+const T_LEN: usize = 24;
+const T_QOFFSET: usize = 28;
+const T_QLEN: usize = 32;
+const T_RESERVED: usize = 36;
+
+/// An activation shape: channels, height, width. A flat vector of `n` is `[1, 1, n]`.
+pub type Shape = [usize; 3];
+
+/// Elements in a shape.
+pub fn shape_len(s: Shape) -> usize {
+    s[0].saturating_mul(s[1]).saturating_mul(s[2])
+}
+
+/// What a layer computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum LayerKind {
+    /// `y = W x + b` over the flattened input. Tensors: `W [OUT, IN]`, `b [OUT]`.
+    Dense,
+    /// 2-D convolution. Params: kernel height, kernel width, stride, padding.
+    /// Tensors: `W [OUT_C, IN_C, KH, KW]`, `b [OUT_C]`.
+    Conv2d,
+    /// Max pooling. Params: window size, stride.
+    MaxPool2d,
+    /// Average pooling. Params: window size, stride.
+    AvgPool2d,
+    /// LSTM over `[1, STEPS, FEATURES]`, output the last hidden state `[1, 1, HIDDEN]`.
+    /// Params: hidden size. Tensors: `W_ih [4H, F]`, `W_hh [4H, H]`, `b [4H]`,
+    /// gates in the order input, forget, cell, output.
+    Lstm,
+    /// The layer's activation alone (shape unchanged).
+    Activation,
+}
+
+impl LayerKind {
+    /// The code stored in the file.
+    pub const fn code(self) -> u16 {
+        match self {
+            LayerKind::Dense => 1,
+            LayerKind::Conv2d => 2,
+            LayerKind::MaxPool2d => 3,
+            LayerKind::AvgPool2d => 4,
+            LayerKind::Lstm => 5,
+            LayerKind::Activation => 6,
+        }
+    }
+
+    /// The kind stored as `code`, if known.
+    pub const fn from_code(code: u16) -> Option<Self> {
+        Some(match code {
+            1 => LayerKind::Dense,
+            2 => LayerKind::Conv2d,
+            3 => LayerKind::MaxPool2d,
+            4 => LayerKind::AvgPool2d,
+            5 => LayerKind::Lstm,
+            6 => LayerKind::Activation,
+            _ => return None,
+        })
+    }
+
+    /// A lower-case name (`dense`, `conv2d`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            LayerKind::Dense => "dense",
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::MaxPool2d => "maxpool2d",
+            LayerKind::AvgPool2d => "avgpool2d",
+            LayerKind::Lstm => "lstm",
+            LayerKind::Activation => "activation",
+        }
+    }
+
+    /// Number of tensors a layer of this kind owns.
+    pub const fn tensor_count(self) -> usize {
+        match self {
+            LayerKind::Dense | LayerKind::Conv2d => 2,
+            LayerKind::Lstm => 3,
+            LayerKind::MaxPool2d | LayerKind::AvgPool2d | LayerKind::Activation => 0,
+        }
+    }
+}
+
+/// The activation applied to a layer's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Activation {
+    /// `y = x`.
+    Identity,
+    /// `max(0, x)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+    /// Softmax over the whole output.
+    Softmax,
+}
+
+impl Activation {
+    /// The code stored in the file.
+    pub const fn code(self) -> u8 {
+        match self {
+            Activation::Identity => 0,
+            Activation::Relu => 1,
+            Activation::Sigmoid => 2,
+            Activation::Tanh => 3,
+            Activation::Softmax => 4,
+        }
+    }
+
+    /// The activation stored as `code`, if known.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Activation::Identity,
+            1 => Activation::Relu,
+            2 => Activation::Sigmoid,
+            3 => Activation::Tanh,
+            4 => Activation::Softmax,
+            _ => return None,
+        })
+    }
+
+    /// A lower-case name (`relu`, `sigmoid`, ...; `none` for identity).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "none",
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softmax => "softmax",
+        }
+    }
+}
+
+/// The element type of a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DType {
+    /// IEEE 754 binary32, little-endian.
+    F32,
+    /// IEEE 754 binary16, little-endian (storage only).
+    F16,
+    /// Signed 8-bit integer, with quantization metadata.
+    I8,
+    /// Signed 32-bit integer, little-endian, with quantization metadata (int8 biases).
+    I32,
+}
+
+impl DType {
+    /// The code stored in the file.
+    pub const fn code(self) -> u8 {
+        match self {
+            DType::F32 => 1,
+            DType::F16 => 2,
+            DType::I8 => 3,
+            DType::I32 => 4,
+        }
+    }
+
+    /// The dtype stored as `code`, if known.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => DType::F32,
+            2 => DType::F16,
+            3 => DType::I8,
+            4 => DType::I32,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F16 => 2,
+            DType::I8 => 1,
+        }
+    }
+
+    /// A lower-case name (`f32`, `f16`, `i8`, `i32`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I8 => "i8",
+            DType::I32 => "i32",
+        }
+    }
+
+    /// Whether tensors of this type carry quantization metadata.
+    pub const fn is_quantized(self) -> bool {
+        matches!(self, DType::I8 | DType::I32)
+    }
+}
+
+/// How the quantization metadata of an integer tensor is organized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum QuantScheme {
+    /// No metadata (float tensors).
+    None,
+    /// One record for the whole tensor.
+    PerTensor,
+    /// One record per slice of the first dimension (output channel).
+    PerChannel,
+}
+
+impl QuantScheme {
+    const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => QuantScheme::None,
+            1 => QuantScheme::PerTensor,
+            2 => QuantScheme::PerChannel,
+            _ => return None,
+        })
+    }
+
+    /// The code stored in the file.
+    pub const fn code(self) -> u8 {
+        match self {
+            QuantScheme::None => 0,
+            QuantScheme::PerTensor => 1,
+            QuantScheme::PerChannel => 2,
+        }
+    }
+}
+
+fn read<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N], Error> {
+    let end = off.checked_add(N).ok_or(Error::Truncated {
+        offset: off,
+        needed: N,
+    })?;
+    match b.get(off..end) {
+        Some(s) => {
+            let mut a = [0u8; N];
+            a.copy_from_slice(s);
+            Ok(a)
+        }
+        None => Err(Error::Truncated {
+            offset: b.len(),
+            needed: end - b.len().min(end),
+        }),
+    }
+}
+
+fn u8_at(b: &[u8], off: usize) -> Result<u8, Error> {
+    read::<1>(b, off).map(|a| a[0])
+}
+
+fn u16_at(b: &[u8], off: usize) -> Result<u16, Error> {
+    read::<2>(b, off).map(u16::from_le_bytes)
+}
+
+fn u32_at(b: &[u8], off: usize) -> Result<u32, Error> {
+    read::<4>(b, off).map(u32::from_le_bytes)
+}
+
+fn usize_at(b: &[u8], off: usize) -> Result<usize, Error> {
+    u32_at(b, off).map(|v| v as usize)
+}
+
+fn invalid(offset: usize, what: &'static str) -> Error {
+    Error::InvalidField { offset, what }
+}
+
+fn shape_at(b: &[u8], off: usize) -> Result<Shape, Error> {
+    let s = [
+        usize_at(b, off)?,
+        usize_at(b, off + 4)?,
+        usize_at(b, off + 8)?,
+    ];
+    if s.contains(&0) {
+        return Err(invalid(off, "zero dimension in a shape"));
+    }
+    let mut n: usize = 1;
+    for d in s {
+        n = n
+            .checked_mul(d)
+            .filter(|&n| n <= MAX_ELEMENTS)
+            .ok_or(invalid(off, "shape too large"))?;
+    }
+    Ok(s)
+}
+
+/// A validated model file, borrowed from its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    layers: usize,
+    tensors: usize,
+    input: Shape,
+}
+
+/// One entry of the layer table.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerView<'a> {
+    model: Model<'a>,
+    /// Position in the layer table.
+    pub index: usize,
+    /// What the layer computes.
+    pub kind: LayerKind,
+    /// Activation applied to the output.
+    pub activation: Activation,
+    /// Input shape.
+    pub in_shape: Shape,
+    /// Output shape.
+    pub out_shape: Shape,
+    /// Kind-specific parameters (see [`LayerKind`]); unused ones are zero.
+    pub params: [u32; PARAMS],
+    first_tensor: usize,
+    tensor_count: usize,
+}
+
+/// Quantization metadata of one integer tensor: per channel a scale (`f32`),
+/// a zero point, a fixed-point multiplier and a shift (`i32` each).
+#[derive(Debug, Clone, Copy)]
+pub struct QuantView<'a> {
+    /// How the records map to the tensor.
+    pub scheme: QuantScheme,
+    bytes: &'a [u8],
+}
+
+impl QuantView<'_> {
+    /// Number of records.
+    pub fn channels(&self) -> usize {
+        self.bytes.len() / QUANT_CHANNEL_LEN
+    }
+
+    fn field(&self, c: usize, f: usize) -> Option<[u8; 4]> {
+        read::<4>(
+            self.bytes,
+            c.checked_mul(QUANT_CHANNEL_LEN)?.checked_add(f)?,
+        )
+        .ok()
+    }
+
+    /// Scale of channel `c`.
+    pub fn scale(&self, c: usize) -> Option<f32> {
+        self.field(c, 0).map(f32::from_le_bytes)
+    }
+
+    /// Zero point of channel `c`.
+    pub fn zero_point(&self, c: usize) -> Option<i32> {
+        self.field(c, 4).map(i32::from_le_bytes)
+    }
+
+    /// Fixed-point requantization multiplier of channel `c`.
+    pub fn multiplier(&self, c: usize) -> Option<i32> {
+        self.field(c, 8).map(i32::from_le_bytes)
+    }
+
+    /// Requantization shift of channel `c`.
+    pub fn shift(&self, c: usize) -> Option<i32> {
+        self.field(c, 12).map(i32::from_le_bytes)
+    }
+}
+
+/// One tensor: its type, dimensions and bytes inside the file.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorView<'a> {
+    /// Element type.
+    pub dtype: DType,
+    /// Number of dimensions (1 to 4).
+    pub rank: usize,
+    /// Dimensions, outermost first; entries past `rank` are zero.
+    pub dims: [usize; 4],
+    /// The raw little-endian elements.
+    pub data: &'a [u8],
+    /// Quantization metadata (integer tensors only).
+    pub quant: Option<QuantView<'a>>,
+}
+
+impl<'a> TensorView<'a> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dtype.size()
+    }
+
+    /// True when the tensor has no elements (never, for a parsed file).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The dimensions that are in use.
+    pub fn shape(&self) -> &[usize] {
+        &self.dims[..self.rank.min(4)]
+    }
+
+    /// Element `i` of an `f32` tensor.
+    pub fn f32_at(&self, i: usize) -> Option<f32> {
+        if self.dtype != DType::F32 {
+            return None;
+        }
+        read::<4>(self.data, i.checked_mul(4)?)
+            .ok()
+            .map(f32::from_le_bytes)
+    }
+
+    /// Copies an `f32` tensor into `out`, which must hold exactly [`Self::len`] values.
+    pub fn read_f32(&self, out: &mut [f32]) -> Result<(), Error> {
+        if self.dtype != DType::F32 {
+            return Err(Error::Unsupported {
+                what: "reading a non-f32 tensor as f32",
+            });
+        }
+        if out.len() != self.len() {
+            return Err(Error::ShapeMismatch {
+                expected: self.len(),
+                found: out.len(),
+            });
+        }
+        for (o, c) in out.iter_mut().zip(self.data.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Ok(())
+    }
+
+    /// The elements of an `f32` tensor as a slice into the file, when the
+    /// file's bytes are 4-byte aligned in memory on a little-endian target;
+    /// `None` otherwise (use [`Self::read_f32`] then).
+    pub fn as_f32(&self) -> Option<&'a [f32]> {
+        if self.dtype != DType::F32 || cfg!(target_endian = "big") {
+            return None;
+        }
+        // SAFETY: every bit pattern is a valid f32, and `align_to` only puts
+        // correctly aligned, in-bounds elements in the middle slice.
+        let (head, mid, tail) = unsafe { self.data.align_to::<f32>() };
+        if head.is_empty() && tail.is_empty() {
+            Some(mid)
+        } else {
+            None
+        }
+    }
+}
+
+impl<'a> LayerView<'a> {
+    /// Number of tensors the layer owns.
+    pub fn tensor_count(&self) -> usize {
+        self.tensor_count
+    }
+
+    /// The layer's tensor `j` (for a dense layer: 0 weights, 1 bias).
+    pub fn tensor(&self, j: usize) -> Option<TensorView<'a>> {
+        if j >= self.tensor_count {
+            return None;
+        }
+        self.model.tensor(self.first_tensor.checked_add(j)?)
+    }
+
+    /// Parameters (elements of all tensors) of this layer.
+    pub fn param_count(&self) -> usize {
+        (0..self.tensor_count)
+            .filter_map(|j| self.tensor(j))
+            .map(|t| t.len())
+            .sum()
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Validates `bytes` as a model file: magic, version, length, CRC-32,
+    /// every table entry, every tensor's bounds and alignment, and the shapes
+    /// of consecutive layers. The whole slice must be the file.
+    pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
+        let magic = read::<8>(bytes, 0)?;
+        if magic != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = u16_at(bytes, H_VERSION)?;
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion { found: version });
+        }
+        // Need the full header and the trailing CRC.
+        read::<{ HEADER_LEN + 4 }>(bytes, 0)?;
+        let file_len = usize_at(bytes, H_FILE_LEN)?;
+        if file_len > bytes.len() {
+            return Err(Error::Truncated {
+                offset: bytes.len(),
+                needed: file_len - bytes.len(),
+            });
+        }
+        if file_len < bytes.len() {
+            return Err(invalid(H_FILE_LEN, "bytes after the declared file length"));
+        }
+        let body = bytes.len() - 4;
+        let stored = u32_at(bytes, body)?;
+        let computed = crc32(bytes.get(..body).unwrap_or(&[]));
+        if stored != computed {
+            return Err(Error::Checksum { stored, computed });
+        }
+        if usize::from(u16_at(bytes, H_HEADER_LEN)?) != HEADER_LEN {
+            return Err(invalid(H_HEADER_LEN, "header length is not 48"));
+        }
+        if u32_at(bytes, H_FLAGS)? != 0 {
+            return Err(invalid(H_FLAGS, "unknown header flags"));
+        }
+        if u32_at(bytes, H_RESERVED)? != 0 || u32_at(bytes, H_RESERVED + 4)? != 0 {
+            return Err(invalid(H_RESERVED, "reserved header bytes are not zero"));
+        }
+        let layers = usize_at(bytes, H_LAYERS)?;
+        let tensors = usize_at(bytes, H_TENSORS)?;
+        if layers == 0 {
+            return Err(invalid(H_LAYERS, "a model needs at least one layer"));
+        }
+        let tables_end = layers
+            .checked_mul(LAYER_ENTRY_LEN)
+            .and_then(|l| tensors.checked_mul(TENSOR_ENTRY_LEN)?.checked_add(l))
+            .and_then(|t| t.checked_add(HEADER_LEN))
+            .filter(|&e| e <= body)
+            .ok_or(invalid(
+                H_LAYERS,
+                "layer and tensor tables do not fit the file",
+            ))?;
+        let input = shape_at(bytes, H_INPUT)?;
+        let model = Model {
+            bytes,
+            layers,
+            tensors,
+            input,
+        };
+        for t in 0..tensors {
+            model.check_tensor(t, tables_end, body)?;
+        }
+        let mut shape = input;
+        let mut next_tensor = 0usize;
+        for l in 0..layers {
+            let view = model.read_layer(l)?;
+            if view.first_tensor != next_tensor {
+                return Err(invalid(
+                    model.layer_offset(l) + L_FIRST,
+                    "layer tensors are not stored in layer order",
+                ));
+            }
+            next_tensor += view.tensor_count;
+            if view.in_shape != shape {
+                return Err(Error::LayerShape {
+                    layer: l,
+                    expected: shape_len(shape),
+                    found: shape_len(view.in_shape),
+                });
+            }
+            check_layer(&view)?;
+            shape = view.out_shape;
+        }
+        if next_tensor != tensors {
+            return Err(invalid(H_TENSORS, "tensors not owned by any layer"));
+        }
+        Ok(model)
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Shape of one input sample.
+    pub fn input_shape(&self) -> Shape {
+        self.input
+    }
+
+    /// Elements of one input sample.
+    pub fn input_len(&self) -> usize {
+        shape_len(self.input)
+    }
+
+    /// Elements of the model's output.
+    pub fn output_len(&self) -> usize {
+        self.layer(self.layers - 1)
+            .map(|l| shape_len(l.out_shape))
+            .unwrap_or(0)
+    }
+
+    /// Number of layers.
+    pub fn layer_count(&self) -> usize {
+        self.layers
+    }
+
+    /// Number of tensors.
+    pub fn tensor_count(&self) -> usize {
+        self.tensors
+    }
+
+    /// Layer `i`, or `None` past the end.
+    pub fn layer(&self, i: usize) -> Option<LayerView<'a>> {
+        if i >= self.layers {
+            return None;
+        }
+        self.read_layer(i).ok()
+    }
+
+    /// All layers in order.
+    pub fn layers(&self) -> impl Iterator<Item = LayerView<'a>> + '_ {
+        (0..self.layers).filter_map(|i| self.layer(i))
+    }
+
+    /// Tensor `i` of the tensor table, or `None` past the end.
+    pub fn tensor(&self, i: usize) -> Option<TensorView<'a>> {
+        if i >= self.tensors {
+            return None;
+        }
+        self.read_tensor(i).ok()
+    }
+
+    /// Total parameters (tensor elements).
+    pub fn param_count(&self) -> usize {
+        (0..self.tensors)
+            .filter_map(|i| self.tensor(i))
+            .map(|t| t.len())
+            .sum()
+    }
+
+    fn layer_offset(&self, i: usize) -> usize {
+        HEADER_LEN + i * LAYER_ENTRY_LEN
+    }
+
+    fn tensor_offset(&self, i: usize) -> usize {
+        HEADER_LEN + self.layers * LAYER_ENTRY_LEN + i * TENSOR_ENTRY_LEN
+    }
+
+    fn read_layer(&self, i: usize) -> Result<LayerView<'a>, Error> {
+        let b = self.bytes;
+        let o = self.layer_offset(i);
+        let kind = LayerKind::from_code(u16_at(b, o + L_KIND)?)
+            .ok_or(invalid(o + L_KIND, "unknown layer kind"))?;
+        let activation = Activation::from_code(u8_at(b, o + L_ACT)?)
+            .ok_or(invalid(o + L_ACT, "unknown activation"))?;
+        if u8_at(b, o + L_FLAGS)? != 0 || u32_at(b, o + L_RESERVED)? != 0 {
+            return Err(invalid(o + L_FLAGS, "reserved layer bytes are not zero"));
+        }
+        let first_tensor = usize_at(b, o + L_FIRST)?;
+        let tensor_count = usize_at(b, o + L_COUNT)?;
+        if tensor_count != kind.tensor_count() {
+            return Err(invalid(
+                o + L_COUNT,
+                "wrong number of tensors for the layer kind",
+            ));
+        }
+        if first_tensor
+            .checked_add(tensor_count)
+            .is_none_or(|e| e > self.tensors)
+        {
+            return Err(invalid(
+                o + L_FIRST,
+                "layer tensors outside the tensor table",
+            ));
+        }
+        let mut params = [0u32; PARAMS];
+        for (k, p) in params.iter_mut().enumerate() {
+            *p = u32_at(b, o + L_PARAMS + 4 * k)?;
+        }
+        Ok(LayerView {
+            model: *self,
+            index: i,
+            kind,
+            activation,
+            in_shape: shape_at(b, o + L_IN)?,
+            out_shape: shape_at(b, o + L_OUT)?,
+            params,
+            first_tensor,
+            tensor_count,
+        })
+    }
+
+    fn read_tensor(&self, i: usize) -> Result<TensorView<'a>, Error> {
+        let b = self.bytes;
+        let o = self.tensor_offset(i);
+        let dtype = DType::from_code(u8_at(b, o + T_DTYPE)?)
+            .ok_or(invalid(o + T_DTYPE, "unknown tensor dtype"))?;
+        let rank = usize::from(u8_at(b, o + T_RANK)?);
+        if !(1..=4).contains(&rank) {
+            return Err(invalid(o + T_RANK, "tensor rank is not 1 to 4"));
+        }
+        let scheme = QuantScheme::from_code(u8_at(b, o + T_QUANT)?)
+            .ok_or(invalid(o + T_QUANT, "unknown quantization scheme"))?;
+        if u8_at(b, o + T_FLAGS)? != 0 {
+            return Err(invalid(o + T_FLAGS, "reserved tensor bytes are not zero"));
+        }
+        for k in 0..3 {
+            if u32_at(b, o + T_RESERVED + 4 * k)? != 0 {
+                return Err(invalid(
+                    o + T_RESERVED,
+                    "reserved tensor bytes are not zero",
+                ));
+            }
+        }
+        let mut dims = [0usize; 4];
+        let mut count: usize = 1;
+        for (k, d) in dims.iter_mut().enumerate() {
+            *d = usize_at(b, o + T_DIMS + 4 * k)?;
+            if k < rank {
+                count = count
+                    .checked_mul(*d)
+                    .filter(|&c| c != 0 && c <= MAX_ELEMENTS)
+                    .ok_or(invalid(o + T_DIMS, "tensor dimension zero or too large"))?;
+            } else if *d != 0 {
+                return Err(invalid(o + T_DIMS, "tensor dimension past its rank"));
+            }
+        }
+        let len = usize_at(b, o + T_LEN)?;
+        if Some(len) != count.checked_mul(dtype.size()) {
+            return Err(invalid(
+                o + T_LEN,
+                "tensor byte length does not match its dims",
+            ));
+        }
+        let off = usize_at(b, o + T_OFFSET)?;
+        let data = off
+            .checked_add(len)
+            .and_then(|e| b.get(off..e))
+            .ok_or(invalid(o + T_OFFSET, "tensor data outside the file"))?;
+        let qoff = usize_at(b, o + T_QOFFSET)?;
+        let qlen = usize_at(b, o + T_QLEN)?;
+        let quant = match (dtype.is_quantized(), scheme) {
+            (false, QuantScheme::None) if qoff == 0 && qlen == 0 => None,
+            (false, _) => {
+                return Err(invalid(
+                    o + T_QUANT,
+                    "float tensor with quantization metadata",
+                ));
+            }
+            (true, QuantScheme::None) => {
+                return Err(invalid(
+                    o + T_QUANT,
+                    "integer tensor without quantization metadata",
+                ));
+            }
+            (true, _) => {
+                let channels = if scheme == QuantScheme::PerTensor {
+                    1
+                } else {
+                    dims[0]
+                };
+                if Some(qlen) != channels.checked_mul(QUANT_CHANNEL_LEN) || qoff % 4 != 0 {
+                    return Err(invalid(
+                        o + T_QLEN,
+                        "quantization metadata size or alignment",
+                    ));
+                }
+                let qb = qoff
+                    .checked_add(qlen)
+                    .and_then(|e| b.get(qoff..e))
+                    .ok_or(invalid(
+                        o + T_QOFFSET,
+                        "quantization metadata outside the file",
+                    ))?;
+                Some(QuantView { scheme, bytes: qb })
+            }
+        };
+        Ok(TensorView {
+            dtype,
+            rank,
+            dims,
+            data,
+            quant,
+        })
+    }
+
+    fn check_tensor(&self, i: usize, data_start: usize, body: usize) -> Result<(), Error> {
+        let o = self.tensor_offset(i);
+        let t = self.read_tensor(i)?;
+        let off = usize_at(self.bytes, o + T_OFFSET)?;
+        if off % DATA_ALIGN != 0 {
+            return Err(invalid(o + T_OFFSET, "tensor data is not 16-byte aligned"));
+        }
+        if off < data_start || off + t.data.len() > body {
+            return Err(invalid(
+                o + T_OFFSET,
+                "tensor data overlaps the tables or the checksum",
+            ));
+        }
+        if t.quant.is_some() {
+            let qoff = usize_at(self.bytes, o + T_QOFFSET)?;
+            let qlen = usize_at(self.bytes, o + T_QLEN)?;
+            if qoff < data_start || qoff + qlen > body {
+                return Err(invalid(
+                    o + T_QOFFSET,
+                    "quantization metadata overlaps the tables",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn expect_dims(layer: &LayerView<'_>, j: usize, want: &[usize]) -> Result<(), Error> {
+    let t = layer.tensor(j).ok_or(Error::LayerShape {
+        layer: layer.index,
+        expected: layer.tensor_count,
+        found: j,
+    })?;
+    if t.shape() != want {
+        let expected = want.iter().product();
+        return Err(Error::LayerShape {
+            layer: layer.index,
+            expected,
+            found: t.len(),
+        });
+    }
+    Ok(())
+}
+
+fn check_params(layer: &LayerView<'_>, used: usize) -> Result<(), Error> {
+    if layer.params[..used].contains(&0) {
+        return Err(invalid(
+            layer.model.layer_offset(layer.index) + L_PARAMS,
+            "a layer parameter is zero",
+        ));
+    }
+    if layer.params[used..].iter().any(|&p| p != 0) {
+        return Err(invalid(
+            layer.model.layer_offset(layer.index) + L_PARAMS,
+            "unused layer parameters are not zero",
+        ));
+    }
+    Ok(())
+}
+
+fn out_mismatch(layer: &LayerView<'_>, want: Shape) -> Result<(), Error> {
+    if layer.out_shape != want {
+        return Err(Error::LayerShape {
+            layer: layer.index,
+            expected: shape_len(want),
+            found: shape_len(layer.out_shape),
+        });
+    }
+    Ok(())
+}
+
+/// Output side of a window of `k` over `n` with `stride` and `pad`, if it fits.
+pub fn window_out(n: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    let padded = n.checked_add(pad.checked_mul(2)?)?;
+    if k == 0 || stride == 0 || padded < k {
+        return None;
+    }
+    Some((padded - k) / stride + 1)
+}
+
+fn check_layer(layer: &LayerView<'_>) -> Result<(), Error> {
+    let [c, h, w] = layer.in_shape;
+    let p = layer.params.map(|v| v as usize);
+    let bad_params = || {
+        invalid(
+            layer.model.layer_offset(layer.index) + L_PARAMS,
+            "window does not fit the input",
+        )
+    };
+    match layer.kind {
+        LayerKind::Dense => {
+            check_params(layer, 0)?;
+            let out = layer.out_shape;
+            if out[0] != 1 || out[1] != 1 {
+                return Err(invalid(
+                    layer.model.layer_offset(layer.index) + L_OUT,
+                    "dense output shape must be [1, 1, n]",
+                ));
+            }
+            expect_dims(layer, 0, &[out[2], shape_len(layer.in_shape)])?;
+            expect_dims(layer, 1, &[out[2]])
+        }
+        LayerKind::Conv2d => {
+            // Padding may be zero; kernel and stride may not.
+            if p[0] == 0 || p[1] == 0 || p[2] == 0 || p[4] != 0 || p[5] != 0 {
+                return Err(bad_params());
+            }
+            let oh = window_out(h, p[0], p[2], p[3]).ok_or_else(bad_params)?;
+            let ow = window_out(w, p[1], p[2], p[3]).ok_or_else(bad_params)?;
+            let oc = layer.out_shape[0];
+            out_mismatch(layer, [oc, oh, ow])?;
+            expect_dims(layer, 0, &[oc, c, p[0], p[1]])?;
+            expect_dims(layer, 1, &[oc])
+        }
+        LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+            check_params(layer, 2)?;
+            let oh = window_out(h, p[0], p[1], 0).ok_or_else(bad_params)?;
+            let ow = window_out(w, p[0], p[1], 0).ok_or_else(bad_params)?;
+            out_mismatch(layer, [c, oh, ow])
+        }
+        LayerKind::Lstm => {
+            check_params(layer, 1)?;
+            if c != 1 {
+                return Err(Error::LayerShape {
+                    layer: layer.index,
+                    expected: 1,
+                    found: c,
+                });
+            }
+            let hidden = p[0];
+            out_mismatch(layer, [1, 1, hidden])?;
+            let gates = hidden.checked_mul(4).ok_or_else(bad_params)?;
+            expect_dims(layer, 0, &[gates, w])?;
+            expect_dims(layer, 1, &[gates, hidden])?;
+            expect_dims(layer, 2, &[gates])
+        }
+        LayerKind::Activation => {
+            check_params(layer, 0)?;
+            out_mismatch(layer, layer.in_shape)
+        }
+    }
+}
+
+/// The data of one tensor to encode.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum TensorData<'t> {
+    /// `f32` elements.
+    F32(&'t [f32]),
+}
+
+/// One tensor to encode: its dimensions (1 to 4) and data.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorDesc<'t> {
+    /// Dimensions, outermost first.
+    pub dims: &'t [usize],
+    /// The elements.
+    pub data: TensorData<'t>,
+}
+
+/// One layer to encode.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerDesc<'t> {
+    /// What the layer computes.
+    pub kind: LayerKind,
+    /// Activation applied to the output.
+    pub activation: Activation,
+    /// Input shape.
+    pub in_shape: Shape,
+    /// Output shape.
+    pub out_shape: Shape,
+    /// Kind-specific parameters; unused ones zero.
+    pub params: [u32; PARAMS],
+    /// The layer's tensors in the order [`LayerKind`] lists them.
+    pub tensors: &'t [TensorDesc<'t>],
+}
+
+fn align_up(n: usize) -> Option<usize> {
+    n.checked_add(DATA_ALIGN - 1)
+        .map(|v| v / DATA_ALIGN * DATA_ALIGN)
+}
+
+fn tensor_bytes(t: &TensorDesc<'_>) -> usize {
+    match t.data {
+        TensorData::F32(d) => d.len().saturating_mul(4),
+    }
+}
+
+/// Bytes [`encode`] writes for this model, or `None` if it overflows `u32`.
+pub fn encoded_len(layers: &[LayerDesc<'_>]) -> Option<usize> {
+    let tensors: usize = layers.iter().map(|l| l.tensors.len()).sum();
+    let mut end = align_up(
+        HEADER_LEN
+            .checked_add(layers.len().checked_mul(LAYER_ENTRY_LEN)?)?
+            .checked_add(tensors.checked_mul(TENSOR_ENTRY_LEN)?)?,
+    )?;
+    for t in layers.iter().flat_map(|l| l.tensors) {
+        end = align_up(end.checked_add(tensor_bytes(t))?)?;
+    }
+    let total = end.checked_add(4)?;
+    u32::try_from(total).ok().map(|_| total)
+}
+
+fn put_u32(out: &mut [u8], off: usize, v: usize) -> Result<(), Error> {
+    let v = u32::try_from(v).map_err(|_| invalid(off, "value does not fit in u32"))?;
+    put(out, off, &v.to_le_bytes())
+}
+
+fn put(out: &mut [u8], off: usize, b: &[u8]) -> Result<(), Error> {
+    let end = off
+        .checked_add(b.len())
+        .ok_or(invalid(off, "offset overflow"))?;
+    let dst = out.get_mut(off..end).ok_or(Error::Truncated {
+        offset: off,
+        needed: b.len(),
+    })?;
+    dst.copy_from_slice(b);
+    Ok(())
+}
+
+/// Writes a model file into `out` (which must hold exactly [`encoded_len`]
+/// bytes) with input shape `input`, then validates it with [`Model::parse`].
+pub fn encode(input: Shape, layers: &[LayerDesc<'_>], out: &mut [u8]) -> Result<(), Error> {
+    let total = encoded_len(layers).ok_or(Error::Unsupported {
+        what: "model larger than 4 GiB",
+    })?;
+    if out.len() != total {
+        return Err(Error::ShapeMismatch {
+            expected: total,
+            found: out.len(),
+        });
+    }
+    out.fill(0);
+    let tensors: usize = layers.iter().map(|l| l.tensors.len()).sum();
+    put(out, 0, &MAGIC)?;
+    put(out, H_VERSION, &VERSION.to_le_bytes())?;
+    put(out, H_HEADER_LEN, &(HEADER_LEN as u16).to_le_bytes())?;
+    put_u32(out, H_FILE_LEN, total)?;
+    put_u32(out, H_LAYERS, layers.len())?;
+    put_u32(out, H_TENSORS, tensors)?;
+    for (k, d) in input.iter().enumerate() {
+        put_u32(out, H_INPUT + 4 * k, *d)?;
+    }
+    let tensor_table = HEADER_LEN + layers.len() * LAYER_ENTRY_LEN;
+    let mut data_off = align_up(tensor_table + tensors * TENSOR_ENTRY_LEN).unwrap_or(total);
+    let mut t_index = 0;
+    for (i, l) in layers.iter().enumerate() {
+        let o = HEADER_LEN + i * LAYER_ENTRY_LEN;
+        put(out, o + L_KIND, &l.kind.code().to_le_bytes())?;
+        put(out, o + L_ACT, &[l.activation.code()])?;
+        put_u32(out, o + L_FIRST, t_index)?;
+        put_u32(out, o + L_COUNT, l.tensors.len())?;
+        for k in 0..3 {
+            put_u32(out, o + L_IN + 4 * k, l.in_shape[k])?;
+            put_u32(out, o + L_OUT + 4 * k, l.out_shape[k])?;
+        }
+        for (k, p) in l.params.iter().enumerate() {
+            put(out, o + L_PARAMS + 4 * k, &p.to_le_bytes())?;
+        }
+        for t in l.tensors {
+            let to = tensor_table + t_index * TENSOR_ENTRY_LEN;
+            if t.dims.is_empty() || t.dims.len() > 4 {
+                return Err(invalid(to + T_RANK, "tensor rank is not 1 to 4"));
+            }
+            let TensorData::F32(d) = t.data;
+            put(out, to + T_DTYPE, &[DType::F32.code(), t.dims.len() as u8])?;
+            for (k, dim) in t.dims.iter().enumerate() {
+                put_u32(out, to + T_DIMS + 4 * k, *dim)?;
+            }
+            let len = tensor_bytes(t);
+            put_u32(out, to + T_OFFSET, data_off)?;
+            put_u32(out, to + T_LEN, len)?;
+            for (k, v) in d.iter().enumerate() {
+                put(out, data_off + 4 * k, &v.to_le_bytes())?;
+            }
+            data_off = align_up(data_off + len).unwrap_or(total);
+            t_index += 1;
+        }
+    }
+    let body = total - 4;
+    let c = crc32(out.get(..body).unwrap_or(&[]));
+    put(out, body, &c.to_le_bytes())?;
+    Model::parse(out).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;
