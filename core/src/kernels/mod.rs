@@ -5,32 +5,149 @@
 //! dense layer is `OUT x IN` (`w[o * IN + i]`). Every function here panics if
 //! the slice lengths do not match the shapes it is given (a programming error,
 //! never run-time input).
+//!
+//! Selection: an x86-64 build with `avx2` and `fma` enabled at compile time
+//! uses the AVX2 kernels directly; otherwise, with feature `std`, the CPU is
+//! probed once and the result cached; otherwise the scalar kernels run. An
+//! aarch64 build uses NEON. f32 results differ between ISAs in the last bits
+//! (summation order, approximate `exp`); the int8 path is where bits must match.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub mod scalar;
+
+#[cfg(test)]
+mod tests;
+
+/// The instruction set the dispatching kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Isa {
+    /// Portable scalar code.
+    Scalar,
+    /// x86-64 AVX2 with FMA.
+    Avx2Fma,
+    /// aarch64 NEON.
+    Neon,
+}
+
+/// The instruction set the kernels in this module run with on this CPU.
+pub fn isa() -> Isa {
+    if use_avx2() {
+        Isa::Avx2Fma
+    } else if use_neon() {
+        Isa::Neon
+    } else {
+        Isa::Scalar
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+#[inline(always)]
+fn use_avx2() -> bool {
+    true
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    any(feature = "std", test),
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+#[inline]
+fn use_avx2() -> bool {
+    extern crate std;
+    use core::sync::atomic::{AtomicU8, Ordering};
+    // 0: not probed yet, 1: absent, 2: present.
+    static CACHE: AtomicU8 = AtomicU8::new(0);
+    match CACHE.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            CACHE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
+}
+
+#[cfg(not(any(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ),
+    all(target_arch = "x86_64", any(feature = "std", test))
+)))]
+#[inline(always)]
+fn use_avx2() -> bool {
+    false
+}
+
+#[inline(always)]
+fn use_neon() -> bool {
+    cfg!(all(target_arch = "aarch64", target_feature = "neon"))
+}
+
+/// Runs `$avx2` when AVX2+FMA is usable, `$neon` on NEON, else `$scalar`.
+macro_rules! dispatch {
+    (avx2: $avx2:expr, neon: $neon:expr, scalar: $scalar:expr $(,)?) => {{
+        #[cfg(target_arch = "x86_64")]
+        if use_avx2() {
+            // SAFETY: `use_avx2` confirmed AVX2 and FMA at compile or run time.
+            #[allow(unused_unsafe)]
+            return unsafe { $avx2 };
+        }
+        #[cfg(target_arch = "aarch64")]
+        if use_neon() {
+            // SAFETY: NEON is enabled at compile time on this target.
+            #[allow(unused_unsafe)]
+            return unsafe { $neon };
+        }
+        $scalar
+    }};
+}
 
 /// `sum(a[i] * b[i])`.
 ///
 /// # Panics
 /// If the slices differ in length.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    scalar::dot(a, b)
+    dispatch!(avx2: avx2::dot(a, b), neon: neon::dot(a, b), scalar: scalar::dot(a, b))
 }
 
 /// `y = W x + b`, with `W` of shape `y.len() x x.len()`.
 pub fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
-    scalar::gemv(w, x, b, y)
+    dispatch!(
+        avx2: avx2::gemv(w, x, b, y),
+        neon: neon::gemv(w, x, b, y),
+        scalar: scalar::gemv(w, x, b, y),
+    )
 }
 
 /// `dx = Wᵀ dy` (overwrites `dx`), with `W` of shape `dy.len() x dx.len()`:
 /// the input gradient of a dense layer.
 pub fn gemv_t(w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    scalar::gemv_t(w, dy, dx)
+    dispatch!(
+        avx2: avx2::gemv_t(w, dy, dx),
+        neon: neon::gemv_t(w, dy, dx),
+        scalar: scalar::gemv_t(w, dy, dx),
+    )
 }
 
 /// `dw += dy xᵀ` (rank-1 update), with `dw` of shape `dy.len() x x.len()`:
 /// the weight gradient of a dense layer for one sample.
 pub fn outer_acc(dw: &mut [f32], dy: &[f32], x: &[f32]) {
-    scalar::outer_acc(dw, dy, x)
+    dispatch!(
+        avx2: avx2::outer_acc(dw, dy, x),
+        neon: neon::outer_acc(dw, dy, x),
+        scalar: scalar::outer_acc(dw, dy, x),
+    )
 }
 
 /// `c = beta * c + op(a) · op(b)` where `op(a)` is `m x k`, `op(b)` is `k x n`
@@ -49,5 +166,193 @@ pub fn gemm(
     beta: f32,
     c: &mut [f32],
 ) {
-    scalar::gemm(trans_a, trans_b, m, n, k, a, b, beta, c)
+    dispatch!(
+        avx2: avx2::gemm(trans_a, trans_b, m, n, k, a, b, beta, c),
+        neon: neon::gemm(trans_a, trans_b, m, n, k, a, b, beta, c),
+        scalar: scalar::gemm(trans_a, trans_b, m, n, k, a, b, beta, c),
+    )
+}
+
+/// `y += alpha * x`.
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    dispatch!(
+        avx2: avx2::axpy(alpha, x, y),
+        neon: neon::axpy(alpha, x, y),
+        scalar: scalar::axpy(alpha, x, y),
+    )
+}
+
+/// Checks that three slices have one length and returns it.
+#[inline]
+fn same_len(name: &str, a: usize, b: usize, c: usize) -> usize {
+    assert!(a == b && b == c, "{name}: length mismatch");
+    a
+}
+
+macro_rules! unary {
+    ($name:ident, $inplace:ident, $elem:path, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $name(x: &[f32], y: &mut [f32]) {
+            assert_eq!(x.len(), y.len(), concat!(stringify!($name), ": length mismatch"));
+            let (src, dst, n) = (x.as_ptr(), y.as_mut_ptr(), x.len());
+            let _ = (src, dst, n);
+            dispatch!(
+                // SAFETY (both arms): x and y hold n floats each.
+                avx2: avx2::$name(src, dst, n),
+                neon: neon::$name(src, dst, n),
+                scalar: scalar::$name(x, y),
+            )
+        }
+
+        #[doc = $doc]
+        #[doc = ""]
+        #[doc = "In place: `x` is overwritten with the result."]
+        pub fn $inplace(x: &mut [f32]) {
+            let (p, n) = (x.as_mut_ptr(), x.len());
+            let _ = (p, n);
+            dispatch!(
+                // SAFETY (both arms): x holds n floats; the kernels allow src == dst.
+                avx2: avx2::$name(p, p, n),
+                neon: neon::$name(p, p, n),
+                scalar: {
+                    for v in x.iter_mut() {
+                        *v = $elem(*v);
+                    }
+                },
+            )
+        }
+    };
+}
+
+macro_rules! backward {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $name(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+            let n = same_len(stringify!($name), y.len(), dy.len(), dx.len());
+            let (py, pdy, pdx) = (y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr());
+            let _ = (py, pdy, pdx, n);
+            dispatch!(
+                // SAFETY (both arms): the three slices hold n floats each.
+                avx2: avx2::$name(py, pdy, pdx, n),
+                neon: neon::$name(py, pdy, pdx, n),
+                scalar: scalar::$name(y, dy, dx),
+            )
+        }
+    };
+}
+
+unary!(
+    relu,
+    relu_inplace,
+    scalar::relu1,
+    "`y = max(x, 0)`; NaN maps to 0."
+);
+unary!(
+    sigmoid,
+    sigmoid_inplace,
+    scalar::sigmoid1,
+    "`y = 1 / (1 + e^-x)`. SIMD variants use an approximate `exp`: absolute \
+     error at most 2e-7 and relative error at most 1e-6 against the exact \
+     value (tested); the scalar one uses `libm`."
+);
+unary!(
+    tanh,
+    tanh_inplace,
+    crate::math::tanhf,
+    "`y = tanh(x)`. SIMD variants use an approximate `exp`: absolute error at \
+     most 2e-7 and relative error at most 1e-6 against the exact value \
+     (tested); the scalar one uses `libm`."
+);
+backward!(
+    relu_backward,
+    "`dx = dy` where the forward output `y > 0`, else 0."
+);
+backward!(
+    sigmoid_backward,
+    "`dx = dy * y * (1 - y)`, from the forward output `y`."
+);
+backward!(
+    tanh_backward,
+    "`dx = dy * (1 - y²)`, from the forward output `y`."
+);
+
+/// `y = e^(x - shift)`, returning `sum(y)`; same accuracy as [`sigmoid`].
+pub fn exp_shift_sum(x: &[f32], shift: f32, y: &mut [f32]) -> f32 {
+    dispatch!(
+        avx2: avx2::exp_shift_sum(x, shift, y),
+        neon: neon::exp_shift_sum(x, shift, y),
+        scalar: scalar::exp_shift_sum(x, shift, y),
+    )
+}
+
+/// Numerically stable softmax: `y[i] = e^(x[i] - max x) / sum_j e^(x[j] - max x)`.
+///
+/// # Panics
+/// If the slices differ in length or are empty.
+pub fn softmax(x: &[f32], y: &mut [f32]) {
+    assert!(!x.is_empty(), "softmax: empty input");
+    let m = scalar::max(x);
+    let s = exp_shift_sum(x, m, y);
+    scalar::scale(1.0 / s, y);
+}
+
+/// Softmax backward from the forward output `y`: `dx[i] = y[i] * (dy[i] - sum_j y[j] dy[j])`.
+pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    same_len("softmax_backward", y.len(), dy.len(), dx.len());
+    let s = dot(y, dy);
+    for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *d = yv * (g - s);
+    }
+}
+
+/// Fused softmax + cross-entropy for one sample with class index `target`:
+/// returns `-ln softmax(logits)[target]` and writes `grad = softmax(logits) - onehot(target)`,
+/// the gradient of that loss with respect to the logits.
+///
+/// The loss is computed as `ln(sum e^(x - max)) + max - x[target]`, so it stays
+/// finite for any finite logits.
+///
+/// # Panics
+/// If `target >= logits.len()` or the slices differ in length.
+pub fn softmax_cross_entropy(logits: &[f32], target: usize, grad: &mut [f32]) -> f32 {
+    assert!(
+        target < logits.len(),
+        "softmax_cross_entropy: target out of range"
+    );
+    let m = scalar::max(logits);
+    let s = exp_shift_sum(logits, m, grad);
+    scalar::scale(1.0 / s, grad);
+    grad[target] -= 1.0;
+    crate::math::lnf(s) + m - logits[target]
+}
+
+/// Fused softmax + cross-entropy against a probability vector `target`
+/// (soft labels summing to 1): returns `-sum t[i] ln softmax(x)[i]` and writes
+/// `grad = softmax(x) - t`.
+///
+/// # Panics
+/// If the slices differ in length or are empty.
+pub fn softmax_cross_entropy_soft(logits: &[f32], target: &[f32], grad: &mut [f32]) -> f32 {
+    same_len(
+        "softmax_cross_entropy_soft",
+        logits.len(),
+        target.len(),
+        grad.len(),
+    );
+    assert!(
+        !logits.is_empty(),
+        "softmax_cross_entropy_soft: empty input"
+    );
+    let m = scalar::max(logits);
+    let s = exp_shift_sum(logits, m, grad);
+    let lse = crate::math::lnf(s) + m;
+    let inv = 1.0 / s;
+    let mut loss = 0.0;
+    for ((g, &x), &t) in grad.iter_mut().zip(logits).zip(target) {
+        if t != 0.0 {
+            loss += t * (lse - x);
+        }
+        *g = *g * inv - t;
+    }
+    loss
 }

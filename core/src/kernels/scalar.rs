@@ -72,3 +72,111 @@ pub fn gemm(
         }
     }
 }
+
+/// `y[i] += alpha * x[i]`.
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "axpy: length mismatch");
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv += alpha * xv;
+    }
+}
+
+/// `max(x, 0)` of one value; NaN maps to 0.
+#[inline]
+pub fn relu1(x: f32) -> f32 {
+    if x > 0.0 { x } else { 0.0 }
+}
+
+/// `y = max(x, 0)`; NaN maps to 0.
+pub fn relu(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "relu: length mismatch");
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = relu1(xv);
+    }
+}
+
+/// `dx = dy` where `y > 0`, else 0.
+pub fn relu_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "relu_backward: length mismatch");
+    assert_eq!(y.len(), dx.len(), "relu_backward: length mismatch");
+    for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *d = if yv > 0.0 { g } else { 0.0 };
+    }
+}
+
+/// The logistic function of one value, `1 / (1 + e^-x)`, without overflow.
+#[inline]
+pub fn sigmoid1(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + crate::math::expf(-x))
+    } else {
+        let e = crate::math::expf(x);
+        e / (1.0 + e)
+    }
+}
+
+/// `y = 1 / (1 + e^-x)`.
+pub fn sigmoid(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "sigmoid: length mismatch");
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = sigmoid1(xv);
+    }
+}
+
+/// `dx = dy * y * (1 - y)`, from the forward output `y`.
+pub fn sigmoid_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "sigmoid_backward: length mismatch");
+    assert_eq!(y.len(), dx.len(), "sigmoid_backward: length mismatch");
+    for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *d = g * yv * (1.0 - yv);
+    }
+}
+
+/// `y = tanh(x)`.
+pub fn tanh(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "tanh: length mismatch");
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = crate::math::tanhf(xv);
+    }
+}
+
+/// `dx = dy * (1 - y²)`, from the forward output `y`.
+pub fn tanh_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "tanh_backward: length mismatch");
+    assert_eq!(y.len(), dx.len(), "tanh_backward: length mismatch");
+    for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *d = g * (1.0 - yv * yv);
+    }
+}
+
+/// Largest element (NaN if any element is NaN; `-inf` for an empty slice).
+pub fn max(x: &[f32]) -> f32 {
+    let mut m = f32::NEG_INFINITY;
+    for &v in x {
+        if v > m || v.is_nan() {
+            m = v;
+            if v.is_nan() {
+                return v;
+            }
+        }
+    }
+    m
+}
+
+/// `y = e^(x - shift)`, returning `sum(y)`.
+pub fn exp_shift_sum(x: &[f32], shift: f32, y: &mut [f32]) -> f32 {
+    assert_eq!(x.len(), y.len(), "exp_shift_sum: length mismatch");
+    let mut sum = 0.0;
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = crate::math::expf(xv - shift);
+        sum += *yv;
+    }
+    sum
+}
+
+/// `y *= s`.
+pub fn scale(s: f32, y: &mut [f32]) {
+    for v in y {
+        *v *= s;
+    }
+}
