@@ -1,1 +1,2 @@
 //! Training pieces: losses, optimizers, initialization.
+pub mod rbm;
