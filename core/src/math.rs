@@ -26,3 +26,15 @@ pub fn sqrtf(x: f32) -> f32 {
 pub fn lnf(x: f32) -> f32 {
     libm::logf(x)
 }
+
+/// Cosine.
+#[inline]
+pub fn cosf(x: f32) -> f32 {
+    libm::cosf(x)
+}
+
+/// `|x|`.
+#[inline]
+pub fn absf(x: f32) -> f32 {
+    f32::from_bits(x.to_bits() & 0x7fff_ffff)
+}
