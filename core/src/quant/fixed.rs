@@ -1,0 +1,201 @@
+//! Fixed-point arithmetic of the int8 path: integers only, so every target
+//! computes the same bits.
+//!
+//! A positive real multiplier `M` is stored as a Q31 mantissa and a power of
+//! two, `M = multiplier * 2^(shift - 31)` with `multiplier` in `[2^30, 2^31)`.
+//! Applying it to an `i32` is a rounding doubling high multiply followed by a
+//! rounding right shift, the scheme gemmlowp and TFLite use.
+
+/// A fixed-point real multiplier `M = multiplier * 2^(shift - 31)`.
+///
+/// Built on the host by [`quantize_multiplier`](super::params::quantize_multiplier);
+/// applied on any target by [`Requant::apply`]. `multiplier == 0` means
+/// `M == 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Requant {
+    /// Q31 mantissa, in `[2^30, 2^31)` (or 0).
+    pub multiplier: i32,
+    /// Power of two, in `[-31, 30]`; values outside are clamped when applied.
+    pub shift: i32,
+}
+
+impl Requant {
+    /// Smallest shift [`Requant::apply`] uses; smaller values are clamped.
+    pub const MIN_SHIFT: i32 = -31;
+    /// Largest shift [`Requant::apply`] uses; larger values are clamped.
+    pub const MAX_SHIFT: i32 = 30;
+
+    /// `x * M`, rounded to nearest, saturated to `i32`.
+    ///
+    /// Within 1 of `round(x * M)` computed exactly whenever the result is at
+    /// most `2^24` in magnitude (two roundings: the high multiply, then the
+    /// shift). Never panics, whatever the fields hold.
+    #[inline]
+    pub fn apply(self, x: i32) -> i32 {
+        let shift = self.shift.clamp(Self::MIN_SHIFT, Self::MAX_SHIFT);
+        if shift > 0 {
+            match x.checked_mul(1 << shift) {
+                Some(x) => saturating_rounding_doubling_high_mul(x, self.multiplier),
+                // |x * 2^shift| >= 2^31 and M >= 2^(shift-1) (or 0): saturate.
+                None if self.multiplier <= 0 => 0,
+                None if x > 0 => i32::MAX,
+                None => i32::MIN,
+            }
+        } else {
+            let y = saturating_rounding_doubling_high_mul(x, self.multiplier);
+            rounding_divide_by_pot(y, shift.unsigned_abs())
+        }
+    }
+}
+
+/// `round(a * b / 2^31)` saturated to `i32`: the high half of the doubled
+/// product. Ties round toward +infinity; only `a == b == i32::MIN` saturates.
+#[inline]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let product = a as i64 * b as i64;
+    let nudge: i64 = if product >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // Division truncates toward zero; with the nudge this rounds to nearest.
+    ((product + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent` rounded to nearest, ties away from zero.
+///
+/// `exponent` is clamped to `31`.
+#[inline]
+pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
+    let exponent = exponent.min(31);
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
+}
+
+/// Where an int8 layer's output lands: zero point and the clamp range.
+///
+/// A fused ReLU is `min = zero_point` (real 0); no activation is
+/// `min = -128, max = 127`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OutputQuant {
+    /// Quantized value of real 0 in the output tensor.
+    pub zero_point: i8,
+    /// Lowest output value.
+    pub min: i8,
+    /// Highest output value. If `max < min`, every output is `max`.
+    pub max: i8,
+}
+
+impl OutputQuant {
+    /// Full int8 range, no activation.
+    pub const fn linear(zero_point: i8) -> Self {
+        Self {
+            zero_point,
+            min: i8::MIN,
+            max: i8::MAX,
+        }
+    }
+
+    /// Fused ReLU: outputs below real 0 become real 0.
+    pub const fn relu(zero_point: i8) -> Self {
+        Self {
+            zero_point,
+            min: zero_point,
+            max: i8::MAX,
+        }
+    }
+
+    /// `clamp(M * acc + zero_point, min, max)`: the last step of every int8
+    /// layer, from its `i32` accumulator to its `i8` output.
+    #[inline]
+    pub fn requantize(self, acc: i32, m: Requant) -> i8 {
+        let v = m.apply(acc).saturating_add(i32::from(self.zero_point));
+        // max() then min(): never panics, even with min > max.
+        v.max(i32::from(self.min)).min(i32::from(self.max)) as i8
+    }
+}
+
+/// `Requant` of channel `channel` from a per-channel list, or the only entry
+/// of a per-tensor list.
+#[inline]
+pub(crate) fn channel_requant(requant: &[Requant], channel: usize) -> Requant {
+    if requant.len() == 1 {
+        requant[0]
+    } else {
+        requant[channel]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_divide_ties_away_from_zero() {
+        assert_eq!(rounding_divide_by_pot(3, 1), 2);
+        assert_eq!(rounding_divide_by_pot(-3, 1), -2);
+        assert_eq!(rounding_divide_by_pot(5, 2), 1);
+        assert_eq!(rounding_divide_by_pot(6, 2), 2);
+        assert_eq!(rounding_divide_by_pot(-6, 2), -2);
+        assert_eq!(rounding_divide_by_pot(-5, 2), -1);
+        assert_eq!(rounding_divide_by_pot(7, 0), 7);
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
+        assert_eq!(rounding_divide_by_pot(i32::MAX, 31), 1);
+        assert_eq!(rounding_divide_by_pot(i32::MAX, 40), 1);
+    }
+
+    #[test]
+    fn high_mul_rounds_and_saturates() {
+        // 0.5 * 0.5 = 0.25 in Q31.
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MAX),
+            -i32::MAX
+        );
+        // 3 * 0.5 = 1.5 -> 2; -3 * 0.5 = -1.5 -> -1 (ties toward +inf).
+        assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
+        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);
+    }
+
+    #[test]
+    fn apply_clamps_bad_fields() {
+        let m = Requant {
+            multiplier: 1 << 30,
+            shift: 99,
+        };
+        assert_eq!(m.apply(i32::MAX), i32::MAX);
+        let m = Requant {
+            multiplier: 1 << 30,
+            shift: -99,
+        };
+        assert_eq!(m.apply(1000), 0);
+    }
+
+    #[test]
+    fn output_stage_clamps() {
+        let half = Requant {
+            multiplier: 1 << 30,
+            shift: 0,
+        };
+        let out = OutputQuant::relu(-10);
+        assert_eq!(out.requantize(-100, half), -10);
+        assert_eq!(out.requantize(100, half), 40);
+        assert_eq!(out.requantize(i32::MAX, half), 127);
+        let bad = OutputQuant {
+            zero_point: 0,
+            min: 5,
+            max: -5,
+        };
+        assert_eq!(bad.requantize(0, half), -5);
+    }
+}

@@ -1,0 +1,605 @@
+//! int8 layer kernels over slices: integer only, identical on every target.
+//!
+//! Layouts match the f32 layers: activations are channels-first
+//! (`C x H x W`, `C x L`), conv weights are `OUT x IN x KH x KW`, dense
+//! weights `OUT x IN`. Every kernel checks its slices against its shape and
+//! returns [`Error`] instead of panicking, so shapes read from a model file
+//! can be passed straight in.
+//!
+//! Layers with weights accumulate `bias + sum(w * (x - x_zero_point))` in
+//! `i32` through [`dot`](super::dot) (the Cortex-M DSP variant where there is
+//! one) and finish with [`OutputQuant::requantize`].
+
+use super::dot::{self, DotKernel};
+use super::fixed::{OutputQuant, Requant, channel_requant};
+use crate::Error;
+
+/// An int8 dense (fully connected) layer: `y = requant(W (x - zp) + b)`.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseQ<'a> {
+    /// `OUT x IN` weights, symmetric per output row.
+    pub weights: &'a [i8],
+    /// `OUT` biases at scale `input_scale * weight_scale[o]`.
+    pub bias: &'a [i32],
+    /// `OUT` multipliers (or one for the whole tensor).
+    pub requant: &'a [Requant],
+    /// Zero point of the input tensor.
+    pub input_zero_point: i8,
+    /// Output zero point and clamp (fused ReLU).
+    pub output: OutputQuant,
+}
+
+impl DenseQ<'_> {
+    /// Checks the layer against `inputs` and `outputs` elements.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] naming the first tensor that does not fit.
+    pub fn check(&self, inputs: usize, outputs: usize) -> Result<(), Error> {
+        expect_len(self.weights.len(), inputs.checked_mul(outputs))?;
+        expect_len(self.bias.len(), Some(outputs))?;
+        check_requant(self.requant, outputs)
+    }
+}
+
+/// int8 dense forward with the fastest variant on this target.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the layer's tensors do not fit `x.len()`
+/// inputs and `y.len()` outputs.
+pub fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_with::<dot::Active>(layer, x, y)
+}
+
+/// Scalar reference of [`dense`].
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_scalar(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_with::<dot::Scalar>(layer, x, y)
+}
+
+/// [`dense`] through the portable emulation of the Cortex-M DSP loop.
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_emulated(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_with::<dot::Emulated>(layer, x, y)
+}
+
+/// [`dense`] through the Cortex-M DSP (`SMLAD`) loop.
+///
+/// # Errors
+/// As [`dense`].
+#[cfg(myelin_arm_dsp)]
+pub fn dense_dsp(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_with::<dot::Dsp>(layer, x, y)
+}
+
+#[inline(always)]
+fn dense_with<D: DotKernel>(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    let n = x.len();
+    layer.check(n, y.len())?;
+    if n == 0 {
+        for (o, y) in y.iter_mut().enumerate() {
+            *y = layer
+                .output
+                .requantize(layer.bias[o], channel_requant(layer.requant, o));
+        }
+        return Ok(());
+    }
+    let zp = layer.input_zero_point;
+    let out = &layer.output;
+    let mut rows = layer.weights.chunks_exact(n);
+    let mut o = 0;
+    while o + 2 <= y.len() {
+        let (w0, w1) = (rows.next().unwrap_or(&[]), rows.next().unwrap_or(&[]));
+        let (a0, a1) = D::dot2(w0, w1, x, zp, (layer.bias[o], layer.bias[o + 1]));
+        y[o] = out.requantize(a0, channel_requant(layer.requant, o));
+        y[o + 1] = out.requantize(a1, channel_requant(layer.requant, o + 1));
+        o += 2;
+    }
+    if o < y.len() {
+        let w = rows.next().unwrap_or(&[]);
+        let acc = D::dot(w, x, zp, layer.bias[o]);
+        y[o] = out.requantize(acc, channel_requant(layer.requant, o));
+    }
+    Ok(())
+}
+
+/// Shape of a 2-D convolution over channels-first tensors.
+///
+/// Output size per axis: `(in + 2 * padding - kernel) / stride + 1`.
+/// Padding stands for real 0 (the input zero point), so padded taps add
+/// nothing to the accumulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Conv2dShape {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input height and width.
+    pub in_size: [usize; 2],
+    /// Output channels (filters).
+    pub out_channels: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+    /// Zero padding on each side along height and width.
+    pub padding: [usize; 2],
+}
+
+impl Conv2dShape {
+    /// A 1-D convolution over `C x L` tensors as a height-1 2-D one.
+    pub const fn conv1d(
+        in_channels: usize,
+        in_len: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        Self {
+            in_channels,
+            in_size: [1, in_len],
+            out_channels,
+            kernel: [1, kernel],
+            stride: [1, stride],
+            padding: [0, padding],
+        }
+    }
+
+    /// Output height and width.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] for a zero stride or kernel, or a kernel larger
+    /// than the padded input.
+    pub fn out_size(&self) -> Result<[usize; 2], Error> {
+        let mut out = [0; 2];
+        for (axis, out) in out.iter_mut().enumerate() {
+            *out = out_len(
+                self.in_size[axis],
+                self.kernel[axis],
+                self.stride[axis],
+                self.padding[axis],
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// Elements of the input tensor.
+    pub fn input_len(&self) -> Option<usize> {
+        self.in_channels
+            .checked_mul(self.in_size[0])?
+            .checked_mul(self.in_size[1])
+    }
+
+    /// Elements of the weight tensor.
+    pub fn weight_len(&self) -> Option<usize> {
+        self.out_channels
+            .checked_mul(self.in_channels)?
+            .checked_mul(self.kernel[0])?
+            .checked_mul(self.kernel[1])
+    }
+
+    /// Elements of the output tensor.
+    ///
+    /// # Errors
+    /// As [`out_size`](Self::out_size).
+    pub fn output_len(&self) -> Result<usize, Error> {
+        let [h, w] = self.out_size()?;
+        self.out_channels
+            .checked_mul(h)
+            .and_then(|n| n.checked_mul(w))
+            .ok_or(Error::InvalidShape {
+                what: "output too large",
+            })
+    }
+}
+
+fn out_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Result<usize, Error> {
+    if stride == 0 {
+        return Err(Error::InvalidShape {
+            what: "zero stride",
+        });
+    }
+    if kernel == 0 {
+        return Err(Error::InvalidShape {
+            what: "zero kernel",
+        });
+    }
+    let padded = padding
+        .checked_mul(2)
+        .and_then(|p| p.checked_add(input))
+        .ok_or(Error::InvalidShape {
+            what: "padding too large",
+        })?;
+    if kernel > padded {
+        return Err(Error::InvalidShape {
+            what: "kernel larger than padded input",
+        });
+    }
+    Ok((padded - kernel) / stride + 1)
+}
+
+/// An int8 convolution (1-D or 2-D, see [`Conv2dShape`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ConvQ<'a> {
+    /// `OUT x IN x KH x KW` weights, symmetric per output channel.
+    pub weights: &'a [i8],
+    /// `OUT` biases at scale `input_scale * weight_scale[o]`.
+    pub bias: &'a [i32],
+    /// `OUT` multipliers (or one for the whole tensor).
+    pub requant: &'a [Requant],
+    /// Zero point of the input tensor.
+    pub input_zero_point: i8,
+    /// Output zero point and clamp (fused ReLU).
+    pub output: OutputQuant,
+}
+
+impl ConvQ<'_> {
+    /// Checks the layer and the tensor lengths against `shape`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] for an unusable shape,
+    /// [`Error::ShapeMismatch`] naming the first tensor that does not fit.
+    pub fn check(&self, shape: &Conv2dShape, x_len: usize, y_len: usize) -> Result<(), Error> {
+        let out_len = shape.output_len()?;
+        expect_len(x_len, shape.input_len())?;
+        expect_len(y_len, Some(out_len))?;
+        expect_len(self.weights.len(), shape.weight_len())?;
+        expect_len(self.bias.len(), Some(shape.out_channels))?;
+        check_requant(self.requant, shape.out_channels)
+    }
+}
+
+/// int8 2-D (or 1-D) convolution with the fastest variant on this target.
+///
+/// # Errors
+/// As [`ConvQ::check`].
+pub fn conv2d(layer: &ConvQ<'_>, shape: &Conv2dShape, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    conv2d_with::<dot::Active>(layer, shape, x, y)
+}
+
+/// Scalar reference of [`conv2d`].
+///
+/// # Errors
+/// As [`ConvQ::check`].
+pub fn conv2d_scalar(
+    layer: &ConvQ<'_>,
+    shape: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    conv2d_with::<dot::Scalar>(layer, shape, x, y)
+}
+
+/// [`conv2d`] through the portable emulation of the Cortex-M DSP loop.
+///
+/// # Errors
+/// As [`ConvQ::check`].
+pub fn conv2d_emulated(
+    layer: &ConvQ<'_>,
+    shape: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    conv2d_with::<dot::Emulated>(layer, shape, x, y)
+}
+
+/// [`conv2d`] through the Cortex-M DSP (`SMLAD`) loop.
+///
+/// # Errors
+/// As [`ConvQ::check`].
+#[cfg(myelin_arm_dsp)]
+pub fn conv2d_dsp(
+    layer: &ConvQ<'_>,
+    shape: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    conv2d_with::<dot::Dsp>(layer, shape, x, y)
+}
+
+#[inline(always)]
+fn conv2d_with<D: DotKernel>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    layer.check(s, x.len(), y.len())?;
+    let [out_h, out_w] = s.out_size()?;
+    let [in_h, in_w] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [ph, pw] = s.padding;
+    let zp = layer.input_zero_point;
+    let filter_len = s.in_channels * kh * kw;
+    for (o, y) in y.chunks_exact_mut(out_h * out_w).enumerate() {
+        let filter = &layer.weights[o * filter_len..(o + 1) * filter_len];
+        let m = channel_requant(layer.requant, o);
+        for oy in 0..out_h {
+            // Kernel rows that land inside the input: iy = oy*sh + ky - ph.
+            let top = oy * sh;
+            let ky_lo = ph.saturating_sub(top);
+            let ky_hi = kh.min((in_h + ph).saturating_sub(top));
+            for ox in 0..out_w {
+                let left = ox * sw;
+                let kx_lo = pw.saturating_sub(left);
+                let kx_hi = kw.min((in_w + pw).saturating_sub(left));
+                let mut acc = layer.bias[o];
+                if kx_lo < kx_hi {
+                    let run = kx_hi - kx_lo;
+                    let ix = left + kx_lo - pw;
+                    for c in 0..s.in_channels {
+                        for ky in ky_lo..ky_hi {
+                            let iy = top + ky - ph;
+                            let w0 = (c * kh + ky) * kw + kx_lo;
+                            let x0 = (c * in_h + iy) * in_w + ix;
+                            acc = D::dot(&filter[w0..w0 + run], &x[x0..x0 + run], zp, acc);
+                        }
+                    }
+                }
+                y[oy * out_w + ox] = layer.output.requantize(acc, m);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shape of a 2-D pooling window over channels-first tensors (no padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pool2dShape {
+    /// Channels (pooled independently).
+    pub channels: usize,
+    /// Input height and width.
+    pub in_size: [usize; 2],
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+}
+
+impl Pool2dShape {
+    /// Output height and width: `(in - kernel) / stride + 1`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] for a zero stride or window, or a window
+    /// larger than the input.
+    pub fn out_size(&self) -> Result<[usize; 2], Error> {
+        Ok([
+            out_len(self.in_size[0], self.kernel[0], self.stride[0], 0)?,
+            out_len(self.in_size[1], self.kernel[1], self.stride[1], 0)?,
+        ])
+    }
+
+    fn check(&self, x_len: usize, y_len: usize) -> Result<[usize; 2], Error> {
+        let out = self.out_size()?;
+        let per = |hw: [usize; 2]| {
+            self.channels
+                .checked_mul(hw[0])
+                .and_then(|n| n.checked_mul(hw[1]))
+        };
+        expect_len(x_len, per(self.in_size))?;
+        expect_len(y_len, per(out))?;
+        Ok(out)
+    }
+}
+
+/// int8 max pooling. Quantization is monotonic, so the output keeps the
+/// input's scale and zero point and equals max pooling of the real values.
+///
+/// # Errors
+/// As [`Pool2dShape::out_size`], or [`Error::ShapeMismatch`] on tensor
+/// lengths.
+pub fn max_pool2d(shape: &Pool2dShape, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    pool2d(shape, x, y, |window| window.fold(i8::MIN, |m, v| m.max(v)))
+}
+
+/// int8 average pooling: the window's sum divided by its size, rounded to
+/// nearest with ties away from zero, in the input's own quantization (the
+/// zero point passes through the mean unchanged).
+///
+/// # Errors
+/// As [`max_pool2d`].
+pub fn avg_pool2d(shape: &Pool2dShape, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    let count = shape.kernel[0].saturating_mul(shape.kernel[1]);
+    // A window of more than 2^23 values could overflow the i32 sum.
+    if count > 1 << 23 {
+        return Err(Error::InvalidShape {
+            what: "pooling window too large",
+        });
+    }
+    let count = count as i32;
+    pool2d(shape, x, y, |window| {
+        let sum = window.fold(0i32, |s, v| s + i32::from(v));
+        let half = count / 2;
+        let q = if sum >= 0 {
+            (sum + half) / count
+        } else {
+            (sum - half) / count
+        };
+        q as i8
+    })
+}
+
+fn pool2d(
+    shape: &Pool2dShape,
+    x: &[i8],
+    y: &mut [i8],
+    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i8,
+) -> Result<(), Error> {
+    let [out_h, out_w] = shape.check(x.len(), y.len())?;
+    let [in_h, in_w] = shape.in_size;
+    let [kh, kw] = shape.kernel;
+    let [sh, sw] = shape.stride;
+    for (x, y) in x
+        .chunks_exact(in_h * in_w)
+        .zip(y.chunks_exact_mut(out_h * out_w))
+    {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let rows = x[oy * sh * in_w..].chunks(in_w).take(kh);
+                let mut window = rows.flat_map(|r| r[ox * sw..ox * sw + kw].iter().copied());
+                y[oy * out_w + ox] = reduce(&mut window);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// int8 ReLU in place: values below the zero point (real < 0) become it.
+pub fn relu(x: &mut [i8], zero_point: i8) {
+    for v in x {
+        *v = (*v).max(zero_point);
+    }
+}
+
+/// Extra bits given to both inputs of [`add`] before they are rescaled to a
+/// common scale; 20 keeps 19+ significant bits and cannot overflow `i32`.
+pub const ADD_LEFT_SHIFT: u32 = 20;
+
+/// Parameters of an int8 element-wise add of two tensors with different
+/// scales (the join of a residual block). Built on the host by
+/// [`add_params`](super::params::add_params).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AddQ {
+    /// Zero point of input `a`.
+    pub a_zero_point: i8,
+    /// `scale_a / (2 * max(scale_a, scale_b))`.
+    pub a_requant: Requant,
+    /// Zero point of input `b`.
+    pub b_zero_point: i8,
+    /// `scale_b / (2 * max(scale_a, scale_b))`.
+    pub b_requant: Requant,
+    /// `2 * max(scale_a, scale_b) / (2^ADD_LEFT_SHIFT * scale_out)`.
+    pub output_requant: Requant,
+    /// Output zero point and clamp (fused ReLU).
+    pub output: OutputQuant,
+}
+
+/// int8 `y = a + b` with each tensor in its own quantization:
+/// `ya = M_a ((a - za) << 20)`, `yb = M_b ((b - zb) << 20)`,
+/// `y = requant_out(ya + yb)`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] unless `a`, `b` and `y` have one length.
+pub fn add(p: &AddQ, a: &[i8], b: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    expect_len(b.len(), Some(a.len()))?;
+    expect_len(y.len(), Some(a.len()))?;
+    let (za, zb) = (i32::from(p.a_zero_point), i32::from(p.b_zero_point));
+    for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+        let a = p.a_requant.apply((i32::from(a) - za) << ADD_LEFT_SHIFT);
+        let b = p.b_requant.apply((i32::from(b) - zb) << ADD_LEFT_SHIFT);
+        *y = p.output.requantize(a.saturating_add(b), p.output_requant);
+    }
+    Ok(())
+}
+
+pub(crate) fn expect_len(found: usize, expected: Option<usize>) -> Result<(), Error> {
+    match expected {
+        Some(expected) if expected == found => Ok(()),
+        Some(expected) => Err(Error::ShapeMismatch { expected, found }),
+        None => Err(Error::InvalidShape {
+            what: "tensor size overflows usize",
+        }),
+    }
+}
+
+pub(crate) fn check_requant(requant: &[Requant], channels: usize) -> Result<(), Error> {
+    if requant.len() == channels || requant.len() == 1 {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            expected: channels,
+            found: requant.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: Requant = Requant {
+        multiplier: 1 << 30,
+        shift: 1,
+    };
+
+    #[test]
+    fn dense_by_hand() {
+        // Two outputs, three inputs, input zero point 2.
+        let w = [1i8, -2, 3, 4, 5, -6];
+        let b = [10i32, -10];
+        let layer = DenseQ {
+            weights: &w,
+            bias: &b,
+            requant: &[ONE],
+            input_zero_point: 2,
+            output: OutputQuant::linear(-1),
+        };
+        let x = [3i8, 2, 0]; // x - zp = [1, 0, -2]
+        let mut y = [0i8; 2];
+        dense_scalar(&layer, &x, &mut y).unwrap();
+        // 10 + 1 - 6 = 5, -1 -> 4; -10 + 4 + 12 = 6, -1 -> 5.
+        assert_eq!(y, [4, 5]);
+        let mut y2 = [0i8; 2];
+        dense_emulated(&layer, &x, &mut y2).unwrap();
+        assert_eq!(y, y2);
+        assert_eq!(
+            dense(&layer, &x[..2], &mut y),
+            Err(Error::ShapeMismatch {
+                expected: 4,
+                found: 6
+            })
+        );
+    }
+
+    #[test]
+    fn conv_padding_counts_as_zero() {
+        // 1 channel 1x3 input, kernel 3, padding 1: a 3-tap sum.
+        let shape = Conv2dShape::conv1d(1, 3, 1, 3, 1, 1);
+        let layer = ConvQ {
+            weights: &[1, 1, 1],
+            bias: &[0],
+            requant: &[ONE],
+            input_zero_point: -5,
+            output: OutputQuant::linear(0),
+        };
+        let x = [-4i8, -3, -2]; // real 1, 2, 3
+        let mut y = [0i8; 3];
+        conv2d_scalar(&layer, &shape, &x, &mut y).unwrap();
+        assert_eq!(y, [3, 6, 5]);
+        let bad = Conv2dShape::conv1d(1, 3, 1, 6, 1, 1);
+        assert!(matches!(
+            conv2d(&layer, &bad, &x, &mut y),
+            Err(Error::InvalidShape { .. })
+        ));
+    }
+
+    #[test]
+    fn pools_by_hand() {
+        let shape = Pool2dShape {
+            channels: 1,
+            in_size: [2, 4],
+            kernel: [2, 2],
+            stride: [2, 2],
+        };
+        let x = [1i8, 2, -5, -6, 3, 5, -7, -7];
+        let mut y = [0i8; 2];
+        max_pool2d(&shape, &x, &mut y).unwrap();
+        assert_eq!(y, [5, -5]);
+        avg_pool2d(&shape, &x, &mut y).unwrap();
+        // 11/4 = 2.75 -> 3; -25/4 = -6.25 -> -6.
+        assert_eq!(y, [3, -6]);
+    }
+
+    #[test]
+    fn relu_clamps_at_zero_point() {
+        let mut x = [-128i8, -3, 0, 127];
+        relu(&mut x, -3);
+        assert_eq!(x, [-3, -3, 0, 127]);
+    }
+}
