@@ -4,6 +4,7 @@
 //! - `cargo xtask qemu`: build and run every QEMU firmware program.
 
 mod ci;
+mod firmware_check;
 mod qemu;
 mod report;
 mod util;
@@ -29,6 +30,7 @@ fn dispatch(args: &[String]) -> Result<()> {
     match cmd {
         "ci" => ci::run(rest),
         "qemu" => qemu::run(rest),
+        "firmware-check" => firmware_check::run(rest),
         "report" => report::run(rest),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <ci | qemu>");
