@@ -130,14 +130,6 @@ impl Dataset {
     }
 }
 
-/// Fisher-Yates shuffle of `order`; `below(n)` returns a uniform integer in `0..n`.
-pub fn shuffle(order: &mut [u32], mut below: impl FnMut(u32) -> u32) {
-    for i in (1..order.len()).rev() {
-        let j = below(i as u32 + 1) as usize;
-        order.swap(i, j);
-    }
-}
-
 /// The four files of an MNIST-layout directory.
 #[derive(Debug, Clone)]
 pub struct MnistFiles {
@@ -240,20 +232,6 @@ mod tests {
         let e = Dataset::from_idx((Path::new("imgs"), img), (Path::new("labs"), lab)).unwrap_err();
         let e = e.to_string();
         assert!(e.contains("imgs") && e.contains("labs"), "{e}");
-    }
-
-    #[test]
-    fn shuffle_is_a_permutation() {
-        let mut order: Vec<u32> = (0..100).collect();
-        let mut s = 1u32;
-        shuffle(&mut order, |n| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            s % n
-        });
-        let mut sorted = order.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
-        assert_ne!(order, sorted);
     }
 
     #[test]

@@ -5,4 +5,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod engine;
 pub mod idx;
+pub mod net;
+pub mod pretrain;

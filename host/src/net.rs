@@ -1,0 +1,846 @@
+//! Network descriptions: presets, a TOML format, and the in-memory network
+//! (a list of layers with owned tensors) that training edits and the model
+//! file stores.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use myelin_core::model::{self, Activation, LayerKind, Shape, shape_len};
+use myelin_core::train::{Init, Rng};
+use serde::{Deserialize, Serialize};
+
+/// One layer as a user describes it; sizes of the input come from the previous layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerSpec {
+    /// Fully connected layer with `units` outputs.
+    Dense {
+        /// Output size.
+        units: usize,
+        /// Activation of the output.
+        activation: Activation,
+    },
+    /// 2-D convolution with square kernels.
+    Conv2d {
+        /// Output channels.
+        filters: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on each side.
+        padding: usize,
+        /// Activation of the output.
+        activation: Activation,
+    },
+    /// Max pooling over square windows.
+    MaxPool2d {
+        /// Window side.
+        size: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// LSTM over the rows of the input (one time step per row), returning the
+    /// last hidden state.
+    Lstm {
+        /// Hidden size.
+        hidden: usize,
+    },
+}
+
+/// A tensor owned by a layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Dimensions, outermost first.
+    pub dims: Vec<usize>,
+    /// Elements, row-major.
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    fn zeros(dims: &[usize]) -> Tensor {
+        Tensor {
+            dims: dims.to_vec(),
+            data: vec![0.0; dims.iter().product()],
+        }
+    }
+}
+
+/// A layer with its shapes and parameters, as the model file stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// What the layer computes.
+    pub kind: LayerKind,
+    /// Activation of the output.
+    pub activation: Activation,
+    /// Input shape.
+    pub in_shape: Shape,
+    /// Output shape.
+    pub out_shape: Shape,
+    /// Kind-specific parameters (see [`LayerKind`]).
+    pub params: [u32; model::PARAMS],
+    /// Weights then biases, in the order [`LayerKind`] lists them.
+    pub tensors: Vec<Tensor>,
+}
+
+impl Layer {
+    /// Elements of the input.
+    pub fn in_len(&self) -> usize {
+        shape_len(self.in_shape)
+    }
+
+    /// Elements of the output.
+    pub fn out_len(&self) -> usize {
+        shape_len(self.out_shape)
+    }
+
+    /// Number of parameters.
+    pub fn param_count(&self) -> usize {
+        self.tensors.iter().map(|t| t.data.len()).sum()
+    }
+}
+
+/// A feed-forward network: an input shape and a list of layers. The last
+/// layer's outputs are the class logits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// Shape of one input sample.
+    pub input: Shape,
+    /// The layers in order.
+    pub layers: Vec<Layer>,
+}
+
+fn parse_activation(s: &str) -> Option<Activation> {
+    Some(match s {
+        "none" | "identity" | "linear" => Activation::Identity,
+        "relu" => Activation::Relu,
+        "sigmoid" => Activation::Sigmoid,
+        "tanh" => Activation::Tanh,
+        _ => return None,
+    })
+}
+
+/// The shape an IDX sample of `dims` becomes: `[28, 28]` is `[1, 28, 28]`.
+pub fn input_shape(dims: &[usize]) -> Result<Shape> {
+    Ok(match *dims {
+        [w] => [1, 1, w],
+        [h, w] => [1, h, w],
+        [c, h, w] => [c, h, w],
+        _ => bail!("samples of rank {} are not supported (1 to 3)", dims.len()),
+    })
+}
+
+impl Network {
+    /// Builds a network from specs, checking every size; weights are zero
+    /// until [`Network::init`].
+    pub fn from_specs(input: Shape, specs: &[LayerSpec]) -> Result<Network> {
+        if specs.is_empty() {
+            bail!("a network needs at least one layer");
+        }
+        let mut shape = input;
+        let mut layers = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let layer = build_layer(shape, spec).with_context(|| {
+                format!(
+                    "layer {} ({}) on input {}x{}x{}",
+                    i + 1,
+                    spec_name(spec),
+                    shape[0],
+                    shape[1],
+                    shape[2]
+                )
+            })?;
+            shape = layer.out_shape;
+            layers.push(layer);
+        }
+        let last = layers.last().map(|l| l.kind);
+        if last != Some(LayerKind::Dense) {
+            bail!("the last layer must be dense (it gives the class logits)");
+        }
+        let net = Network { input, layers };
+        // The core's validation is the final word on what a model file may hold.
+        net.encode()
+            .map_err(|e| anyhow::anyhow!("inconsistent network: {e}"))?;
+        Ok(net)
+    }
+
+    /// Number of classes (outputs of the last layer).
+    pub fn classes(&self) -> usize {
+        self.layers.last().map(Layer::out_len).unwrap_or(0)
+    }
+
+    /// Elements of one input sample.
+    pub fn input_len(&self) -> usize {
+        shape_len(self.input)
+    }
+
+    /// Total parameters.
+    pub fn param_count(&self) -> usize {
+        self.layers.iter().map(Layer::param_count).sum()
+    }
+
+    /// Initializes weights with the core's initializers: He-uniform for ReLU
+    /// layers, Xavier-uniform otherwise; biases zero, LSTM forget-gate bias one.
+    pub fn init(&mut self, rng: &mut Rng) {
+        for layer in &mut self.layers {
+            let (fan_in, fan_out) = match layer.kind {
+                LayerKind::Dense => (layer.in_len(), layer.out_len()),
+                LayerKind::Conv2d => {
+                    let k = (layer.params[0] * layer.params[1]) as usize;
+                    (layer.in_shape[0] * k, layer.out_shape[0] * k)
+                }
+                LayerKind::Lstm => (layer.in_shape[2] + layer.out_len(), layer.out_len()),
+                _ => continue,
+            };
+            let init = if layer.activation == Activation::Relu {
+                Init::HeUniform
+            } else {
+                Init::XavierUniform
+            };
+            let n = layer.tensors.len();
+            for (j, t) in layer.tensors.iter_mut().enumerate() {
+                if j + 1 == n {
+                    t.data.fill(0.0);
+                    if layer.kind == LayerKind::Lstm {
+                        let h = layer.out_shape[2];
+                        t.data[h..2 * h].fill(1.0);
+                    }
+                } else {
+                    init.fill(&mut t.data, fan_in, fan_out, rng);
+                }
+            }
+        }
+    }
+
+    /// Encodes the network as a model file (format v1).
+    pub fn encode(&self) -> std::result::Result<Vec<u8>, myelin_core::Error> {
+        let tensor_descs: Vec<Vec<model::TensorDesc<'_>>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.tensors
+                    .iter()
+                    .map(|t| model::TensorDesc {
+                        dims: &t.dims,
+                        data: model::TensorData::F32(&t.data),
+                    })
+                    .collect()
+            })
+            .collect();
+        let descs: Vec<model::LayerDesc<'_>> = self
+            .layers
+            .iter()
+            .zip(&tensor_descs)
+            .map(|(l, t)| model::LayerDesc {
+                kind: l.kind,
+                activation: l.activation,
+                in_shape: l.in_shape,
+                out_shape: l.out_shape,
+                params: l.params,
+                tensors: t,
+            })
+            .collect();
+        let len = model::encoded_len(&descs).ok_or(myelin_core::Error::Unsupported {
+            what: "model larger than 4 GiB",
+        })?;
+        let mut out = vec![0u8; len];
+        model::encode(self.input, &descs, &mut out)?;
+        Ok(out)
+    }
+
+    /// Copies a parsed model file into an owned network (f32 tensors only).
+    pub fn from_model(m: &model::Model<'_>) -> std::result::Result<Network, myelin_core::Error> {
+        let mut layers = Vec::with_capacity(m.layer_count());
+        for l in m.layers() {
+            let mut tensors = Vec::with_capacity(l.tensor_count());
+            for j in 0..l.tensor_count() {
+                let t = l.tensor(j).ok_or(myelin_core::Error::Unsupported {
+                    what: "missing tensor",
+                })?;
+                let mut data = vec![0.0; t.len()];
+                t.read_f32(&mut data)?;
+                tensors.push(Tensor {
+                    dims: t.shape().to_vec(),
+                    data,
+                });
+            }
+            layers.push(Layer {
+                kind: l.kind,
+                activation: l.activation,
+                in_shape: l.in_shape,
+                out_shape: l.out_shape,
+                params: l.params,
+                tensors,
+            });
+        }
+        Ok(Network {
+            input: m.input_shape(),
+            layers,
+        })
+    }
+
+    /// Parses model-file bytes into a network.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Network, myelin_core::Error> {
+        Network::from_model(&model::Model::parse(bytes)?)
+    }
+}
+
+fn spec_name(spec: &LayerSpec) -> &'static str {
+    match spec {
+        LayerSpec::Dense { .. } => "dense",
+        LayerSpec::Conv2d { .. } => "conv2d",
+        LayerSpec::MaxPool2d { .. } => "maxpool2d",
+        LayerSpec::Lstm { .. } => "lstm",
+    }
+}
+
+fn positive(name: &str, v: usize) -> Result<u32> {
+    if v == 0 {
+        bail!("{name} must be at least 1");
+    }
+    u32::try_from(v).with_context(|| format!("{name} {v} is too large"))
+}
+
+fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
+    let [c, h, w] = input;
+    let mut params = [0u32; model::PARAMS];
+    let (kind, activation, out_shape, tensors) = match *spec {
+        LayerSpec::Dense { units, activation } => {
+            positive("units", units)?;
+            let n = shape_len(input);
+            (
+                LayerKind::Dense,
+                activation,
+                [1, 1, units],
+                vec![Tensor::zeros(&[units, n]), Tensor::zeros(&[units])],
+            )
+        }
+        LayerSpec::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            activation,
+        } => {
+            positive("filters", filters)?;
+            params[0] = positive("kernel", kernel)?;
+            params[1] = params[0];
+            params[2] = positive("stride", stride)?;
+            params[3] = u32::try_from(padding).context("padding too large")?;
+            let oh = model::window_out(h, kernel, stride, padding);
+            let ow = model::window_out(w, kernel, stride, padding);
+            let (Some(oh), Some(ow)) = (oh, ow) else {
+                bail!("kernel {kernel} (padding {padding}) does not fit the {h}x{w} input");
+            };
+            (
+                LayerKind::Conv2d,
+                activation,
+                [filters, oh, ow],
+                vec![
+                    Tensor::zeros(&[filters, c, kernel, kernel]),
+                    Tensor::zeros(&[filters]),
+                ],
+            )
+        }
+        LayerSpec::MaxPool2d { size, stride } => {
+            params[0] = positive("size", size)?;
+            params[1] = positive("stride", stride)?;
+            let oh = model::window_out(h, size, stride, 0);
+            let ow = model::window_out(w, size, stride, 0);
+            let (Some(oh), Some(ow)) = (oh, ow) else {
+                bail!("window {size} does not fit the {h}x{w} input");
+            };
+            (
+                LayerKind::MaxPool2d,
+                Activation::Identity,
+                [c, oh, ow],
+                vec![],
+            )
+        }
+        LayerSpec::Lstm { hidden } => {
+            params[0] = positive("hidden", hidden)?;
+            if c != 1 {
+                bail!("an LSTM reads a sequence (1 x steps x features), not {c} channels");
+            }
+            (
+                LayerKind::Lstm,
+                Activation::Identity,
+                [1, 1, hidden],
+                vec![
+                    Tensor::zeros(&[4 * hidden, w]),
+                    Tensor::zeros(&[4 * hidden, hidden]),
+                    Tensor::zeros(&[4 * hidden]),
+                ],
+            )
+        }
+    };
+    Ok(Layer {
+        kind,
+        activation,
+        in_shape: input,
+        out_shape,
+        params,
+        tensors,
+    })
+}
+
+/// The optimizer and its hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// SGD with (heavy-ball) momentum.
+    Sgd {
+        /// Momentum coefficient.
+        momentum: f32,
+    },
+    /// Adam.
+    Adam {
+        /// First-moment decay.
+        beta1: f32,
+        /// Second-moment decay.
+        beta2: f32,
+        /// Denominator offset.
+        eps: f32,
+    },
+}
+
+impl OptimizerKind {
+    /// SGD with momentum 0.9.
+    pub const SGD: OptimizerKind = OptimizerKind::Sgd { momentum: 0.9 };
+    /// Adam with the usual defaults.
+    pub const ADAM: OptimizerKind = OptimizerKind::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+
+    /// `sgd` or `adam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd { .. } => "sgd",
+            OptimizerKind::Adam { .. } => "adam",
+        }
+    }
+}
+
+/// How the learning rate changes over epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// The same every epoch.
+    Constant,
+    /// Multiplied by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Factor per decay.
+        gamma: f32,
+    },
+    /// Cosine from the base rate to zero over the run.
+    Cosine,
+}
+
+impl Schedule {
+    /// The rate for 0-based `epoch` of `epochs`.
+    pub fn rate(&self, base: f32, epoch: usize, epochs: usize) -> f32 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { every, gamma } => base * gamma.powi((epoch / every.max(1)) as i32),
+            Schedule::Cosine => {
+                let t = epoch as f32 / epochs.max(1) as f32;
+                0.5 * base * (1.0 + (std::f32::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
+/// Hyper-parameters of a training run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Hyper {
+    /// Epochs.
+    pub epochs: usize,
+    /// Samples per mini-batch.
+    pub batch: usize,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// L2 weight decay on weights (not biases).
+    pub weight_decay: f32,
+    /// Stop after this many epochs without a better validation accuracy (0: never).
+    pub patience: usize,
+    /// Training samples held out for validation.
+    pub validation: usize,
+}
+
+/// A network description with its training hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    /// Name (preset name or file name).
+    pub name: String,
+    /// The layers.
+    pub layers: Vec<LayerSpec>,
+    /// Hyper-parameters.
+    pub hyper: Hyper,
+}
+
+/// Names of the built-in presets.
+pub const PRESETS: [&str; 4] = ["mnist-mlp", "mnist-cnn", "mnist-lstm", "deep-sigmoid"];
+
+/// A built-in preset by name.
+pub fn preset(name: &str) -> Result<Recipe> {
+    use LayerSpec::*;
+    let relu = Activation::Relu;
+    let logits = Dense {
+        units: 10,
+        activation: Activation::Identity,
+    };
+    let base = Hyper {
+        epochs: 10,
+        batch: 64,
+        lr: 1e-3,
+        optimizer: OptimizerKind::ADAM,
+        schedule: Schedule::Cosine,
+        weight_decay: 0.0,
+        patience: 0,
+        validation: 5000,
+    };
+    let (layers, hyper) = match name {
+        "mnist-mlp" => (
+            vec![
+                Dense {
+                    units: 256,
+                    activation: relu,
+                },
+                Dense {
+                    units: 256,
+                    activation: relu,
+                },
+                logits,
+            ],
+            Hyper { epochs: 12, ..base },
+        ),
+        "mnist-cnn" => (
+            vec![
+                Conv2d {
+                    filters: 8,
+                    kernel: 5,
+                    stride: 1,
+                    padding: 0,
+                    activation: relu,
+                },
+                MaxPool2d { size: 2, stride: 2 },
+                Conv2d {
+                    filters: 16,
+                    kernel: 5,
+                    stride: 1,
+                    padding: 0,
+                    activation: relu,
+                },
+                MaxPool2d { size: 2, stride: 2 },
+                logits,
+            ],
+            Hyper {
+                epochs: 12,
+                lr: 2e-3,
+                ..base
+            },
+        ),
+        "mnist-lstm" => (
+            vec![Lstm { hidden: 128 }, logits],
+            Hyper {
+                epochs: 8,
+                lr: 2e-3,
+                ..base
+            },
+        ),
+        "deep-sigmoid" => {
+            let mut layers = vec![
+                Dense {
+                    units: 256,
+                    activation: Activation::Sigmoid,
+                };
+                8
+            ];
+            layers.push(logits);
+            (
+                layers,
+                Hyper {
+                    epochs: 5,
+                    lr: 0.1,
+                    optimizer: OptimizerKind::SGD,
+                    schedule: Schedule::Constant,
+                    ..base
+                },
+            )
+        }
+        _ => bail!("unknown preset '{name}' (known: {})", PRESETS.join(", ")),
+    };
+    Ok(Recipe {
+        name: name.to_string(),
+        layers,
+        hyper,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlRecipe {
+    #[serde(default)]
+    train: TomlTrain,
+    #[serde(rename = "layer", default)]
+    layers: Vec<TomlLayer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlTrain {
+    epochs: Option<usize>,
+    batch: Option<usize>,
+    lr: Option<f32>,
+    optimizer: Option<String>,
+    momentum: Option<f32>,
+    beta1: Option<f32>,
+    beta2: Option<f32>,
+    schedule: Option<String>,
+    step_every: Option<usize>,
+    step_gamma: Option<f32>,
+    weight_decay: Option<f32>,
+    patience: Option<usize>,
+    validation: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlLayer {
+    kind: String,
+    units: Option<usize>,
+    inputs: Option<usize>,
+    filters: Option<usize>,
+    kernel: Option<usize>,
+    stride: Option<usize>,
+    padding: Option<usize>,
+    size: Option<usize>,
+    hidden: Option<usize>,
+    activation: Option<String>,
+}
+
+/// Reads a TOML network description (see `docs/training.md`). `input` is
+/// the sample shape, used to check declared layer sizes.
+pub fn recipe_from_toml(path: &Path, input: Shape) -> Result<Recipe> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    recipe_from_toml_str(&text, input).with_context(|| format!("{}", path.display()))
+}
+
+/// Parses a TOML network description from text.
+pub fn recipe_from_toml_str(text: &str, input: Shape) -> Result<Recipe> {
+    let t: TomlRecipe = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    if t.layers.is_empty() {
+        bail!("no [[layer]] tables");
+    }
+    let mut specs = Vec::with_capacity(t.layers.len());
+    let mut shape = input;
+    for (i, l) in t.layers.iter().enumerate() {
+        let n = i + 1;
+        let need = |v: Option<usize>, what: &str| {
+            v.with_context(|| format!("layer {n} ({}): missing '{what}'", l.kind))
+        };
+        let activation = match &l.activation {
+            None => Activation::Identity,
+            Some(a) => parse_activation(a).with_context(|| {
+                format!(
+                    "layer {n} ({}): unknown activation '{a}' (none, relu, sigmoid, tanh)",
+                    l.kind
+                )
+            })?,
+        };
+        let spec = match l.kind.as_str() {
+            "dense" => {
+                if let Some(declared) = l.inputs
+                    && declared != shape_len(shape)
+                {
+                    bail!(
+                        "layer {n} (dense): declares {declared} inputs, but the previous layer gives {}",
+                        shape_len(shape)
+                    );
+                }
+                LayerSpec::Dense {
+                    units: need(l.units, "units")?,
+                    activation,
+                }
+            }
+            "conv2d" => LayerSpec::Conv2d {
+                filters: need(l.filters, "filters")?,
+                kernel: need(l.kernel, "kernel")?,
+                stride: l.stride.unwrap_or(1),
+                padding: l.padding.unwrap_or(0),
+                activation,
+            },
+            "maxpool2d" => {
+                let size = need(l.size, "size")?;
+                LayerSpec::MaxPool2d {
+                    size,
+                    stride: l.stride.unwrap_or(size),
+                }
+            }
+            "lstm" => LayerSpec::Lstm {
+                hidden: need(l.hidden, "hidden")?,
+            },
+            other => bail!("layer {n}: unknown kind '{other}' (dense, conv2d, maxpool2d, lstm)"),
+        };
+        let layer = build_layer(shape, &spec).with_context(|| {
+            format!(
+                "layer {n} ({}) on input {}x{}x{}",
+                l.kind, shape[0], shape[1], shape[2]
+            )
+        })?;
+        shape = layer.out_shape;
+        specs.push(spec);
+    }
+    let mut hyper = preset("mnist-mlp")?.hyper;
+    let tr = &t.train;
+    hyper.epochs = tr.epochs.unwrap_or(hyper.epochs);
+    hyper.batch = tr.batch.unwrap_or(hyper.batch);
+    hyper.lr = tr.lr.unwrap_or(hyper.lr);
+    hyper.optimizer = match tr.optimizer.as_deref() {
+        None | Some("adam") => OptimizerKind::Adam {
+            beta1: tr.beta1.unwrap_or(0.9),
+            beta2: tr.beta2.unwrap_or(0.999),
+            eps: 1e-8,
+        },
+        Some("sgd") => OptimizerKind::Sgd {
+            momentum: tr.momentum.unwrap_or(0.9),
+        },
+        Some(o) => bail!("[train]: unknown optimizer '{o}' (sgd, adam)"),
+    };
+    hyper.schedule = match tr.schedule.as_deref() {
+        None | Some("cosine") => Schedule::Cosine,
+        Some("constant") => Schedule::Constant,
+        Some("step") => Schedule::Step {
+            every: tr.step_every.unwrap_or(5),
+            gamma: tr.step_gamma.unwrap_or(0.5),
+        },
+        Some(s) => bail!("[train]: unknown schedule '{s}' (constant, step, cosine)"),
+    };
+    hyper.weight_decay = tr.weight_decay.unwrap_or(0.0);
+    hyper.patience = tr.patience.unwrap_or(0);
+    hyper.validation = tr.validation.unwrap_or(hyper.validation);
+    check_hyper(&hyper)?;
+    Ok(Recipe {
+        name: "config".to_string(),
+        layers: specs,
+        hyper,
+    })
+}
+
+/// Checks hyper-parameters are usable.
+pub fn check_hyper(h: &Hyper) -> Result<()> {
+    if h.epochs == 0 {
+        bail!("epochs must be at least 1");
+    }
+    if h.batch == 0 {
+        bail!("batch must be at least 1");
+    }
+    if !(h.lr.is_finite() && h.lr > 0.0) {
+        bail!("learning rate must be a positive number, not {}", h.lr);
+    }
+    if !(h.weight_decay.is_finite() && h.weight_decay >= 0.0) {
+        bail!("weight decay must be zero or positive");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MNIST: Shape = [1, 28, 28];
+
+    #[test]
+    fn presets_build_with_expected_sizes() {
+        let mlp = Network::from_specs(MNIST, &preset("mnist-mlp").unwrap().layers).unwrap();
+        assert_eq!(mlp.param_count(), 784 * 256 + 256 + 256 * 256 + 256 + 2570);
+        let cnn = Network::from_specs(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
+        assert_eq!(cnn.layers[3].out_shape, [16, 4, 4]);
+        assert_eq!(cnn.classes(), 10);
+        let lstm = Network::from_specs(MNIST, &preset("mnist-lstm").unwrap().layers).unwrap();
+        assert_eq!(lstm.layers[0].tensors[0].dims, vec![512, 28]);
+        let deep = Network::from_specs(MNIST, &preset("deep-sigmoid").unwrap().layers).unwrap();
+        assert_eq!(deep.layers.len(), 9);
+        assert!(preset("nope").is_err());
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let mut net = Network::from_specs(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
+        net.init(&mut Rng::new(5));
+        let bytes = net.encode().unwrap();
+        assert_eq!(Network::decode(&bytes).unwrap(), net);
+    }
+
+    #[test]
+    fn toml_errors_name_layer_and_size() {
+        let bad = r#"
+            [[layer]]
+            kind = "dense"
+            units = 128
+            activation = "relu"
+            [[layer]]
+            kind = "dense"
+            inputs = 256
+            units = 10
+        "#;
+        let e = format!("{:#}", recipe_from_toml_str(bad, MNIST).unwrap_err());
+        assert!(
+            e.contains("layer 2") && e.contains("256") && e.contains("128"),
+            "{e}"
+        );
+        let conv = "[[layer]]\nkind = \"conv2d\"\nfilters = 4\nkernel = 40\n";
+        let e = format!("{:#}", recipe_from_toml_str(conv, MNIST).unwrap_err());
+        assert!(e.contains("layer 1") && e.contains("kernel 40"), "{e}");
+        let e = format!(
+            "{:#}",
+            recipe_from_toml_str("[[layer]]\nkind = \"dense\"\n", MNIST).unwrap_err()
+        );
+        assert!(e.contains("units"), "{e}");
+        assert!(recipe_from_toml_str("[[layer]]\nkind = 3", MNIST).is_err());
+        assert!(recipe_from_toml_str("nonsense = [", MNIST).is_err());
+    }
+
+    #[test]
+    fn toml_recipe_reads_layers_and_training() {
+        let text = r#"
+            [train]
+            optimizer = "sgd"
+            momentum = 0.8
+            lr = 0.05
+            epochs = 3
+            [[layer]]
+            kind = "conv2d"
+            filters = 4
+            kernel = 3
+            activation = "relu"
+            [[layer]]
+            kind = "maxpool2d"
+            size = 2
+            [[layer]]
+            kind = "dense"
+            units = 10
+        "#;
+        let r = recipe_from_toml_str(text, MNIST).unwrap();
+        assert_eq!(r.hyper.epochs, 3);
+        assert_eq!(r.hyper.optimizer, OptimizerKind::Sgd { momentum: 0.8 });
+        let net = Network::from_specs(MNIST, &r.layers).unwrap();
+        assert_eq!(net.layers[1].out_shape, [4, 13, 13]);
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(Schedule::Constant.rate(0.1, 5, 10), 0.1);
+        let s = Schedule::Step {
+            every: 2,
+            gamma: 0.5,
+        };
+        assert_eq!(s.rate(1.0, 3, 10), 0.5);
+        assert!((Schedule::Cosine.rate(1.0, 5, 10) - 0.5).abs() < 1e-6);
+    }
+}
