@@ -18,6 +18,22 @@ mod avx2;
 mod neon;
 pub mod scalar;
 
+mod conv;
+mod lstm;
+mod pool;
+
+pub use conv::{
+    Conv1dShape, Conv2dShape, col2im, conv_out_len, conv1d_backward, conv1d_forward,
+    conv2d_backward, conv2d_forward, conv2d_forward_im2col, im2col,
+};
+pub use lstm::{
+    LstmShape, LstmStepGrads, lstm_cell_backward, lstm_cell_forward, lstm_step_backward,
+    lstm_step_forward,
+};
+pub use pool::{
+    Pool2dShape, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+};
+
 #[cfg(test)]
 mod tests;
 
