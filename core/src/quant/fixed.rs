@@ -28,20 +28,26 @@ impl Requant {
 
     /// `x * M`, rounded to nearest, saturated to `i32`.
     ///
-    /// Within 1 of `round(x * M)` computed exactly whenever the result is at
-    /// most `2^24` in magnitude (two roundings: the high multiply, then the
-    /// shift). Never panics, whatever the fields hold.
+    /// For `M >= 1` (`shift > 0`) one rounding (ties toward +infinity); for
+    /// `M < 1` two, as in TFLite: the high multiply, then the rounding shift.
+    /// Either way the result is within 1 of `round(x * M)` computed exactly
+    /// (tested against f64; about 2% of random inputs land 1 away). Never
+    /// panics, whatever the fields hold.
     #[inline]
     pub fn apply(self, x: i32) -> i32 {
         let shift = self.shift.clamp(Self::MIN_SHIFT, Self::MAX_SHIFT);
         if shift > 0 {
-            match x.checked_mul(1 << shift) {
-                Some(x) => saturating_rounding_doubling_high_mul(x, self.multiplier),
-                // |x * 2^shift| >= 2^31 and M >= 2^(shift-1) (or 0): saturate.
-                None if self.multiplier <= 0 => 0,
-                None if x > 0 => i32::MAX,
-                None => i32::MIN,
-            }
+            // round(x * multiplier / 2^(31 - shift)) in i64: the same single
+            // rounding as `high_mul(x << shift, multiplier)` whenever the
+            // shift does not overflow, and a correct saturation when it does.
+            let p = i64::from(x) * i64::from(self.multiplier);
+            let e = 31 - shift as u32;
+            let nudge = if p >= 0 {
+                1i64 << (e - 1)
+            } else {
+                1 - (1i64 << (e - 1))
+            };
+            ((p + nudge) / (1i64 << e)).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
         } else {
             let y = saturating_rounding_doubling_high_mul(x, self.multiplier);
             rounding_divide_by_pot(y, shift.unsigned_abs())

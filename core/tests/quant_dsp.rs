@@ -1,0 +1,180 @@
+//! The Cortex-M DSP loop (emulated instruction for instruction) against the
+//! scalar reference: equal bit for bit on random shapes and values.
+
+use myelin_core::quant::dot::{dot, dot_emulated, dot_scalar, dot2, dot2_emulated, dot2_scalar};
+use myelin_core::quant::int8::{
+    Conv2dShape, ConvQ, DenseQ, conv2d, conv2d_emulated, conv2d_scalar, dense, dense_emulated,
+    dense_scalar,
+};
+use myelin_core::quant::{OutputQuant, Requant};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// int8 values with the extremes -128 and 127 and 0 heavily represented.
+fn int8() -> impl Strategy<Value = i8> {
+    prop_oneof![
+        3 => any::<i8>(),
+        1 => Just(i8::MIN),
+        1 => Just(i8::MAX),
+        1 => Just(0i8),
+    ]
+}
+
+fn requant() -> impl Strategy<Value = Requant> {
+    ((1i32 << 30)..i32::MAX, -31i32..=4)
+        .prop_map(|(multiplier, shift)| Requant { multiplier, shift })
+}
+
+fn output() -> impl Strategy<Value = OutputQuant> {
+    (any::<i8>(), any::<bool>()).prop_map(|(zp, relu)| {
+        if relu {
+            OutputQuant::relu(zp)
+        } else {
+            OutputQuant::linear(zp)
+        }
+    })
+}
+
+/// Two int8 vectors of one length in `0..max`.
+fn pair(max: usize) -> impl Strategy<Value = (Vec<i8>, Vec<i8>)> {
+    (0..max).prop_flat_map(|n| (vec(int8(), n), vec(int8(), n)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn dot_emulation_equals_scalar((w, x) in pair(70), zp in int8(), acc in any::<i32>()) {
+        let s = dot_scalar(&w, &x, zp, acc);
+        prop_assert_eq!(dot_emulated(&w, &x, zp, acc), s);
+        prop_assert_eq!(dot(&w, &x, zp, acc), s);
+        // And the scalar one is the exact sum modulo 2^32.
+        let exact = w.iter().zip(&x).fold(i64::from(acc), |a, (&w, &x)| {
+            a + i64::from(w) * (i64::from(x) - i64::from(zp))
+        });
+        prop_assert_eq!(s, exact as i32);
+    }
+
+    #[test]
+    fn dot2_emulation_equals_scalar(
+        (w0, x) in pair(70),
+        seed in vec(int8(), 70),
+        zp in int8(),
+        acc in any::<(i32, i32)>(),
+    ) {
+        let w1 = &seed[..x.len()];
+        let s = dot2_scalar(&w0, w1, &x, zp, acc);
+        prop_assert_eq!(dot2_emulated(&w0, w1, &x, zp, acc), s);
+        prop_assert_eq!(dot2(&w0, w1, &x, zp, acc), s);
+    }
+
+    #[test]
+    fn dense_emulation_equals_scalar(
+        (n_in, n_out) in (1usize..40, 1usize..8),
+        seed in vec(int8(), 40 * 8 + 40),
+        bias in vec(any::<i32>(), 8),
+        rq in vec(requant(), 8),
+        per_tensor in any::<bool>(),
+        zp in int8(),
+        out in output(),
+    ) {
+        let (w, x) = seed.split_at(n_in * n_out);
+        let layer = DenseQ {
+            weights: w,
+            bias: &bias[..n_out],
+            requant: if per_tensor { &rq[..1] } else { &rq[..n_out] },
+            input_zero_point: zp,
+            output: out,
+        };
+        let x = &x[..n_in];
+        let (mut a, mut b, mut c) = (vec![0i8; n_out], vec![0i8; n_out], vec![0i8; n_out]);
+        dense_scalar(&layer, x, &mut a).unwrap();
+        dense_emulated(&layer, x, &mut b).unwrap();
+        dense(&layer, x, &mut c).unwrap();
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(&a, &c);
+    }
+
+    #[test]
+    fn conv_emulation_equals_scalar(
+        (in_c, h, w, out_c) in (1usize..4, 1usize..9, 1usize..9, 1usize..4),
+        (kh, kw, sh, sw, ph, pw) in (1usize..6, 1usize..6, 1usize..4, 1usize..4, 0usize..3, 0usize..3),
+        seed in vec(int8(), 3 * 8 * 8 + 3 * 3 * 5 * 5),
+        bias in vec(-100_000i32..100_000, 3),
+        rq in vec(requant(), 3),
+        zp in int8(),
+        out in output(),
+    ) {
+        let shape = Conv2dShape {
+            in_channels: in_c,
+            in_size: [h, w],
+            out_channels: out_c,
+            kernel: [kh, kw],
+            stride: [sh, sw],
+            padding: [ph, pw],
+        };
+        prop_assume!(shape.out_size().is_ok());
+        let (x, weights) = seed.split_at(in_c * h * w);
+        let layer = ConvQ {
+            weights: &weights[..shape.weight_len().unwrap()],
+            bias: &bias[..out_c],
+            requant: &rq[..out_c],
+            input_zero_point: zp,
+            output: out,
+        };
+        let n = shape.output_len().unwrap();
+        let (mut a, mut b, mut c) = (vec![0i8; n], vec![0i8; n], vec![0i8; n]);
+        conv2d_scalar(&layer, &shape, x, &mut a).unwrap();
+        conv2d_emulated(&layer, &shape, x, &mut b).unwrap();
+        conv2d(&layer, &shape, x, &mut c).unwrap();
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(&a, &c);
+    }
+}
+
+#[test]
+fn extremes_and_wrapping_agree() {
+    // (-128 - 127) * -128 = 32640 per element: 70,000 of them pass 2^31 and
+    // wrap; every variant wraps the same way.
+    let n = 70_001;
+    let w = vec![i8::MIN; n];
+    let x = vec![i8::MIN; n];
+    let zp = i8::MAX;
+    let exact = 32_640i64 * n as i64;
+    assert!(exact > i64::from(i32::MAX));
+    let s = dot_scalar(&w, &x, zp, 0);
+    assert_eq!(s, exact as i32);
+    assert_eq!(dot_emulated(&w, &x, zp, 0), s);
+    // The most negative product: 127 * (-128 - 127).
+    let w = vec![i8::MAX; 7];
+    assert_eq!(dot_emulated(&w, &x[..7], zp, 0), 7 * 127 * -255);
+    assert_eq!(dot_scalar(&w, &x[..7], zp, 0), 7 * 127 * -255);
+}
+
+#[test]
+fn every_length_up_to_64_agrees() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut byte = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as i8
+    };
+    for n in 0..=64usize {
+        let w: Vec<i8> = (0..n).map(|_| byte()).collect();
+        let v: Vec<i8> = (0..n).map(|_| byte()).collect();
+        let x: Vec<i8> = (0..n).map(|_| byte()).collect();
+        for zp in [-128i8, -1, 0, 1, 127] {
+            assert_eq!(
+                dot_emulated(&w, &x, zp, n as i32),
+                dot_scalar(&w, &x, zp, n as i32),
+                "n = {n}, zp = {zp}"
+            );
+            assert_eq!(
+                dot2_emulated(&w, &v, &x, zp, (1, -1)),
+                dot2_scalar(&w, &v, &x, zp, (1, -1)),
+                "n = {n}, zp = {zp}"
+            );
+        }
+    }
+}
