@@ -13,7 +13,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
     assert_eq!(w.len(), x.len() * y.len(), "gemv: weight shape");
     assert_eq!(b.len(), y.len(), "gemv: bias length");
-    for ((yo, row), bo) in y.iter_mut().zip(w.chunks_exact(x.len().max(1))).zip(b) {
+    if x.is_empty() {
+        y.copy_from_slice(b);
+        return;
+    }
+    for ((yo, row), bo) in y.iter_mut().zip(w.chunks_exact(x.len())).zip(b) {
         *yo = bo + dot(row, x);
     }
 }
