@@ -1,0 +1,121 @@
+//! Greedy layer-wise Deep Belief Network pretraining: a stack of RBMs, each
+//! trained on the hidden probabilities of the one below, whose weights then
+//! initialize the hidden layers of a deep sigmoid net for fine-tuning.
+//!
+//! The first RBM has Bernoulli visible units over pixel intensities in
+//! `[0, 1]`, read as the probabilities of binary pixels (as Hinton et al.
+//! 2006 did for MNIST): the net then sees the same inputs in pretraining and
+//! fine-tuning, with no standardization to carry along. The upper RBMs see
+//! probabilities too, so every RBM in the stack is Bernoulli-Bernoulli.
+
+use myelin_core::train::rbm::VisibleUnits;
+
+use super::mlp::{Activation, Dense, Mlp};
+use super::rbm::{self as rbm_train, RbmConfig, TrainedRbm};
+use myelin_core::train::Rng;
+
+/// Trains one RBM per hidden width in `hidden`, bottom-up, on `data`
+/// (`n x inputs`). Progress (one line per epoch) goes to `log`.
+pub fn pretrain(
+    data: &[f32],
+    inputs: usize,
+    hidden: &[usize],
+    cfg: &RbmConfig,
+    rng: &mut Rng,
+    mut log: impl FnMut(&str),
+) -> Vec<TrainedRbm> {
+    let mut below = inputs;
+    let mut layer_input: Option<Vec<f32>> = None;
+    let mut stack = Vec::with_capacity(hidden.len());
+    for (l, &width) in hidden.iter().enumerate() {
+        let x = layer_input.as_deref().unwrap_or(data);
+        let trained = rbm_train::train(
+            x,
+            below,
+            width,
+            VisibleUnits::Bernoulli,
+            cfg,
+            rng,
+            |epoch, err| {
+                log(&format!(
+                    "dbn: rbm {}/{} ({below} -> {width}) epoch {epoch}/{}: reconstruction error {err:.4}",
+                    l + 1,
+                    hidden.len(),
+                    cfg.epochs
+                ))
+            },
+        );
+        if l + 1 < hidden.len() {
+            layer_input = Some(rbm_train::hidden_probs(&trained.rbm, x));
+        }
+        below = width;
+        stack.push(trained);
+    }
+    stack
+}
+
+/// A sigmoid net whose hidden layers are the RBMs' weights and hidden biases
+/// (visible to hidden), topped by a fresh LeCun-uniform output layer of
+/// `classes` units.
+///
+/// # Panics
+/// If `stack` is empty.
+pub fn to_mlp(stack: &[TrainedRbm], classes: usize, rng: &mut Rng) -> Mlp {
+    let top = stack
+        .last()
+        .expect("a DBN needs at least one RBM")
+        .rbm
+        .shape
+        .hidden;
+    let hidden = stack
+        .iter()
+        .map(|t| Dense {
+            inputs: t.rbm.shape.visible,
+            outputs: t.rbm.shape.hidden,
+            weights: t.rbm.weights.clone(),
+            bias: t.rbm.hidden_bias.clone(),
+        })
+        .collect();
+    Mlp {
+        hidden,
+        output: Dense::lecun_uniform(top, classes, rng),
+        activation: Activation::Sigmoid,
+        residual: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_feeds_each_rbm_the_layer_below_and_builds_the_net() {
+        let mut rng = Rng::new(4);
+        let data: Vec<f32> = (0..200 * 12).map(|_| rng.uniform()).collect();
+        let cfg = RbmConfig {
+            epochs: 2,
+            batch: 50,
+            ..RbmConfig::default()
+        };
+        let mut lines = Vec::new();
+        let stack = pretrain(&data, 12, &[8, 6, 6], &cfg, &mut rng, |s| {
+            lines.push(s.to_string())
+        });
+        let shapes: Vec<(usize, usize)> = stack
+            .iter()
+            .map(|t| (t.rbm.shape.visible, t.rbm.shape.hidden))
+            .collect();
+        assert_eq!(shapes, [(12, 8), (8, 6), (6, 6)]);
+        assert_eq!(lines.len(), 6);
+        assert!(
+            lines[0].starts_with("dbn: rbm 1/3 (12 -> 8) epoch 1/2"),
+            "{}",
+            lines[0]
+        );
+        let net = to_mlp(&stack, 3, &mut rng);
+        assert_eq!(net.sizes(), [12, 8, 6, 6, 3]);
+        assert!(net.validate().is_ok());
+        assert_eq!(net.hidden[1].weights, stack[1].rbm.weights);
+        assert_eq!(net.hidden[2].bias, stack[2].rbm.hidden_bias);
+    }
+}
