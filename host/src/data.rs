@@ -20,6 +20,15 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A set with no samples of the given shape.
+    pub fn empty(sample_dims: &[usize]) -> Dataset {
+        Dataset {
+            sample_dims: sample_dims.to_vec(),
+            inputs: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
     /// Number of `f32`s in one sample.
     pub fn sample_len(&self) -> usize {
         self.sample_dims.iter().product()

@@ -3,9 +3,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod idx;
 pub mod net;
-pub mod pretrain;
+pub mod plot;
+pub mod train;

@@ -1,0 +1,258 @@
+//! Atomic file writes and training checkpoints.
+//!
+//! A checkpoint file holds everything `--resume` needs in one atomically
+//! written file: `MYELINCK`, a `u32` version, a JSON metadata block, the
+//! current model (a model file), the best model so far (a model file, or
+//! empty), the optimizer state (little-endian `f32`s), and a CRC-32 of all
+//! preceding bytes. Lengths are little-endian `u64`s before each block.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use myelin_core::model::crc32;
+use serde::{Deserialize, Serialize};
+
+use crate::net::Hyper;
+
+/// Magic bytes of a checkpoint file.
+pub const MAGIC: [u8; 8] = *b"MYELINCK";
+/// Checkpoint format version.
+pub const VERSION: u32 = 1;
+
+/// Writes `bytes` to `path` so that a crash at any moment leaves either the
+/// old file or the new one: a temporary file in the same directory, fsync,
+/// rename, then fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            // Directory fsync makes the rename durable; not all platforms allow it.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("{}: cannot write", path.display()));
+    }
+    Ok(())
+}
+
+/// Checks that a file can be created in `path`'s directory, before a long run.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if path.is_dir() {
+        bail!("{}: is a directory", path.display());
+    }
+    let probe = dir.join(format!(".myelin-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .with_context(|| format!("{}: cannot write in {}", path.display(), dir.display()))
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (while the weights were changing).
+    pub train_accuracy: f64,
+    /// Validation loss (NaN without a validation set).
+    pub val_loss: f64,
+    /// Validation accuracy (NaN without a validation set).
+    pub val_accuracy: f64,
+    /// Seconds spent in training steps (not validation).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_second: f64,
+}
+
+/// The metadata block of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Name of the recipe (preset or config file).
+    pub recipe: String,
+    /// Hyper-parameters of the run.
+    pub hyper: Hyper,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Optimizer steps taken.
+    pub steps: u32,
+    /// Per-epoch figures so far.
+    pub history: Vec<EpochStats>,
+    /// Best validation accuracy so far, and its epoch.
+    pub best: Option<(f64, usize)>,
+}
+
+/// A decoded checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Run metadata.
+    pub meta: Meta,
+    /// The model after `meta.epochs_done` epochs (a model file).
+    pub model: Vec<u8>,
+    /// The model with the best validation accuracy (a model file), if any.
+    pub best_model: Vec<u8>,
+    /// Optimizer state, tensor after tensor.
+    pub optimizer: Vec<f32>,
+}
+
+impl Checkpoint {
+    /// Serializes the checkpoint.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let meta = serde_json::to_vec(&self.meta)?;
+        let mut out = Vec::with_capacity(
+            64 + meta.len() + self.model.len() + self.best_model.len() + 4 * self.optimizer.len(),
+        );
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        for block in [&meta[..], &self.model[..], &self.best_model[..]] {
+            out.extend_from_slice(&(block.len() as u64).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+        out.extend_from_slice(&(4 * self.optimizer.len() as u64).to_le_bytes());
+        for v in &self.optimizer {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let c = crc32(&out);
+        out.extend_from_slice(&c.to_le_bytes());
+        Ok(out)
+    }
+
+    /// Parses a checkpoint; errors say what is wrong (the caller adds the file name).
+    pub fn decode(bytes: &[u8]) -> Result<Checkpoint> {
+        if bytes.len() < 16 || bytes[..8] != MAGIC {
+            bail!("not a myelin checkpoint (wrong magic or too short)");
+        }
+        let body = bytes.len() - 4;
+        let stored = u32::from_le_bytes([
+            bytes[body],
+            bytes[body + 1],
+            bytes[body + 2],
+            bytes[body + 3],
+        ]);
+        if crc32(&bytes[..body]) != stored {
+            bail!("checkpoint checksum mismatch: the file is corrupt or truncated");
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != VERSION {
+            bail!("unsupported checkpoint version {version}");
+        }
+        let mut pos = 12;
+        let mut blocks: Vec<&[u8]> = Vec::with_capacity(4);
+        for _ in 0..4 {
+            let len_bytes = bytes
+                .get(pos..pos + 8)
+                .context("checkpoint truncated in a block length")?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(len_bytes);
+            let len = usize::try_from(u64::from_le_bytes(a)).context("block too large")?;
+            pos += 8;
+            let end = pos
+                .checked_add(len)
+                .filter(|&e| e <= body)
+                .context("checkpoint block runs past the end")?;
+            blocks.push(&bytes[pos..end]);
+            pos = end;
+        }
+        if pos != body {
+            bail!("checkpoint has bytes after its last block");
+        }
+        let meta: Meta =
+            serde_json::from_slice(blocks[0]).context("checkpoint metadata is not valid")?;
+        if !blocks[3].len().is_multiple_of(4) {
+            bail!("checkpoint optimizer state is not whole f32s");
+        }
+        let optimizer = blocks[3]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(Checkpoint {
+            meta,
+            model: blocks[1].to_vec(),
+            best_model: blocks[2].to_vec(),
+            optimizer,
+        })
+    }
+}
+
+/// Whether `bytes` start like a checkpoint file.
+pub fn is_checkpoint(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::preset;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            meta: Meta {
+                recipe: "mnist-mlp".into(),
+                hyper: preset("mnist-mlp").unwrap().hyper,
+                seed: 3,
+                epochs_done: 2,
+                steps: 100,
+                history: vec![],
+                best: Some((0.5, 1)),
+            },
+            model: vec![1, 2, 3],
+            best_model: vec![],
+            optimizer: vec![0.5, -1.0],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let c = sample();
+        let bytes = c.encode().unwrap();
+        assert_eq!(Checkpoint::decode(&bytes).unwrap(), c);
+        for cut in 0..bytes.len() {
+            assert!(Checkpoint::decode(&bytes[..cut]).is_err());
+        }
+        let mut bad = bytes.clone();
+        bad[20] ^= 4;
+        assert!(Checkpoint::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = std::env::temp_dir().join(format!("myelin-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("m.bin");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second");
+        let leftovers = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1);
+        assert!(write_atomic(&dir.join("no/such/dir/x"), b"x").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
