@@ -7,7 +7,7 @@
 
 use crate::{Checks, check, measure};
 use core::hint::black_box;
-use myelin_app::demo;
+use myelin_app::{demo, demo_q};
 use myelin_core::kernels;
 
 /// `myelin_core::kernels::{dot, gemv}` on fixed data with known answers.
@@ -68,6 +68,43 @@ pub fn dense() -> ! {
             "logits == integer reference",
         );
         t.record(class == demo::reference_class(sample), "class == reference");
+    }
+    t.finish()
+}
+
+/// The int8 demo network (`myelin_app::demo_q`) on every built-in sample:
+/// the target's fastest int8 kernels (`SMLAD` where the core has DSP) against
+/// the scalar kernels and a plain `i32` reference, bit for bit. The first
+/// inference is measured for `cargo xtask report`.
+pub fn int8_dense() -> ! {
+    measure::paint_stack();
+    let mut t = Checks::new();
+    let mut hidden = [0i8; demo_q::HIDDEN];
+    let mut out = [0i8; demo_q::OUT];
+    let x = black_box(demo_q::input(0));
+    let ran = measure::instructions(|| demo_q::NET_Q.forward(&x, &mut hidden, &mut out));
+    let stack = measure::peak_stack();
+    measure::report(
+        "dense-q-128x64x10",
+        "int8",
+        demo_q::MACS as u32,
+        demo_q::WEIGHTS_BYTES as u32,
+        stack,
+    );
+    t.record(ran.is_ok(), "measured inference ran");
+    t.record(out == demo_q::reference(0), "measured outputs == reference");
+    for sample in 0..demo_q::SAMPLES {
+        let x = black_box(demo_q::input(sample));
+        let fast = demo_q::NET_Q.forward(&x, &mut hidden, &mut out);
+        let (mut hidden_s, mut out_s) = ([0i8; demo_q::HIDDEN], [0i8; demo_q::OUT]);
+        let scalar = demo_q::NET_Q.forward_scalar(&x, &mut hidden_s, &mut out_s);
+        defmt::info!("sample {}: outputs {}", sample, out);
+        t.record(fast.is_ok() && scalar.is_ok(), "both variants ran");
+        t.record(
+            hidden == hidden_s && out == out_s,
+            "fast kernels == scalar kernels",
+        );
+        t.record(out == demo_q::reference(sample), "outputs == i32 reference");
     }
     t.finish()
 }
