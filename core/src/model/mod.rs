@@ -7,8 +7,10 @@
 //! every offset, count and size is checked (with overflow checks) before use.
 
 mod crc;
+mod infer;
 
 pub use crc::{Crc32, crc32};
+pub use infer::scratch_len;
 
 use crate::Error;
 
