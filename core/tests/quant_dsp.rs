@@ -69,6 +69,26 @@ proptest! {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_equals_scalar(
+        (w0, x) in pair(100),
+        seed in vec(int8(), 100),
+        zp in int8(),
+        acc in any::<(i32, i32)>(),
+    ) {
+        if std::is_x86_feature_detected!("avx2") {
+            use myelin_core::quant::dot::{dot_avx2, dot2_avx2};
+            let w1 = &seed[..x.len()];
+            // SAFETY: AVX2 was detected just above.
+            let (a, b) = unsafe {
+                (dot_avx2(&w0, &x, zp, acc.0), dot2_avx2(&w0, w1, &x, zp, acc))
+            };
+            prop_assert_eq!(a, dot_scalar(&w0, &x, zp, acc.0));
+            prop_assert_eq!(b, dot2_scalar(&w0, w1, &x, zp, acc));
+        }
+    }
+
+    #[test]
     fn dense_emulation_equals_scalar(
         (n_in, n_out) in (1usize..40, 1usize..8),
         seed in vec(int8(), 40 * 8 + 40),
@@ -145,6 +165,12 @@ fn extremes_and_wrapping_agree() {
     let s = dot_scalar(&w, &x, zp, 0);
     assert_eq!(s, exact as i32);
     assert_eq!(dot_emulated(&w, &x, zp, 0), s);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected just above.
+        let a = unsafe { myelin_core::quant::dot::dot_avx2(&w, &x, zp, 0) };
+        assert_eq!(a, s);
+    }
     // The most negative product: 127 * (-128 - 127).
     let w = vec![i8::MAX; 7];
     assert_eq!(dot_emulated(&w, &x[..7], zp, 0), 7 * 127 * -255);

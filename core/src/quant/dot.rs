@@ -17,8 +17,15 @@
 //! is associative and commutative, so the grouping the DSP loop uses gives the
 //! same `i32` as the scalar loop for every input, overflow included.
 //!
-//! [`dot`] and [`dot2`] pick the DSP variant where it exists and the scalar
-//! one elsewhere.
+//! On x86-64 an AVX2 variant ([`dot_avx2`]) follows the same argument with
+//! sixteen lanes.
+//!
+//! [`dot`] and [`dot2`] pick the DSP variant on Arm with DSP, AVX2 on x86-64
+//! when the CPU has it (known at compile time, or probed once with feature
+//! `std`), and the scalar one elsewhere.
+
+#[cfg(target_arch = "x86_64")]
+pub use super::x86::{dot_avx2, dot2_avx2};
 
 /// True when [`dot`] and [`dot2`] (and so the int8 layers) use the Cortex-M
 /// DSP instructions.
@@ -31,14 +38,7 @@ pub const DSP_ACTIVE: bool = cfg!(myelin_arm_dsp);
 /// If `w` and `x` differ in length.
 #[inline]
 pub fn dot(w: &[i8], x: &[i8], x_zero_point: i8, acc: i32) -> i32 {
-    #[cfg(myelin_arm_dsp)]
-    {
-        dot_dsp(w, x, x_zero_point, acc)
-    }
-    #[cfg(not(myelin_arm_dsp))]
-    {
-        dot_scalar(w, x, x_zero_point, acc)
-    }
+    Active::dot(w, x, x_zero_point, acc)
 }
 
 /// [`dot`] of two weight rows with the same input: returns
@@ -48,14 +48,7 @@ pub fn dot(w: &[i8], x: &[i8], x_zero_point: i8, acc: i32) -> i32 {
 /// If `w0`, `w1` and `x` differ in length.
 #[inline]
 pub fn dot2(w0: &[i8], w1: &[i8], x: &[i8], x_zero_point: i8, acc: (i32, i32)) -> (i32, i32) {
-    #[cfg(myelin_arm_dsp)]
-    {
-        dot2_dsp(w0, w1, x, x_zero_point, acc)
-    }
-    #[cfg(not(myelin_arm_dsp))]
-    {
-        dot2_scalar(w0, w1, x, x_zero_point, acc)
-    }
+    Active::dot2(w0, w1, x, x_zero_point, acc)
 }
 
 /// Scalar reference of [`dot`].
@@ -346,15 +339,74 @@ impl DotKernel for Dsp {
     }
 }
 
+/// AVX2 when the CPU has it, else scalar, as a [`DotKernel`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct X86;
+#[cfg(target_arch = "x86_64")]
+impl DotKernel for X86 {
+    #[inline(always)]
+    fn dot(w: &[i8], x: &[i8], x_zero_point: i8, acc: i32) -> i32 {
+        if has_avx2() {
+            // SAFETY: `has_avx2` confirmed AVX2 at compile or run time.
+            unsafe { dot_avx2(w, x, x_zero_point, acc) }
+        } else {
+            dot_scalar(w, x, x_zero_point, acc)
+        }
+    }
+    #[inline(always)]
+    fn dot2(w0: &[i8], w1: &[i8], x: &[i8], x_zero_point: i8, acc: (i32, i32)) -> (i32, i32) {
+        if has_avx2() {
+            // SAFETY: `has_avx2` confirmed AVX2 at compile or run time.
+            unsafe { dot2_avx2(w0, w1, x, x_zero_point, acc) }
+        } else {
+            dot2_scalar(w0, w1, x, x_zero_point, acc)
+        }
+    }
+}
+
+/// Whether this CPU runs AVX2: fixed at compile time when the build enables
+/// it, probed once (and cached) with feature `std`, else no.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx2() -> bool {
+    #[cfg(target_feature = "avx2")]
+    {
+        true
+    }
+    #[cfg(all(not(target_feature = "avx2"), any(feature = "std", test)))]
+    {
+        extern crate std;
+        use core::sync::atomic::{AtomicU8, Ordering};
+        // 0: not probed yet, 1: absent, 2: present.
+        static CACHE: AtomicU8 = AtomicU8::new(0);
+        match CACHE.load(Ordering::Relaxed) {
+            0 => {
+                let yes = std::is_x86_feature_detected!("avx2");
+                CACHE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+                yes
+            }
+            v => v == 2,
+        }
+    }
+    #[cfg(all(not(target_feature = "avx2"), not(any(feature = "std", test))))]
+    {
+        false
+    }
+}
+
 /// The variant [`dot`] uses on this target.
 #[cfg(myelin_arm_dsp)]
 pub(crate) type Active = Dsp;
 /// The variant [`dot`] uses on this target.
-#[cfg(not(myelin_arm_dsp))]
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Active = X86;
+/// The variant [`dot`] uses on this target.
+#[cfg(not(any(myelin_arm_dsp, target_arch = "x86_64")))]
 pub(crate) type Active = Scalar;
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -370,6 +422,41 @@ mod tests {
         assert_eq!(Portable::smlad(0x0002_0003, 0x0005_0007, 1), 1 + 21 + 10);
         assert_eq!(packed_offset(-128), 0x0080_0080);
         assert_eq!(packed_offset(5), 0xfffb_fffb);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn dispatched_dense_equals_scalar() {
+        use crate::quant::int8::{DenseQ, dense, dense_scalar};
+        use crate::quant::{OutputQuant, Requant};
+        let mut state = 7u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for (n_in, n_out) in [(1, 1), (15, 3), (16, 2), (17, 5), (100, 9), (784, 4)] {
+            let w: [i8; 4000] = core::array::from_fn(|_| next() as i8);
+            let x: [i8; 784] = core::array::from_fn(|_| next() as i8);
+            let bias: [i32; 9] = core::array::from_fn(|_| (next() >> 8) as i32 - (1 << 23));
+            let rq = [Requant {
+                multiplier: 1 << 30,
+                shift: -9,
+            }];
+            let layer = DenseQ {
+                weights: &w[..n_in * n_out],
+                bias: &bias[..n_out],
+                requant: &rq,
+                input_zero_point: next() as i8,
+                output: OutputQuant::linear(3),
+            };
+            let (mut a, mut b) = ([0i8; 9], [0i8; 9]);
+            dense(&layer, &x[..n_in], &mut a[..n_out]).unwrap();
+            dense_scalar(&layer, &x[..n_in], &mut b[..n_out]).unwrap();
+            assert_eq!(a, b, "{n_in}x{n_out}");
+        }
+        assert!(has_avx2() == std::is_x86_feature_detected!("avx2"));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub mod fixed;
 pub mod int8;
 pub mod lstm;
 pub mod params;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use calib::{Calibration, Calibrator};
 pub use fixed::{OutputQuant, Requant};
