@@ -7,6 +7,7 @@ pub mod loss;
 pub mod optim;
 pub mod rbm;
 mod rng;
+pub mod xor;
 
 #[cfg(test)]
 mod tests;
