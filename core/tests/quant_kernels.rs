@@ -533,3 +533,34 @@ fn shape_errors_do_not_panic() {
     assert!(lstm_sequence(&lstm, &[0; 3], &mut [0], &mut [0], &mut [0]).is_err());
     assert!(lstm_sequence(&lstm, &[0; 4], &mut [0], &mut [0], &mut [0]).is_ok());
 }
+
+#[test]
+fn shapes_convert_from_the_f32_kernels() {
+    use myelin_core::kernels;
+    for (k, stride, pad) in [(1, 1, 0), (3, 1, 1), (5, 2, 2), (4, 3, 0)] {
+        let f = kernels::Conv2dShape {
+            in_ch: 2,
+            in_h: 11,
+            in_w: 9,
+            out_ch: 3,
+            k_h: k,
+            k_w: k,
+            stride,
+            pad,
+        };
+        let q = Conv2dShape::from(f);
+        assert_eq!(q.out_size().unwrap(), [f.out_h(), f.out_w()]);
+        assert_eq!(q.input_len(), Some(f.in_len()));
+        assert_eq!(q.weight_len(), Some(f.weight_len()));
+        assert_eq!(q.output_len().unwrap(), f.out_len());
+        let p = kernels::Pool2dShape {
+            ch: 2,
+            in_h: 11,
+            in_w: 9,
+            k_h: k,
+            k_w: k,
+            stride,
+        };
+        assert_eq!(Pool2dShape::from(p).out_size().unwrap(), [p.out_h(), p.out_w()]);
+    }
+}

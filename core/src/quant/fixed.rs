@@ -10,9 +10,11 @@
 ///
 /// Built on the host by [`quantize_multiplier`](super::params::quantize_multiplier);
 /// applied on any target by [`Requant::apply`]. `multiplier == 0` means
-/// `M == 0`.
+/// `M == 0`. Laid out as two `i32`s (`repr(C)`), so a table of them can be
+/// viewed in place in a 4-byte-aligned little-endian buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
 pub struct Requant {
     /// Q31 mantissa, in `[2^30, 2^31)` (or 0).
     pub multiplier: i32,

@@ -12,7 +12,7 @@
 
 use super::dot::{self, DotKernel};
 use super::fixed::{OutputQuant, Requant, channel_requant};
-use crate::Error;
+use crate::{Error, kernels};
 
 /// An int8 dense (fully connected) layer: `y = requant(W (x - zp) + b)`.
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +196,27 @@ impl Conv2dShape {
     }
 }
 
+impl From<kernels::Conv2dShape> for Conv2dShape {
+    /// The int8 shape of an f32 convolution (same layouts).
+    fn from(s: kernels::Conv2dShape) -> Self {
+        Self {
+            in_channels: s.in_ch,
+            in_size: [s.in_h, s.in_w],
+            out_channels: s.out_ch,
+            kernel: [s.k_h, s.k_w],
+            stride: [s.stride, s.stride],
+            padding: [s.pad, s.pad],
+        }
+    }
+}
+
+impl From<kernels::Conv1dShape> for Conv2dShape {
+    /// The int8 shape of an f32 1-D convolution (height 1).
+    fn from(s: kernels::Conv1dShape) -> Self {
+        Self::conv1d(s.in_ch, s.in_len, s.out_ch, s.k, s.stride, s.pad)
+    }
+}
+
 fn out_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Result<usize, Error> {
     if stride == 0 {
         return Err(Error::InvalidShape {
@@ -359,6 +380,18 @@ pub struct Pool2dShape {
     pub kernel: [usize; 2],
     /// Stride along height and width.
     pub stride: [usize; 2],
+}
+
+impl From<kernels::Pool2dShape> for Pool2dShape {
+    /// The int8 shape of an f32 pooling (same layout).
+    fn from(s: kernels::Pool2dShape) -> Self {
+        Self {
+            channels: s.ch,
+            in_size: [s.in_h, s.in_w],
+            kernel: [s.k_h, s.k_w],
+            stride: [s.stride, s.stride],
+        }
+    }
 }
 
 impl Pool2dShape {
