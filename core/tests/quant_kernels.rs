@@ -561,6 +561,9 @@ fn shapes_convert_from_the_f32_kernels() {
             k_w: k,
             stride,
         };
-        assert_eq!(Pool2dShape::from(p).out_size().unwrap(), [p.out_h(), p.out_w()]);
+        assert_eq!(
+            Pool2dShape::from(p).out_size().unwrap(),
+            [p.out_h(), p.out_w()]
+        );
     }
 }
