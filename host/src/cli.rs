@@ -39,6 +39,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show the kernels this build selected for this CPU.
     Info,
+    /// Run an experiment: `vanishing-gradient`.
+    #[command(subcommand)]
+    Experiment(crate::experiment::ExperimentCommand),
 }
 
 /// The optimizers `--optimizer` accepts.
@@ -107,6 +110,9 @@ pub struct TrainArgs {
     /// Print one JSON object as the last stdout line.
     #[arg(long)]
     pub json: bool,
+    /// `--pretrain dbn|discriminative`, `--pretrain-epochs N`.
+    #[command(flatten)]
+    pub pretrain: crate::pretrain::PretrainArgs,
 }
 
 /// Arguments of `myelin eval`.
@@ -150,6 +156,7 @@ pub fn run() -> Result<()> {
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Inspect(a)) => inspect(a),
+        Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
         Some(Command::Info) => {
             println!("myelin {}", env!("CARGO_PKG_VERSION"));
             println!("kernels: {:?}", myelin_core::kernels::isa());
@@ -298,6 +305,14 @@ fn train(a: TrainArgs) -> Result<()> {
         train_set.truncate(n);
     }
 
+    crate::pretrain::pretrain_network(
+        &mut trainer.net,
+        &a.pretrain,
+        hyper.batch,
+        &train_set,
+        seed,
+        |l| eprintln!("{l}"),
+    )?;
     if !a.json {
         eprintln!(
             "training {name}: {} parameters, {} train / {} validation samples, {} epochs, batch {}, {} {:.1e}, {} threads",

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod engine;
+pub mod experiment;
 pub mod idx;
 pub mod net;
 pub mod plot;

@@ -9,9 +9,12 @@
 pub mod dbn;
 pub mod discriminative;
 pub mod mlp;
+pub mod network;
 pub mod rbm;
 
 use myelin_core::train::Rng;
+
+pub use network::{PretrainArgs, pretrain_network};
 
 /// Which pretraining to run before fine-tuning a deep net.
 #[derive(

@@ -1,0 +1,362 @@
+//! `myelin experiment vanishing-gradient`: one deep net trained five ways on
+//! the same data and seed, to show why plain backprop fails on deep sigmoid
+//! nets and what fixes it.
+//!
+//! Runs: sigmoid from random init; sigmoid after DBN pretraining; sigmoid
+//! after discriminative pretraining; ReLU from random init; sigmoid with
+//! identity skips around every same-width hidden layer. Each run reports the
+//! L2 norm of every layer's weight gradient over the first steps of
+//! (fine-)tuning, the test accuracy after each epoch, and its time.
+
+pub mod report;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use myelin_core::train::Rng;
+
+use crate::data::{Dataset, MnistFiles};
+use crate::pretrain::discriminative::{self, DiscriminativeConfig};
+use crate::pretrain::mlp::{Activation, Mlp, Sgd, Trainer};
+use crate::pretrain::rbm::RbmConfig;
+use crate::pretrain::{dbn, permutation};
+
+/// The experiments `myelin experiment` runs.
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
+pub enum ExperimentCommand {
+    /// Deep sigmoid net trained five ways: plain, DBN- and discriminatively
+    /// pretrained, ReLU, residual; gradient norms per layer and test accuracy.
+    VanishingGradient(VanishingArgs),
+}
+
+/// Runs an experiment command.
+pub fn run_command(cmd: &ExperimentCommand) -> Result<()> {
+    match cmd {
+        ExperimentCommand::VanishingGradient(a) => main(a),
+    }
+}
+
+/// Settings of the vanishing-gradient experiment.
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize)]
+pub struct VanishingArgs {
+    /// Hidden layers.
+    #[arg(long, default_value_t = 8)]
+    pub depth: usize,
+    /// Units per hidden layer.
+    #[arg(long, default_value_t = 256)]
+    pub width: usize,
+    /// Epochs of (fine-)tuning per run.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Epochs of pretraining: per RBM (DBN) and per stage (discriminative).
+    #[arg(long, default_value_t = 1)]
+    pub pretrain_epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Steps at the start of training whose gradient norms are averaged.
+    #[arg(long, default_value_t = 10)]
+    pub grad_steps: usize,
+    /// Use only this many training samples (default: all).
+    #[arg(long)]
+    pub train_samples: Option<usize>,
+    /// Seed for initialization, sampling and shuffling (the same for every run).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory with the MNIST IDX files.
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    /// Directory for the table, the plots and the JSON results.
+    #[arg(long, default_value = "out/vanishing-gradient")]
+    pub out: PathBuf,
+    /// Print the results as one JSON object, as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// A short version (10,000 training samples, 2 epochs) that runs in about a minute.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl Default for VanishingArgs {
+    /// The command-line defaults.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: VanishingArgs,
+        }
+        <Wrapper as clap::Parser>::parse_from(["vanishing-gradient"]).args
+    }
+}
+
+/// The five ways of training the net.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Sigmoid, random init, plain backprop.
+    Sigmoid,
+    /// Sigmoid initialized by greedy RBM pretraining.
+    SigmoidDbn,
+    /// Sigmoid grown one hidden layer at a time.
+    SigmoidDiscriminative,
+    /// ReLU, random (He) init.
+    Relu,
+    /// Sigmoid with identity skips.
+    SigmoidResidual,
+}
+
+impl Variant {
+    /// Every variant, in report order.
+    pub const ALL: [Variant; 5] = [
+        Variant::Sigmoid,
+        Variant::SigmoidDbn,
+        Variant::SigmoidDiscriminative,
+        Variant::Relu,
+        Variant::SigmoidResidual,
+    ];
+
+    /// Short name used in tables, plots and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Sigmoid => "sigmoid",
+            Variant::SigmoidDbn => "sigmoid+dbn",
+            Variant::SigmoidDiscriminative => "sigmoid+discriminative",
+            Variant::Relu => "relu",
+            Variant::SigmoidResidual => "sigmoid+residual",
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunResult {
+    /// Variant name.
+    pub name: String,
+    /// Mean L2 norm of each layer's weight gradient over the first steps of
+    /// (fine-)tuning; layer 1 is nearest the input, the last is the output layer.
+    pub grad_norms: Vec<f32>,
+    /// Test accuracy (fraction) after each epoch.
+    pub test_accuracy: Vec<f32>,
+    /// Wall-clock seconds of the whole run, pretraining included.
+    pub seconds: f64,
+    /// Seconds spent pretraining.
+    pub pretrain_seconds: f64,
+}
+
+/// Settings resolved from [`VanishingArgs`] (quick mode applied).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Settings {
+    /// Hidden widths, input side first.
+    pub hidden: Vec<usize>,
+    /// Epochs of (fine-)tuning.
+    pub epochs: usize,
+    /// Epochs of pretraining per RBM or stage.
+    pub pretrain_epochs: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Optimizer of every run.
+    pub sgd: Sgd,
+    /// Steps whose gradient norms are averaged.
+    pub grad_steps: usize,
+    /// Seed shared by the runs.
+    pub seed: u64,
+}
+
+impl VanishingArgs {
+    /// The settings these arguments ask for.
+    pub fn settings(&self) -> Result<Settings> {
+        if self.depth == 0 || self.width == 0 || self.epochs == 0 || self.batch == 0 {
+            bail!("--depth, --width, --epochs and --batch must be at least 1");
+        }
+        if self.grad_steps == 0 {
+            bail!("--grad-steps must be at least 1");
+        }
+        let lr_ok = self.lr > 0.0 && self.lr.is_finite();
+        if !lr_ok || !(0.0..1.0).contains(&self.momentum) {
+            bail!("--lr must be positive and --momentum in [0, 1)");
+        }
+        Ok(Settings {
+            hidden: vec![self.width; self.depth],
+            epochs: if self.quick {
+                self.epochs.min(2)
+            } else {
+                self.epochs
+            },
+            pretrain_epochs: self.pretrain_epochs,
+            batch: self.batch,
+            sgd: Sgd {
+                learning_rate: self.lr,
+                momentum: self.momentum,
+                weight_decay: 0.0,
+            },
+            grad_steps: self.grad_steps,
+            seed: self.seed,
+        })
+    }
+
+    /// Training samples to use: `--train-samples`, else 10,000 in quick mode.
+    pub fn train_limit(&self) -> Option<usize> {
+        self.train_samples
+            .or(if self.quick { Some(10_000) } else { None })
+    }
+}
+
+/// Runs the experiment as the CLI does: loads the data, trains the five
+/// variants, writes the table, plots and JSON under `--out`, prints the table
+/// (and the JSON line with `--json`).
+pub fn main(args: &VanishingArgs) -> Result<()> {
+    let settings = args.settings()?;
+    let files = MnistFiles::locate(&args.data)?;
+    let mut train = files.train()?;
+    let test = files.test()?;
+    if let Some(n) = args.train_limit() {
+        // A seeded random subset, so a small run still sees every class.
+        let order = permutation(train.len(), &mut Rng::new(args.seed ^ 0x5eed));
+        train.permute(&order);
+        train.truncate(n);
+    }
+    eprintln!(
+        "vanishing-gradient: {} hidden layers of {}, {} training / {} test samples, {} epochs, seed {}",
+        args.depth,
+        args.width,
+        train.len(),
+        test.len(),
+        settings.epochs,
+        settings.seed
+    );
+    let results = run_all(&train, &test, &settings, |line| eprintln!("{line}"))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    let table = report::markdown(&results);
+    report::write_atomic(&args.out.join("table.md"), table.as_bytes())?;
+    report::plot_grad_norms(&args.out.join("grad-norms.svg"), &results)?;
+    report::plot_accuracy(&args.out.join("test-accuracy.svg"), &results)?;
+    let json = report::json(&results);
+    report::write_atomic(
+        &args.out.join("results.json"),
+        format!("{json}\n").as_bytes(),
+    )?;
+    print!("{table}");
+    eprintln!(
+        "vanishing-gradient: wrote table.md, grad-norms.svg, test-accuracy.svg, results.json in {}",
+        args.out.display()
+    );
+    if args.json {
+        println!("{json}");
+    }
+    Ok(())
+}
+
+/// Trains every variant on `train`, evaluating on `test`.
+pub fn run_all(
+    train: &Dataset,
+    test: &Dataset,
+    s: &Settings,
+    mut log: impl FnMut(&str),
+) -> Result<Vec<RunResult>> {
+    Variant::ALL
+        .iter()
+        .map(|&v| run(v, train, test, s, &mut log))
+        .collect()
+}
+
+/// Trains one variant: pretraining if it has one, then `s.epochs` epochs of
+/// SGD on the whole net.
+pub fn run(
+    v: Variant,
+    train: &Dataset,
+    test: &Dataset,
+    s: &Settings,
+    log: &mut impl FnMut(&str),
+) -> Result<RunResult> {
+    if train.is_empty() || test.is_empty() {
+        bail!("the experiment needs training and test samples");
+    }
+    let classes = train
+        .labels
+        .iter()
+        .chain(&test.labels)
+        .map(|&y| y as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut sizes = vec![train.sample_len()];
+    sizes.extend(&s.hidden);
+    sizes.push(classes);
+    let start = Instant::now();
+    let mut rng = Rng::new(s.seed);
+    let mut prefix = |line: &str| log(&format!("{}: {line}", v.name()));
+    let mut net = match v {
+        Variant::Sigmoid => Mlp::random(&sizes, Activation::Sigmoid, false, &mut rng),
+        Variant::Relu => Mlp::random(&sizes, Activation::Relu, false, &mut rng),
+        Variant::SigmoidResidual => Mlp::random(&sizes, Activation::Sigmoid, true, &mut rng),
+        Variant::SigmoidDbn => {
+            let cfg = RbmConfig {
+                epochs: s.pretrain_epochs,
+                ..RbmConfig::default()
+            };
+            let stack = dbn::pretrain(
+                &train.inputs,
+                train.sample_len(),
+                &s.hidden,
+                &cfg,
+                &mut rng,
+                &mut prefix,
+            );
+            dbn::to_mlp(&stack, classes, &mut rng)
+        }
+        Variant::SigmoidDiscriminative => {
+            let cfg = DiscriminativeConfig {
+                samples_per_stage: s.pretrain_epochs * train.len(),
+                batch: s.batch,
+                sgd: s.sgd,
+            };
+            discriminative::pretrain(train, &s.hidden, classes, &cfg, &mut rng, &mut prefix)
+        }
+    };
+    net.validate()?;
+    let pretrain_seconds = start.elapsed().as_secs_f64();
+
+    let mut trainer = Trainer::new(&net, s.batch);
+    let mut sums = vec![0.0f64; net.hidden.len() + 1];
+    let mut counted = 0usize;
+    let mut test_accuracy = Vec::with_capacity(s.epochs);
+    for epoch in 1..=s.epochs {
+        let r = trainer.epoch(&mut net, train, &s.sgd, &mut rng, None, |_, step| {
+            if counted < s.grad_steps {
+                for (acc, &g) in sums.iter_mut().zip(&step.grad_norms) {
+                    *acc += g as f64;
+                }
+                counted += 1;
+            }
+        });
+        if !r.loss.is_finite() {
+            bail!("{}: the loss became {} in epoch {epoch}", v.name(), r.loss);
+        }
+        let acc = net.accuracy(test);
+        test_accuracy.push(acc);
+        prefix(&format!(
+            "epoch {epoch}/{}: loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%",
+            s.epochs,
+            r.loss,
+            100.0 * r.accuracy,
+            100.0 * acc
+        ));
+    }
+    let grad_norms = sums
+        .iter()
+        .map(|&x| (x / counted.max(1) as f64) as f32)
+        .collect();
+    Ok(RunResult {
+        name: v.name().to_string(),
+        grad_norms,
+        test_accuracy,
+        seconds: start.elapsed().as_secs_f64(),
+        pretrain_seconds,
+    })
+}
