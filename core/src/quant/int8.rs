@@ -7,7 +7,7 @@
 //! can be passed straight in.
 //!
 //! Layers with weights accumulate `bias + sum(w * (x - x_zero_point))` in
-//! `i32` through [`dot`](super::dot) (the Cortex-M DSP variant where there is
+//! `i32` through [`dot`](super::dot::dot) (the Cortex-M DSP variant where there is
 //! one) and finish with [`OutputQuant::requantize`].
 
 use super::dot::{self, DotKernel};

@@ -16,7 +16,7 @@
 //!   multipliers, int8/int32 tensors from f32) and [`calib`] (activation
 //!   ranges). The host runs these once; the kernels never call them.
 //!
-//! [`f16`] (feature `half`) stores weights as f16 and computes in f32.
+//! `f16` (feature `half`) stores weights as f16 and computes in f32.
 
 pub mod calib;
 pub mod dot;
