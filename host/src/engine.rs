@@ -23,6 +23,8 @@ pub struct Workspace {
     d_cur: Vec<f32>,
     d_tmp: Vec<f32>,
     d_next: Vec<f32>,
+    /// Per-layer state kept from forward for backward.
+    caches: Vec<Cache>,
     /// Parameter gradients (sums over the shard), per layer per tensor.
     pub grads: Vec<Vec<Vec<f32>>>,
     /// Sum of the shard's cross-entropy losses.
@@ -35,14 +37,6 @@ pub struct Workspace {
 /// layer it cannot handle.
 pub fn check_trainable(net: &Network) -> Result<(), String> {
     for (i, l) in net.layers.iter().enumerate() {
-        let kind_ok = matches!(l.kind, LayerKind::Dense | LayerKind::Activation);
-        if !kind_ok {
-            return Err(format!(
-                "layer {} ({}): not supported by the training engine yet",
-                i + 1,
-                l.kind.name()
-            ));
-        }
         if l.activation == Activation::Softmax {
             return Err(format!(
                 "layer {}: softmax is applied by the loss; use no activation on the logits",
@@ -96,6 +90,7 @@ impl Workspace {
             d_cur: vec![0.0; cap * max_len],
             d_tmp: vec![0.0; cap * max_len],
             d_next: vec![0.0; cap * max_len],
+            caches: net.layers.iter().map(|l| Cache::new(l, cap)).collect(),
             grads: net
                 .layers
                 .iter()
@@ -137,7 +132,7 @@ impl Workspace {
             };
             let layer = &net.layers[i];
             let y = &mut rest[0][..n * layer.out_len()];
-            layer_forward(layer, input, n, y);
+            layer_forward(layer, input, n, y, &mut self.caches[i]);
         }
         let last = net.layers.len() - 1;
         &self.acts[last][..n * net.layers[last].out_len()]
@@ -193,31 +188,202 @@ impl Workspace {
             } else {
                 Some(&mut self.d_next[..inp])
             };
-            layer_backward(layer, x, dz, n, &mut self.grads[i], dx);
+            layer_backward(layer, x, dz, n, &mut self.grads[i], dx, &mut self.caches[i]);
             std::mem::swap(&mut self.d_cur, &mut self.d_next);
         }
     }
 }
 
+/// What a layer keeps between forward and backward, and its scratch.
+#[derive(Debug)]
+enum Cache {
+    None,
+    Conv {
+        shape: kernels::Conv2dShape,
+        /// `im2col` of every sample of the shard.
+        cols: Vec<f32>,
+        /// Column gradient of one sample.
+        dcols: Vec<f32>,
+    },
+    Pool(kernels::Pool2dShape),
+    Lstm(Box<LstmCache>),
+}
+
+/// Time-major LSTM state of a shard: step `t`, sample `s` at `(t * n + s) * len`.
+#[derive(Debug)]
+struct LstmCache {
+    steps: usize,
+    input: usize,
+    hidden: usize,
+    xt: Vec<f32>,
+    gates: Vec<f32>,
+    c: Vec<f32>,
+    h: Vec<f32>,
+    zeros: Vec<f32>,
+    dz: Vec<f32>,
+    dc: Vec<f32>,
+    dh: Vec<f32>,
+    dh_prev: Vec<f32>,
+    dxt: Vec<f32>,
+}
+
+fn conv_shape(l: &Layer) -> kernels::Conv2dShape {
+    kernels::Conv2dShape {
+        in_ch: l.in_shape[0],
+        in_h: l.in_shape[1],
+        in_w: l.in_shape[2],
+        out_ch: l.out_shape[0],
+        k_h: l.params[0] as usize,
+        k_w: l.params[1] as usize,
+        stride: l.params[2] as usize,
+        pad: l.params[3] as usize,
+    }
+}
+
+impl Cache {
+    fn new(l: &Layer, cap: usize) -> Cache {
+        match l.kind {
+            LayerKind::Conv2d => {
+                let shape = conv_shape(l);
+                Cache::Conv {
+                    shape,
+                    cols: vec![0.0; cap * shape.im2col_len()],
+                    dcols: vec![0.0; shape.im2col_len()],
+                }
+            }
+            LayerKind::MaxPool2d | LayerKind::AvgPool2d => Cache::Pool(kernels::Pool2dShape {
+                ch: l.in_shape[0],
+                in_h: l.in_shape[1],
+                in_w: l.in_shape[2],
+                k_h: l.params[0] as usize,
+                k_w: l.params[0] as usize,
+                stride: l.params[1] as usize,
+            }),
+            LayerKind::Lstm => {
+                let (steps, input, hidden) = (l.in_shape[1], l.in_shape[2], l.params[0] as usize);
+                let per = cap * steps;
+                Cache::Lstm(Box::new(LstmCache {
+                    steps,
+                    input,
+                    hidden,
+                    xt: vec![0.0; per * input],
+                    gates: vec![0.0; per * 4 * hidden],
+                    c: vec![0.0; per * hidden],
+                    h: vec![0.0; per * hidden],
+                    zeros: vec![0.0; hidden],
+                    dz: vec![0.0; cap * 4 * hidden],
+                    dc: vec![0.0; cap * hidden],
+                    dh: vec![0.0; cap * hidden],
+                    dh_prev: vec![0.0; cap * hidden],
+                    dxt: vec![0.0; per * input],
+                }))
+            }
+            _ => Cache::None,
+        }
+    }
+}
+
 /// `y = act(layer(x))` for `n` samples.
-fn layer_forward(layer: &Layer, x: &[f32], n: usize, y: &mut [f32]) {
-    match layer.kind {
-        LayerKind::Dense => {
+fn layer_forward(layer: &Layer, x: &[f32], n: usize, y: &mut [f32], cache: &mut Cache) {
+    let (inp, out) = (layer.in_len(), layer.out_len());
+    match (layer.kind, cache) {
+        (LayerKind::Dense, _) => {
             let (w, b) = (&layer.tensors[0].data, &layer.tensors[1].data);
-            let (inp, out) = (layer.in_len(), layer.out_len());
             kernels::gemm(false, true, n, out, inp, x, w, 0.0, y);
             for row in y.chunks_exact_mut(out) {
                 kernels::axpy(1.0, b, row);
             }
         }
-        LayerKind::Activation => y.copy_from_slice(x),
-        other => unreachable!("{} rejected by check_trainable", other.name()),
+        (LayerKind::Conv2d, Cache::Conv { shape, cols, .. }) => {
+            let (w, b) = (&layer.tensors[0].data, &layer.tensors[1].data);
+            let cl = shape.im2col_len();
+            let hw = shape.out_h() * shape.out_w();
+            let kk = cl / hw;
+            for ((xs, ys), cs) in x
+                .chunks_exact(inp)
+                .zip(y.chunks_exact_mut(out))
+                .zip(cols.chunks_exact_mut(cl))
+            {
+                kernels::im2col(shape, xs, cs);
+                for (row, &bv) in ys.chunks_exact_mut(hw).zip(b) {
+                    row.fill(bv);
+                }
+                kernels::gemm(false, false, shape.out_ch, hw, kk, w, cs, 1.0, ys);
+            }
+        }
+        (LayerKind::MaxPool2d, Cache::Pool(shape)) => {
+            for (xs, ys) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
+                kernels::max_pool2d_forward(shape, xs, ys);
+            }
+        }
+        (LayerKind::AvgPool2d, Cache::Pool(shape)) => {
+            for (xs, ys) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
+                kernels::avg_pool2d_forward(shape, xs, ys);
+            }
+        }
+        (LayerKind::Lstm, Cache::Lstm(c)) => lstm_forward(layer, x, n, y, c),
+        (LayerKind::Activation, _) => y.copy_from_slice(x),
+        (other, _) => unreachable!("no engine for {}", other.name()),
     }
     activate(layer.activation, y);
 }
 
+fn lstm_forward(layer: &Layer, x: &[f32], n: usize, y: &mut [f32], c: &mut LstmCache) {
+    let (t_n, f, h) = (c.steps, c.input, c.hidden);
+    let (wx, wh, b) = (
+        &layer.tensors[0].data,
+        &layer.tensors[1].data,
+        &layer.tensors[2].data,
+    );
+    // Time-major copy of the inputs, so each step is one contiguous n x F block.
+    for s in 0..n {
+        for t in 0..t_n {
+            let src = &x[(s * t_n + t) * f..][..f];
+            c.xt[(t * n + s) * f..][..f].copy_from_slice(src);
+        }
+    }
+    for t in 0..t_n {
+        let z = &mut c.gates[t * n * 4 * h..][..n * 4 * h];
+        kernels::gemm(
+            false,
+            true,
+            n,
+            4 * h,
+            f,
+            &c.xt[t * n * f..][..n * f],
+            wx,
+            0.0,
+            z,
+        );
+        if t > 0 {
+            let hp = &c.h[(t - 1) * n * h..][..n * h];
+            kernels::gemm(false, true, n, 4 * h, h, hp, wh, 1.0, z);
+        }
+        let (c_before, c_rest) = c.c.split_at_mut(t * n * h);
+        let c_now = &mut c_rest[..n * h];
+        let h_now = &mut c.h[t * n * h..][..n * h];
+        for s in 0..n {
+            let zs = &mut z[s * 4 * h..][..4 * h];
+            kernels::axpy(1.0, b, zs);
+            let c_prev = if t == 0 {
+                &c.zeros[..]
+            } else {
+                &c_before[((t - 1) * n + s) * h..][..h]
+            };
+            kernels::lstm_cell_forward(
+                zs,
+                c_prev,
+                &mut c_now[s * h..][..h],
+                &mut h_now[s * h..][..h],
+            );
+        }
+    }
+    y.copy_from_slice(&c.h[(t_n - 1) * n * h..][..n * h]);
+}
+
 /// Parameter gradients `grads` and (when asked) input gradient `dx` from the
 /// pre-activation gradient `dz` of `n` samples with inputs `x`.
+#[allow(clippy::too_many_arguments)]
 fn layer_backward(
     layer: &Layer,
     x: &[f32],
@@ -225,10 +391,11 @@ fn layer_backward(
     n: usize,
     grads: &mut [Vec<f32>],
     dx: Option<&mut [f32]>,
+    cache: &mut Cache,
 ) {
-    match layer.kind {
-        LayerKind::Dense => {
-            let (inp, out) = (layer.in_len(), layer.out_len());
+    let (inp, out) = (layer.in_len(), layer.out_len());
+    match (layer.kind, cache) {
+        (LayerKind::Dense, _) => {
             let (gw, gb) = grads.split_at_mut(1);
             kernels::gemm(true, false, out, inp, n, dz, x, 0.0, &mut gw[0]);
             let gb = &mut gb[0];
@@ -250,12 +417,120 @@ fn layer_backward(
                 );
             }
         }
-        LayerKind::Activation => {
+        (LayerKind::Conv2d, Cache::Conv { shape, cols, dcols }) => {
+            let w = &layer.tensors[0].data;
+            let (gw, gb) = grads.split_at_mut(1);
+            let (gw, gb) = (&mut gw[0], &mut gb[0]);
+            gw.fill(0.0);
+            gb.fill(0.0);
+            let cl = shape.im2col_len();
+            let hw = shape.out_h() * shape.out_w();
+            let kk = cl / hw;
+            let oc = shape.out_ch;
+            let mut dx = dx;
+            for s in 0..n {
+                let dys = &dz[s * out..][..out];
+                let cs = &cols[s * cl..][..cl];
+                kernels::gemm(false, true, oc, kk, hw, dys, cs, 1.0, gw);
+                for (g, row) in gb.iter_mut().zip(dys.chunks_exact(hw)) {
+                    *g += row.iter().sum::<f32>();
+                }
+                if let Some(dx) = dx.as_deref_mut() {
+                    kernels::gemm(true, false, kk, hw, oc, w, dys, 0.0, dcols);
+                    kernels::col2im(shape, dcols, &mut dx[s * inp..][..inp]);
+                }
+            }
+        }
+        (LayerKind::MaxPool2d, Cache::Pool(shape)) => {
+            if let Some(dx) = dx {
+                for ((xs, dys), dxs) in x
+                    .chunks_exact(inp)
+                    .zip(dz.chunks_exact(out))
+                    .zip(dx.chunks_exact_mut(inp))
+                {
+                    kernels::max_pool2d_backward(shape, xs, dys, dxs);
+                }
+            }
+        }
+        (LayerKind::AvgPool2d, Cache::Pool(shape)) => {
+            if let Some(dx) = dx {
+                for (dys, dxs) in dz.chunks_exact(out).zip(dx.chunks_exact_mut(inp)) {
+                    kernels::avg_pool2d_backward(shape, dys, dxs);
+                }
+            }
+        }
+        (LayerKind::Lstm, Cache::Lstm(c)) => lstm_backward(layer, dz, n, grads, dx, c),
+        (LayerKind::Activation, _) => {
             if let Some(dx) = dx {
                 dx.copy_from_slice(dz);
             }
         }
-        other => unreachable!("{} rejected by check_trainable", other.name()),
+        (other, _) => unreachable!("no engine for {}", other.name()),
+    }
+}
+
+/// Backpropagation through time from the gradient `dy` of the last hidden state.
+fn lstm_backward(
+    layer: &Layer,
+    dy: &[f32],
+    n: usize,
+    grads: &mut [Vec<f32>],
+    dx: Option<&mut [f32]>,
+    c: &mut LstmCache,
+) {
+    let (t_n, f, h) = (c.steps, c.input, c.hidden);
+    let (wx, wh) = (&layer.tensors[0].data, &layer.tensors[1].data);
+    let [gwx, gwh, gb] = grads else {
+        unreachable!("an LSTM has three tensors")
+    };
+    gwx.fill(0.0);
+    gwh.fill(0.0);
+    gb.fill(0.0);
+    let dh = &mut c.dh[..n * h];
+    dh.copy_from_slice(dy);
+    let dc = &mut c.dc[..n * h];
+    dc.fill(0.0);
+    let dz = &mut c.dz[..n * 4 * h];
+    let want_dx = dx.is_some();
+    for t in (0..t_n).rev() {
+        let gates = &c.gates[t * n * 4 * h..][..n * 4 * h];
+        let c_now = &c.c[t * n * h..][..n * h];
+        for s in 0..n {
+            let c_prev = if t == 0 {
+                &c.zeros[..]
+            } else {
+                &c.c[((t - 1) * n + s) * h..][..h]
+            };
+            kernels::lstm_cell_backward(
+                &gates[s * 4 * h..][..4 * h],
+                c_prev,
+                &c_now[s * h..][..h],
+                &dh[s * h..][..h],
+                &mut dc[s * h..][..h],
+                &mut dz[s * 4 * h..][..4 * h],
+            );
+            kernels::axpy(1.0, &dz[s * 4 * h..][..4 * h], gb);
+        }
+        let xt = &c.xt[t * n * f..][..n * f];
+        kernels::gemm(true, false, 4 * h, f, n, dz, xt, 1.0, gwx);
+        if want_dx {
+            let dxt = &mut c.dxt[t * n * f..][..n * f];
+            kernels::gemm(false, false, n, f, 4 * h, dz, wx, 0.0, dxt);
+        }
+        if t > 0 {
+            let hp = &c.h[(t - 1) * n * h..][..n * h];
+            kernels::gemm(true, false, 4 * h, h, n, dz, hp, 1.0, gwh);
+            let dhp = &mut c.dh_prev[..n * h];
+            kernels::gemm(false, false, n, h, 4 * h, dz, wh, 0.0, dhp);
+            dh.copy_from_slice(dhp);
+        }
+    }
+    if let Some(dx) = dx {
+        for s in 0..n {
+            for t in 0..t_n {
+                dx[(s * t_n + t) * f..][..f].copy_from_slice(&c.dxt[(t * n + s) * f..][..f]);
+            }
+        }
     }
 }
 
@@ -299,40 +574,110 @@ mod tests {
         ws.loss
     }
 
+    /// Compares every parameter gradient with a central difference of the loss.
+    fn check_fd(net: &Network, x: &[f32], labels: &[u8], h: f32) {
+        let n = labels.len();
+        let mut ws = Workspace::new(net, n);
+        ws.x.copy_from_slice(x);
+        ws.labels.copy_from_slice(labels);
+        ws.train_shard(net, n);
+        for li in 0..net.layers.len() {
+            for ti in 0..net.layers[li].tensors.len() {
+                for k in 0..net.layers[li].tensors[ti].data.len() {
+                    let mut p = net.clone();
+                    p.layers[li].tensors[ti].data[k] += h;
+                    let mut m = net.clone();
+                    m.layers[li].tensors[ti].data[k] -= h;
+                    let fd =
+                        (loss_of(&p, x, labels) - loss_of(&m, x, labels)) / (2.0 * f64::from(h));
+                    let g = f64::from(ws.grads[li][ti][k]);
+                    assert!(
+                        (fd - g).abs() <= 2e-3 + 2e-2 * fd.abs(),
+                        "layer {li} ({:?}) tensor {ti} [{k}]: analytic {g}, numeric {fd}",
+                        net.layers[li].kind
+                    );
+                }
+            }
+        }
+    }
+
+    fn inputs(len: usize, seed: u64) -> Vec<f32> {
+        let mut r = lcg(seed);
+        (0..len).map(|_| 2.0 * r() - 1.0).collect()
+    }
+
     #[test]
     fn gradients_match_finite_differences() {
         for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
             let net = small_net(act);
-            let mut r = lcg(3);
-            let x: Vec<f32> = (0..12).map(|_| 2.0 * r() - 1.0).collect();
-            let labels = [0u8, 2, 1];
-            let mut ws = Workspace::new(&net, 3);
-            ws.x.copy_from_slice(&x);
-            ws.labels.copy_from_slice(&labels);
-            ws.train_shard(&net, 3);
-            for li in 0..net.layers.len() {
-                for ti in 0..net.layers[li].tensors.len() {
-                    for k in 0..net.layers[li].tensors[ti].data.len() {
-                        let h = if act == Activation::Relu {
-                            1e-3f32
-                        } else {
-                            1e-2
-                        };
-                        let mut p = net.clone();
-                        p.layers[li].tensors[ti].data[k] += h;
-                        let mut m = net.clone();
-                        m.layers[li].tensors[ti].data[k] -= h;
-                        let fd = (loss_of(&p, &x, &labels) - loss_of(&m, &x, &labels))
-                            / (2.0 * f64::from(h));
-                        let g = f64::from(ws.grads[li][ti][k]);
-                        assert!(
-                            (fd - g).abs() <= 2e-3 + 2e-2 * fd.abs(),
-                            "{act:?} layer {li} tensor {ti} [{k}]: analytic {g}, numeric {fd}"
-                        );
-                    }
-                }
-            }
+            // ReLU has a kink: a small step keeps every unit on its side.
+            let h = if act == Activation::Relu { 1e-3 } else { 1e-2 };
+            check_fd(&net, &inputs(12, 3), &[0, 2, 1], h);
         }
+    }
+
+    #[test]
+    fn conv_pool_gradients_match_finite_differences() {
+        let specs = [
+            LayerSpec::Conv2d {
+                filters: 2,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                activation: Activation::Tanh,
+            },
+            LayerSpec::MaxPool2d { size: 2, stride: 2 },
+            LayerSpec::Conv2d {
+                filters: 3,
+                kernel: 2,
+                stride: 1,
+                padding: 0,
+                activation: Activation::Sigmoid,
+            },
+            LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Identity,
+            },
+        ];
+        let mut net = Network::from_specs([2, 6, 6], &specs).unwrap();
+        net.init(&mut myelin_core::train::Rng::new(4));
+        check_fd(&net, &inputs(2 * 72, 5), &[1, 2], 1e-2);
+    }
+
+    #[test]
+    fn lstm_gradients_match_finite_differences() {
+        let specs = [
+            LayerSpec::Lstm { hidden: 3 },
+            LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Identity,
+            },
+        ];
+        let mut net = Network::from_specs([1, 4, 2], &specs).unwrap();
+        net.init(&mut myelin_core::train::Rng::new(6));
+        check_fd(&net, &inputs(3 * 8, 7), &[0, 1, 2], 1e-2);
+    }
+
+    #[test]
+    fn conv_into_lstm_gradients_match_finite_differences() {
+        // An LSTM after a one-filter convolution needs its input gradient.
+        let specs = [
+            LayerSpec::Conv2d {
+                filters: 1,
+                kernel: 2,
+                stride: 1,
+                padding: 0,
+                activation: Activation::Tanh,
+            },
+            LayerSpec::Lstm { hidden: 2 },
+            LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Identity,
+            },
+        ];
+        let mut net = Network::from_specs([1, 4, 3], &specs).unwrap();
+        net.init(&mut myelin_core::train::Rng::new(8));
+        check_fd(&net, &inputs(2 * 12, 9), &[2, 0], 1e-2);
     }
 
     #[test]

@@ -517,7 +517,13 @@ pub fn preset(name: &str) -> Result<Recipe> {
                 },
                 logits,
             ],
-            Hyper { epochs: 12, ..base },
+            Hyper {
+                epochs: 12,
+                lr: 0.05,
+                optimizer: OptimizerKind::SGD,
+                weight_decay: 5e-4,
+                ..base
+            },
         ),
         "mnist-cnn" => (
             vec![
