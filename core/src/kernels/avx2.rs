@@ -81,10 +81,34 @@ pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+    assert_eq!(b.len(), y.len(), "gemv: bias length");
+    // SAFETY: AVX2 and FMA are enabled in this function.
+    unsafe { gemv_impl(w, x, Some(b), y) }
+}
+
+/// `y += W x`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
+    // SAFETY: AVX2 and FMA are enabled in this function.
+    unsafe { gemv_impl(w, x, None, y) }
+}
+
+/// `y = W x + b`, or `y += W x` without `b`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_impl(w: &[f32], x: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     let (n_in, n_out) = (x.len(), y.len());
     assert_eq!(w.len(), n_in * n_out, "gemv: weight shape");
-    assert_eq!(b.len(), n_out, "gemv: bias length");
     let px = x.as_ptr();
+    let base = |o: usize, y: &[f32]| match b {
+        Some(b) => b[o],
+        None => y[o],
+    };
     let mut o = 0;
     while o + 4 <= n_out {
         let rows: [*const f32; 4] = core::array::from_fn(|r| w[(o + r) * n_in..].as_ptr());
@@ -106,13 +130,13 @@ pub(super) unsafe fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
             for j in i..n_in {
                 s += row[j] * x[j];
             }
-            y[o + r] = b[o + r] + s;
+            y[o + r] = base(o + r, y) + s;
         }
         o += 4;
     }
     for r in o..n_out {
         // SAFETY: AVX2 and FMA are enabled in this function.
-        y[r] = b[r] + unsafe { dot(&w[r * n_in..(r + 1) * n_in], x) };
+        y[r] = base(r, y) + unsafe { dot(&w[r * n_in..(r + 1) * n_in], x) };
     }
 }
 
@@ -653,6 +677,45 @@ pub(super) unsafe fn tanh_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
             _mm256_mul_ps(g, s)
         })
     }
+}
+
+/// Largest element; NaN if any element is NaN; `-inf` for an empty slice.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn max(x: &[f32]) -> f32 {
+    let n = x.len();
+    let mut m = [_mm256_set1_ps(f32::NEG_INFINITY); 2];
+    let mut nan = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY: lanes i..i+16 <= n.
+    unsafe {
+        while i + 2 * LANES <= n {
+            for (u, m) in m.iter_mut().enumerate() {
+                let v = ld(x.as_ptr().add(i + u * LANES));
+                *m = _mm256_max_ps(v, *m);
+                nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+            }
+            i += 2 * LANES;
+        }
+    }
+    if _mm256_movemask_ps(nan) != 0 {
+        return f32::NAN;
+    }
+    let mut lanes = [0.0f32; LANES];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { st(lanes.as_mut_ptr(), _mm256_max_ps(m[0], m[1])) };
+    let mut best = f32::NEG_INFINITY;
+    for &v in lanes.iter().chain(&x[i..]) {
+        if v.is_nan() {
+            return v;
+        }
+        if v > best {
+            best = v;
+        }
+    }
+    best
 }
 
 /// `y = e^(x - shift)`, returning `sum(y)`.

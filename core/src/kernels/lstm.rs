@@ -121,13 +121,9 @@ pub fn lstm_step_forward(
 ) {
     assert_eq!(x.len(), shape.input, "lstm: input length");
     assert_eq!(h_prev.len(), shape.hidden, "lstm: state length");
+    assert_eq!(wh.len(), shape.wh_len(), "lstm: Wh shape");
     super::gemv(wx, x, b, gates);
-    let mut acc = 0usize;
-    for (row, gv) in wh.chunks_exact(shape.hidden.max(1)).zip(gates.iter_mut()) {
-        *gv += super::dot(row, h_prev);
-        acc += 1;
-    }
-    assert_eq!(acc * shape.hidden, wh.len(), "lstm: Wh shape");
+    super::gemv_acc(wh, h_prev, gates);
     lstm_cell_forward(gates, c_prev, c, h);
 }
 

@@ -146,6 +146,15 @@ pub fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
     )
 }
 
+/// `y += W x`, with `W` of shape `y.len() x x.len()`.
+pub fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
+    dispatch!(
+        avx2: avx2::gemv_acc(w, x, y),
+        neon: neon::gemv_acc(w, x, y),
+        scalar: scalar::gemv_acc(w, x, y),
+    )
+}
+
 /// `dx = Wᵀ dy` (overwrites `dx`), with `W` of shape `dy.len() x dx.len()`:
 /// the input gradient of a dense layer.
 pub fn gemv_t(w: &[f32], dy: &[f32], dx: &mut [f32]) {
@@ -301,13 +310,22 @@ pub fn exp_shift_sum(x: &[f32], shift: f32, y: &mut [f32]) -> f32 {
     )
 }
 
+/// Largest element; NaN if any element is NaN; `-inf` for an empty slice.
+pub fn max(x: &[f32]) -> f32 {
+    dispatch!(
+        avx2: avx2::max(x),
+        neon: scalar::max(x),
+        scalar: scalar::max(x),
+    )
+}
+
 /// Numerically stable softmax: `y[i] = e^(x[i] - max x) / sum_j e^(x[j] - max x)`.
 ///
 /// # Panics
 /// If the slices differ in length or are empty.
 pub fn softmax(x: &[f32], y: &mut [f32]) {
     assert!(!x.is_empty(), "softmax: empty input");
-    let m = scalar::max(x);
+    let m = max(x);
     let s = exp_shift_sum(x, m, y);
     scalar::scale(1.0 / s, y);
 }
@@ -335,7 +353,7 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize, grad: &mut [f32]) ->
         target < logits.len(),
         "softmax_cross_entropy: target out of range"
     );
-    let m = scalar::max(logits);
+    let m = max(logits);
     let s = exp_shift_sum(logits, m, grad);
     scalar::scale(1.0 / s, grad);
     grad[target] -= 1.0;
@@ -359,7 +377,7 @@ pub fn softmax_cross_entropy_soft(logits: &[f32], target: &[f32], grad: &mut [f3
         !logits.is_empty(),
         "softmax_cross_entropy_soft: empty input"
     );
-    let m = scalar::max(logits);
+    let m = max(logits);
     let s = exp_shift_sum(logits, m, grad);
     let lse = crate::math::lnf(s) + m;
     let inv = 1.0 / s;

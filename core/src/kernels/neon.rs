@@ -53,6 +53,20 @@ pub(super) unsafe fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `y += W x`.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
+    let n_in = x.len();
+    assert_eq!(w.len(), n_in * y.len(), "gemv_acc: weight shape");
+    for (o, yo) in y.iter_mut().enumerate() {
+        // SAFETY: NEON is enabled in this function.
+        *yo += unsafe { dot(&w[o * n_in..(o + 1) * n_in], x) };
+    }
+}
+
 /// `y += alpha * x`.
 ///
 /// # Safety

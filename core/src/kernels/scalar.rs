@@ -22,6 +22,17 @@ pub fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `y += W x`.
+pub fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
+    assert_eq!(w.len(), x.len() * y.len(), "gemv_acc: weight shape");
+    if x.is_empty() {
+        return;
+    }
+    for (yo, row) in y.iter_mut().zip(w.chunks_exact(x.len())) {
+        *yo += dot(row, x);
+    }
+}
+
 /// `dx = Wᵀ dy`.
 pub fn gemv_t(w: &[f32], dy: &[f32], dx: &mut [f32]) {
     assert_eq!(w.len(), dx.len() * dy.len(), "gemv_t: weight shape");

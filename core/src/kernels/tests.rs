@@ -68,6 +68,11 @@ proptest! {
         scalar::gemv(&w, &x, &b, &mut y0);
         gemv(&w, &x, &b, &mut y1);
         close(&y1, &y0, tol)?;
+        let mut a0 = y0.clone();
+        let mut a1 = y0.clone();
+        scalar::gemv_acc(&w, &x, &mut a0);
+        gemv_acc(&w, &x, &mut a1);
+        close(&a1, &a0, tol)?;
         let mut d0 = vec![f32::NAN; n_in];
         let mut d1 = vec![f32::NAN; n_in];
         scalar::gemv_t(&w, &dy, &mut d0);
@@ -128,6 +133,16 @@ proptest! {
         let mut inplace = x.clone();
         tanh_inplace(&mut inplace);
         prop_assert_eq!(&inplace, &y1);
+    }
+
+    #[test]
+    fn max_matches_scalar(x in (0usize..100, scale()).prop_flat_map(|(n, s)| vec_of(n, s)), nan_at in any::<prop::sample::Index>()) {
+        prop_assert_eq!(max(&x), scalar::max(&x));
+        if !x.is_empty() {
+            let mut y = x.clone();
+            y[nan_at.index(x.len())] = f32::NAN;
+            prop_assert!(max(&y).is_nan());
+        }
     }
 
     #[test]
