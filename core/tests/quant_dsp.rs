@@ -204,3 +204,47 @@ fn every_length_up_to_64_agrees() {
         }
     }
 }
+
+#[test]
+fn large_filters_fall_back_to_rows_and_agree() {
+    // 6 x 10 x 10 = 600 taps: more than the gathered patch holds.
+    let shape = Conv2dShape {
+        in_channels: 6,
+        in_size: [12, 13],
+        out_channels: 3,
+        kernel: [10, 10],
+        stride: [1, 2],
+        padding: [1, 2],
+    };
+    let mut state = 99u32;
+    let mut byte = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as i8
+    };
+    let x: Vec<i8> = (0..shape.input_len().unwrap()).map(|_| byte()).collect();
+    let w: Vec<i8> = (0..shape.weight_len().unwrap()).map(|_| byte()).collect();
+    let rq = [Requant {
+        multiplier: 1 << 30,
+        shift: -12,
+    }];
+    let layer = ConvQ {
+        weights: &w,
+        bias: &[1000, -1000, 7],
+        requant: &rq,
+        input_zero_point: -20,
+        output: OutputQuant::linear(4),
+    };
+    let n = shape.output_len().unwrap();
+    let (mut a, mut b, mut c) = (vec![0i8; n], vec![0i8; n], vec![0i8; n]);
+    conv2d_scalar(&layer, &shape, &x, &mut a).unwrap();
+    conv2d_emulated(&layer, &shape, &x, &mut b).unwrap();
+    conv2d(&layer, &shape, &x, &mut c).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, c);
+    assert!(
+        a.iter().any(|&v| v != 4),
+        "outputs should not all be the zero point"
+    );
+}

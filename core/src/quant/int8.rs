@@ -281,7 +281,7 @@ pub fn conv2d(layer: &ConvQ<'_>, shape: &Conv2dShape, x: &[i8], y: &mut [i8]) ->
     conv2d_with::<dot::Active>(layer, shape, x, y)
 }
 
-/// Scalar reference of [`conv2d`].
+/// Scalar reference of [`conv2d`]: direct, kernel row by kernel row.
 ///
 /// # Errors
 /// As [`ConvQ::check`].
@@ -291,7 +291,8 @@ pub fn conv2d_scalar(
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
-    conv2d_with::<dot::Scalar>(layer, shape, x, y)
+    layer.check(shape, x.len(), y.len())?;
+    conv2d_rows::<dot::Scalar>(layer, shape, x, y)
 }
 
 /// [`conv2d`] through the portable emulation of the Cortex-M DSP loop.
@@ -321,6 +322,13 @@ pub fn conv2d_dsp(
     conv2d_with::<dot::Dsp>(layer, shape, x, y)
 }
 
+/// Largest receptive field (`IN x KH x KW` values) the fast variants gather
+/// into a stack buffer; larger filters run kernel row by kernel row.
+const PATCH_MAX: usize = 512;
+
+/// The fast variants: one receptive field gathered per output position
+/// (padding filled with the zero point, which adds nothing), then one long
+/// inner product per filter, two filters at a time.
 #[inline(always)]
 fn conv2d_with<D: DotKernel>(
     layer: &ConvQ<'_>,
@@ -329,6 +337,78 @@ fn conv2d_with<D: DotKernel>(
     y: &mut [i8],
 ) -> Result<(), Error> {
     layer.check(s, x.len(), y.len())?;
+    let filter_len = s.in_channels * s.kernel[0] * s.kernel[1];
+    if filter_len > PATCH_MAX {
+        return conv2d_rows::<D>(layer, s, x, y);
+    }
+    let [out_h, out_w] = s.out_size()?;
+    let [in_h, in_w] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [ph, pw] = s.padding;
+    let zp = layer.input_zero_point;
+    let plane = out_h * out_w;
+    let mut buf = [0i8; PATCH_MAX];
+    let patch = &mut buf[..filter_len];
+    let filter = |o: usize| &layer.weights[o * filter_len..(o + 1) * filter_len];
+    for oy in 0..out_h {
+        let top = oy * sh;
+        for ox in 0..out_w {
+            let left = ox * sw;
+            let kx_lo = pw.saturating_sub(left).min(kw);
+            let kx_hi = kw.min((in_w + pw).saturating_sub(left)).max(kx_lo);
+            for (k, row) in patch.chunks_exact_mut(kw).enumerate() {
+                let (c, ky) = (k / kh, k % kh);
+                match (top + ky).checked_sub(ph).filter(|&iy| iy < in_h) {
+                    Some(iy) if kx_lo < kx_hi => {
+                        let x0 = (c * in_h + iy) * in_w + left + kx_lo - pw;
+                        let src = &x[x0..x0 + kx_hi - kx_lo];
+                        // Short rows: element loops beat memcpy/memset calls.
+                        let (head, rest) = row.split_at_mut(kx_lo);
+                        let (mid, tail) = rest.split_at_mut(kx_hi - kx_lo);
+                        for (d, &v) in mid.iter_mut().zip(src) {
+                            *d = v;
+                        }
+                        for d in head.iter_mut().chain(tail) {
+                            *d = zp;
+                        }
+                    }
+                    _ => row.fill(zp),
+                }
+            }
+            let p = oy * out_w + ox;
+            let mut o = 0;
+            while o + 2 <= s.out_channels {
+                let bias = (layer.bias[o], layer.bias[o + 1]);
+                let (a0, a1) = D::dot2(filter(o), filter(o + 1), patch, zp, bias);
+                y[o * plane + p] = layer
+                    .output
+                    .requantize(a0, channel_requant(layer.requant, o));
+                y[(o + 1) * plane + p] = layer
+                    .output
+                    .requantize(a1, channel_requant(layer.requant, o + 1));
+                o += 2;
+            }
+            if o < s.out_channels {
+                let acc = D::dot(filter(o), patch, zp, layer.bias[o]);
+                y[o * plane + p] = layer
+                    .output
+                    .requantize(acc, channel_requant(layer.requant, o));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Direct convolution, one inner product per kernel row inside the input
+/// (padded taps skipped): the scalar reference, and the fallback for large
+/// filters. The caller has checked the shapes.
+fn conv2d_rows<D: DotKernel>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
     let [out_h, out_w] = s.out_size()?;
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;

@@ -1,8 +1,8 @@
 //! int8 kernels on the Cortex-M4's DSP extension: the `SMLAD` variants
 //! against the scalar references, bit for bit, on deterministic
 //! pseudo-random inputs (every length up to 67, extreme values, wrapping
-//! accumulators). A 256x64 int8 dense layer is measured both ways for
-//! `cargo xtask report`.
+//! accumulators). A 256x64 int8 dense layer and an 8x12x12 -> 16x8x8 5x5
+//! convolution are measured both ways for `cargo xtask report`.
 #![no_std]
 #![no_main]
 
@@ -100,6 +100,50 @@ fn main() -> ! {
     measure::report("int8-dense-256x64", "int8-scalar", macs, bytes, stack);
     t.record(r.is_ok(), "dense_scalar 256x64 ran");
     t.record(y_dsp == y_ref, "dense 256x64: dsp == scalar");
+
+    // Measured: a LeNet-style second convolution, 8x12x12 -> 16x8x8, 5x5.
+    let conv_shape = Conv2dShape {
+        in_channels: 8,
+        in_size: [12, 12],
+        out_channels: 16,
+        kernel: [5, 5],
+        stride: [1, 1],
+        padding: [0, 0],
+    };
+    let conv = ConvQ {
+        weights: black_box(&w[..16 * 8 * 25]),
+        bias: &bias[..16],
+        requant: &rq[..16],
+        input_zero_point: -128,
+        output: OutputQuant::relu(-128),
+    };
+    let cx = black_box(&w[4096..4096 + 8 * 144]);
+    let (mut c_dsp, mut c_ref) = ([0i8; 16 * 64], [0i8; 16 * 64]);
+    let conv_macs = (16 * 64 * 8 * 25) as u32;
+    let conv_bytes = (16 * 8 * 25 + 12 * 16) as u32;
+    measure::paint_stack();
+    let r = measure::instructions(|| conv2d_dsp(&conv, &conv_shape, cx, &mut c_dsp));
+    let stack = measure::peak_stack();
+    measure::report(
+        "int8-conv-8x12x12-16x5x5",
+        "int8-dsp",
+        conv_macs,
+        conv_bytes,
+        stack,
+    );
+    t.record(r.is_ok(), "conv2d_dsp ran");
+    measure::paint_stack();
+    let r = measure::instructions(|| conv2d_scalar(&conv, &conv_shape, cx, &mut c_ref));
+    let stack = measure::peak_stack();
+    measure::report(
+        "int8-conv-8x12x12-16x5x5",
+        "int8-scalar",
+        conv_macs,
+        conv_bytes,
+        stack,
+    );
+    t.record(r.is_ok(), "conv2d_scalar ran");
+    t.record(c_dsp == c_ref, "conv 8x12x12 -> 16x8x8: dsp == scalar");
     t.record(DSP_ACTIVE, "the active int8 path is the DSP one");
 
     // Every length 0..=67 (all tails), five zero points, random accumulators.
