@@ -151,9 +151,14 @@ impl Conv2dShape {
     /// Output height and width.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] for a zero stride or kernel, or a kernel larger
-    /// than the padded input.
+    /// [`Error::InvalidShape`] for zero channels, a zero stride or kernel, or
+    /// a kernel larger than the padded input.
     pub fn out_size(&self) -> Result<[usize; 2], Error> {
+        if self.in_channels == 0 || self.out_channels == 0 {
+            return Err(Error::InvalidShape {
+                what: "zero channels",
+            });
+        }
         let mut out = [0; 2];
         for (axis, out) in out.iter_mut().enumerate() {
             *out = out_len(
@@ -478,9 +483,14 @@ impl Pool2dShape {
     /// Output height and width: `(in - kernel) / stride + 1`.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] for a zero stride or window, or a window
-    /// larger than the input.
+    /// [`Error::InvalidShape`] for zero channels, a zero stride or window, or
+    /// a window larger than the input.
     pub fn out_size(&self) -> Result<[usize; 2], Error> {
+        if self.channels == 0 {
+            return Err(Error::InvalidShape {
+                what: "zero channels",
+            });
+        }
         Ok([
             out_len(self.in_size[0], self.kernel[0], self.stride[0], 0)?,
             out_len(self.in_size[1], self.kernel[1], self.stride[1], 0)?,
