@@ -567,3 +567,49 @@ fn shapes_convert_from_the_f32_kernels() {
         );
     }
 }
+
+#[test]
+fn sigmoid_and_tanh_within_one_step() {
+    use myelin_core::quant::params::{SIGMOID_OUTPUT, TANH_OUTPUT, activation_requant};
+    for (lo, hi) in [(-10.0f32, 10.0), (-3.0, 1.0), (-0.5, 0.5)] {
+        let input = ActQuant::from_range(lo, hi).unwrap();
+        let m = activation_requant(input.scale);
+        let x: Vec<i8> = (-128..=127).collect();
+        let (mut s, mut t) = ([0i8; 256], [0i8; 256]);
+        int8::sigmoid(&x, input.zero_point, m, &mut s).unwrap();
+        int8::tanh(&x, input.zero_point, m, &mut t).unwrap();
+        for i in 0..256 {
+            let r = input.dequantize(x[i]);
+            let es = sigmoid(r);
+            let et = r.tanh();
+            let ds = (SIGMOID_OUTPUT.dequantize(s[i]) - es).abs() / SIGMOID_OUTPUT.scale;
+            let dt = (TANH_OUTPUT.dequantize(t[i]) - et).abs() / TANH_OUTPUT.scale;
+            assert!(
+                ds <= 1.0,
+                "sigmoid({r}) = {} vs {es}",
+                SIGMOID_OUTPUT.dequantize(s[i])
+            );
+            assert!(
+                dt <= 1.0,
+                "tanh({r}) = {} vs {et}",
+                TANH_OUTPUT.dequantize(t[i])
+            );
+        }
+    }
+}
+
+#[test]
+fn rescale_moves_between_quantizations() {
+    use myelin_core::quant::params::rescale_requant;
+    let from = ActQuant::from_range(-2.0, 6.0).unwrap();
+    let to = ActQuant::from_range(-1.0, 1.0).unwrap();
+    let m = rescale_requant(&from, &to);
+    let x: Vec<i8> = (-128..=127).collect();
+    let mut y = [0i8; 256];
+    int8::rescale(&x, from.zero_point, m, to.linear(), &mut y).unwrap();
+    for i in 0..256 {
+        let r = f64::from(from.dequantize(x[i]));
+        let e = ((r / f64::from(to.scale)).round() + f64::from(to.zero_point)).clamp(-128.0, 127.0);
+        assert!((f64::from(y[i]) - e).abs() <= 1.0, "{r}: {} vs {e}", y[i]);
+    }
+}

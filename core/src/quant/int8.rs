@@ -11,7 +11,8 @@
 //! one) and finish with [`OutputQuant::requantize`].
 
 use super::dot::{self, DotKernel};
-use super::fixed::{OutputQuant, Requant, channel_requant};
+use super::fixed::{OutputQuant, Requant, channel_requant, rounding_divide_by_pot};
+use super::lstm;
 use crate::{Error, kernels};
 
 /// An int8 dense (fully connected) layer: `y = requant(W (x - zp) + b)`.
@@ -577,6 +578,67 @@ pub fn relu(x: &mut [i8], zero_point: i8) {
     for v in x {
         *v = (*v).max(zero_point);
     }
+}
+
+/// `y = clamp(M (x - x_zero_point) + out.zero_point)`: one tensor moved to
+/// another quantization (scale ratio `M`), e.g. to join two branches.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] unless `x` and `y` have one length.
+pub fn rescale(
+    x: &[i8],
+    x_zero_point: i8,
+    m: Requant,
+    out: OutputQuant,
+    y: &mut [i8],
+) -> Result<(), Error> {
+    expect_len(y.len(), Some(x.len()))?;
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = out.requantize(i32::from(x) - i32::from(x_zero_point), m);
+    }
+    Ok(())
+}
+
+/// int8 sigmoid: `x` (any quantization) to `y` with scale `1/256` and zero
+/// point -128 ([`SIGMOID_OUTPUT`](super::params::SIGMOID_OUTPUT)).
+/// `to_q12` is `s_x * 2^12`
+/// ([`activation_requant`](super::params::activation_requant)); inputs
+/// beyond +-8 saturate. Within 1 output step of the exact sigmoid of the
+/// dequantized input.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] unless `x` and `y` have one length.
+pub fn sigmoid(x: &[i8], x_zero_point: i8, to_q12: Requant, y: &mut [i8]) -> Result<(), Error> {
+    expect_len(y.len(), Some(x.len()))?;
+    for (y, &x) in y.iter_mut().zip(x) {
+        let s = i32::from(lstm::sigmoid_q15(to_q12_sat(x, x_zero_point, to_q12)));
+        // Q0.15 -> steps of 1/256 (shift 7), then the zero point -128.
+        *y = (rounding_divide_by_pot(s, 7) - 128).clamp(-128, 127) as i8;
+    }
+    Ok(())
+}
+
+/// int8 tanh: `x` (any quantization) to `y` with scale `1/128` and zero
+/// point 0 ([`TANH_OUTPUT`](super::params::TANH_OUTPUT)); `to_q12` as for
+/// [`sigmoid`]. Within 1 output step of the exact tanh of the dequantized
+/// input.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] unless `x` and `y` have one length.
+pub fn tanh(x: &[i8], x_zero_point: i8, to_q12: Requant, y: &mut [i8]) -> Result<(), Error> {
+    expect_len(y.len(), Some(x.len()))?;
+    for (y, &x) in y.iter_mut().zip(x) {
+        let t = i32::from(lstm::tanh_q15(to_q12_sat(x, x_zero_point, to_q12)));
+        *y = rounding_divide_by_pot(t, 8).clamp(-128, 127) as i8;
+    }
+    Ok(())
+}
+
+/// `(x - zp) * M` as Q3.12, saturated to `i16`.
+#[inline]
+fn to_q12_sat(x: i8, zero_point: i8, m: Requant) -> i16 {
+    let v = m.apply(i32::from(x) - i32::from(zero_point));
+    v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
 
 /// Extra bits given to both inputs of [`add`] before they are rescaled to a

@@ -285,6 +285,33 @@ pub fn add_params(a: &ActQuant, b: &ActQuant, out: &ActQuant, relu: bool) -> Add
     }
 }
 
+/// Output quantization of [`int8::sigmoid`](super::int8::sigmoid): `[0, 1)`
+/// in steps of `1/256`.
+pub const SIGMOID_OUTPUT: ActQuant = ActQuant {
+    scale: 1.0 / 256.0,
+    zero_point: -128,
+};
+
+/// Output quantization of [`int8::tanh`](super::int8::tanh): `[-1, 1)` in
+/// steps of `1/128`.
+pub const TANH_OUTPUT: ActQuant = ActQuant {
+    scale: 1.0 / 128.0,
+    zero_point: 0,
+};
+
+/// The multiplier taking `x - zero_point` of a tensor with scale
+/// `input_scale` to Q3.12, as [`int8::sigmoid`](super::int8::sigmoid) and
+/// [`int8::tanh`](super::int8::tanh) need.
+pub fn activation_requant(input_scale: f32) -> Requant {
+    quantize_multiplier(f64::from(input_scale) * libm::exp2(f64::from(GATE_FRAC_BITS)))
+}
+
+/// The multiplier of [`int8::rescale`](super::int8::rescale) from `from` to
+/// `to`: `from.scale / to.scale`.
+pub fn rescale_requant(from: &ActQuant, to: &ActQuant) -> Requant {
+    quantize_multiplier(f64::from(from.scale) / f64::from(to.scale))
+}
+
 /// Quantization of an int8 LSTM's hidden state (`2^-7`, zero point 0): the
 /// input parameters of the layer that reads it.
 pub const LSTM_HIDDEN: ActQuant = ActQuant {
