@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask ci`: every check CI runs, one step after another.
 //! - `cargo xtask qemu`: build and run every QEMU firmware program.
+//! - `cargo xtask firmware-check`: fmt, clippy, host tests and builds of every firmware crate.
+//! - `cargo xtask report [--json]`: instructions, flash, RAM and stack per firmware program.
 
 mod ci;
 mod firmware_check;
@@ -33,12 +35,18 @@ fn dispatch(args: &[String]) -> Result<()> {
         "firmware-check" => firmware_check::run(rest),
         "report" => report::run(rest),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <ci | qemu>");
+            println!("usage: cargo xtask <command>");
             println!(
-                "  ci     run every check CI runs (setup, fmt, clippy, tests, thumb builds, qemu, docs)"
+                "  ci              every check CI runs (setup, fmt, clippy, tests, thumb builds, firmware, qemu, docs)"
             );
             println!(
-                "  qemu   build and run every QEMU firmware program; non-zero exit if any fails"
+                "  qemu            build and run every QEMU firmware program; non-zero exit if any fails"
+            );
+            println!(
+                "  firmware-check  fmt, clippy, host tests and release builds of the firmware crates"
+            );
+            println!(
+                "  report [--json] instructions per inference, flash, RAM and stack of each firmware program"
             );
             Ok(())
         }
