@@ -320,61 +320,59 @@ fn pack_b(
     }
 }
 
-/// One `MR x NR` tile: `C[..mr, ..nr] = beta * C + A_panel · B_panel` over depth `kc`.
+/// One `R x NR` tile (`R <= MR`): `C[..R, ..nr] = beta * C + A_panel · B_panel`
+/// over depth `kc`.
 ///
 /// `TA`: `a` points at `op(A)[i0, p0]` stored transposed (row stride 1, depth
 /// stride `lda`); otherwise row stride `lda`, depth stride 1. `beta == 0`
 /// ignores the old contents of `C`.
 ///
 /// # Safety
-/// `a` must be readable for `mr` rows and `kc` depth steps with these strides,
-/// `bp` for `kc * NR` floats, and `c` writable for `mr` rows of `nr` floats
+/// `a` must be readable for `R` rows and `kc` depth steps with these strides,
+/// `bp` for `kc * NR` floats, and `c` writable for `R` rows of `nr` floats
 /// with row stride `ldc`.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro<const TA: bool>(
+unsafe fn micro<const TA: bool, const R: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
     bp: *const f32,
     c: *mut f32,
     ldc: usize,
-    mr: usize,
     nr: usize,
     beta: f32,
 ) {
-    let mut acc = [_mm256_setzero_ps(); 2 * MR];
-    // SAFETY: rows past `mr` reuse row 0, so every read stays inside the
-    // panel the caller guarantees; B reads are within kc * NR.
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    // SAFETY: reads stay inside the A panel and the packed B strip the
+    // caller guarantees.
     unsafe {
         if TA {
-            // Rows are adjacent: a[p * lda + r]. Rows past `mr` read row 0.
-            let off: [usize; MR] = core::array::from_fn(|r| if r < mr { r } else { 0 });
+            // Rows are adjacent: a[p * lda + r].
             let mut pa = a;
             let mut pb = bp;
             for _ in 0..kc {
                 let b0 = _mm256_load_ps(pb);
                 let b1 = _mm256_load_ps(pb.add(LANES));
-                for r in 0..MR {
-                    let av = _mm256_broadcast_ss(&*pa.add(off[r]));
-                    acc[2 * r] = _mm256_fmadd_ps(av, b0, acc[2 * r]);
-                    acc[2 * r + 1] = _mm256_fmadd_ps(av, b1, acc[2 * r + 1]);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*pa.add(r));
+                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
                 }
                 pa = pa.add(lda);
                 pb = pb.add(NR);
             }
         } else {
-            let mut rows: [*const f32; MR] =
-                core::array::from_fn(|r| a.add(if r < mr { r * lda } else { 0 }));
+            let mut rows: [*const f32; R] = core::array::from_fn(|r| a.add(r * lda));
             let mut pb = bp;
             for _ in 0..kc {
                 let b0 = _mm256_load_ps(pb);
                 let b1 = _mm256_load_ps(pb.add(LANES));
-                for r in 0..MR {
-                    let av = _mm256_broadcast_ss(&*rows[r]);
-                    acc[2 * r] = _mm256_fmadd_ps(av, b0, acc[2 * r]);
-                    acc[2 * r + 1] = _mm256_fmadd_ps(av, b1, acc[2 * r + 1]);
-                    rows[r] = rows[r].add(1);
+                for (acc, row) in acc.iter_mut().zip(rows.iter_mut()) {
+                    let av = _mm256_broadcast_ss(&**row);
+                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                    *row = row.add(1);
                 }
                 pb = pb.add(NR);
             }
@@ -382,11 +380,11 @@ unsafe fn micro<const TA: bool>(
     }
     let bv = _mm256_set1_ps(beta);
     if nr == NR {
-        for r in 0..mr {
+        for (r, acc) in acc.iter().enumerate() {
             // SAFETY: row r of C holds NR writable floats at c + r * ldc.
             unsafe {
                 let pc = c.add(r * ldc);
-                let (mut v0, mut v1) = (acc[2 * r], acc[2 * r + 1]);
+                let (mut v0, mut v1) = (acc[0], acc[1]);
                 if beta != 0.0 {
                     v0 = _mm256_fmadd_ps(bv, ld(pc), v0);
                     v1 = _mm256_fmadd_ps(bv, ld(pc.add(LANES)), v1);
@@ -396,20 +394,48 @@ unsafe fn micro<const TA: bool>(
             }
         }
     } else {
-        let mut tile = [0.0f32; 2 * MR * LANES];
-        for (r, v) in acc.iter().enumerate() {
-            // SAFETY: `tile` holds 2 * MR vectors.
-            unsafe { st(tile.as_mut_ptr().add(r * LANES), *v) };
-        }
-        for r in 0..mr {
-            for j in 0..nr {
-                // SAFETY: row r of C holds nr writable floats.
-                unsafe {
+        let mut tile = [0.0f32; NR];
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: `tile` holds two vectors; row r of C holds nr writable floats.
+            unsafe {
+                st(tile.as_mut_ptr(), acc[0]);
+                st(tile.as_mut_ptr().add(LANES), acc[1]);
+                for (j, &t) in tile.iter().enumerate().take(nr) {
                     let pc = c.add(r * ldc + j);
                     let old = if beta == 0.0 { 0.0 } else { beta * *pc };
-                    *pc = old + tile[r * NR + j];
+                    *pc = old + t;
                 }
             }
+        }
+    }
+}
+
+/// Runs [`micro`] with the row count `mr` (1 to `MR`) as a constant.
+///
+/// # Safety
+/// As [`micro`] with `R = mr`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_rows<const TA: bool>(
+    mr: usize,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    bp: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    nr: usize,
+    beta: f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match mr {
+            1 => micro::<TA, 1>(kc, a, lda, bp, c, ldc, nr, beta),
+            2 => micro::<TA, 2>(kc, a, lda, bp, c, ldc, nr, beta),
+            3 => micro::<TA, 3>(kc, a, lda, bp, c, ldc, nr, beta),
+            4 => micro::<TA, 4>(kc, a, lda, bp, c, ldc, nr, beta),
+            5 => micro::<TA, 5>(kc, a, lda, bp, c, ldc, nr, beta),
+            _ => micro::<TA, MR>(kc, a, lda, bp, c, ldc, nr, beta),
         }
     }
 }
@@ -450,6 +476,7 @@ pub(super) unsafe fn gemm(
     let kb = k.div_ceil(blocks);
     let mut packed = PackedB([0.0; KC * NR]);
     let lda = if trans_a { m } else { k };
+    let tiles = m.div_ceil(MR);
     let pc_ptr = c.as_mut_ptr();
     for jc in (0..n).step_by(NR) {
         let nr = NR.min(n - jc);
@@ -457,8 +484,10 @@ pub(super) unsafe fn gemm(
             let kc = kb.min(k - pc);
             pack_b(trans_b, b, n, k, pc, kc, jc, nr, &mut packed);
             let beta_blk = if pc == 0 { beta } else { 1.0 };
-            for ic in (0..m).step_by(MR) {
-                let mr = MR.min(m - ic);
+            let mut ic = 0;
+            for t in 0..tiles {
+                // Balanced row tiles: sizes differ by at most one.
+                let mr = (m - ic) / (tiles - t);
                 let a_off = if trans_a { pc * m + ic } else { ic * k + pc };
                 // SAFETY: the A panel starts at a valid offset and spans mr rows
                 // and kc depth steps inside `a` (m * k floats); the C tile spans
@@ -469,11 +498,12 @@ pub(super) unsafe fn gemm(
                     let cp = pc_ptr.add(ic * n + jc);
                     let bp = packed.0.as_ptr();
                     if trans_a {
-                        micro::<true>(kc, ap, lda, bp, cp, n, mr, nr, beta_blk);
+                        micro_rows::<true>(mr, kc, ap, lda, bp, cp, n, nr, beta_blk);
                     } else {
-                        micro::<false>(kc, ap, lda, bp, cp, n, mr, nr, beta_blk);
+                        micro_rows::<false>(mr, kc, ap, lda, bp, cp, n, nr, beta_blk);
                     }
                 }
+                ic += mr;
             }
         }
     }
