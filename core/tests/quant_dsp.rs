@@ -89,6 +89,26 @@ proptest! {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn vnni_equals_scalar(
+        (w0, x) in pair(160),
+        seed in vec(int8(), 160),
+        zp in int8(),
+        acc in any::<(i32, i32)>(),
+    ) {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
+            use myelin_core::quant::dot::{dot_vnni, dot2_vnni};
+            let w1 = &seed[..x.len()];
+            // SAFETY: AVX2 and AVX-VNNI were detected just above.
+            let (a, b) = unsafe {
+                (dot_vnni(&w0, &x, zp, acc.0), dot2_vnni(&w0, w1, &x, zp, acc))
+            };
+            prop_assert_eq!(a, dot_scalar(&w0, &x, zp, acc.0));
+            prop_assert_eq!(b, dot2_scalar(&w0, w1, &x, zp, acc));
+        }
+    }
+
+    #[test]
     fn dense_emulation_equals_scalar(
         (n_in, n_out) in (1usize..40, 1usize..8),
         seed in vec(int8(), 40 * 8 + 40),
@@ -170,6 +190,11 @@ fn extremes_and_wrapping_agree() {
         // SAFETY: AVX2 was detected just above.
         let a = unsafe { myelin_core::quant::dot::dot_avx2(&w, &x, zp, 0) };
         assert_eq!(a, s);
+        if std::is_x86_feature_detected!("avxvnni") {
+            // SAFETY: AVX2 and AVX-VNNI were detected just above.
+            let v = unsafe { myelin_core::quant::dot::dot_vnni(&w, &x, zp, 0) };
+            assert_eq!(v, s);
+        }
     }
     // The most negative product: 127 * (-128 - 127).
     let w = vec![i8::MAX; 7];

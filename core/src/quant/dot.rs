@@ -17,15 +17,15 @@
 //! is associative and commutative, so the grouping the DSP loop uses gives the
 //! same `i32` as the scalar loop for every input, overflow included.
 //!
-//! On x86-64 an AVX2 variant ([`dot_avx2`]) follows the same argument with
-//! sixteen lanes.
+//! On x86-64, AVX2 ([`dot_avx2`]) and AVX-VNNI ([`dot_vnni`]) variants follow
+//! the same argument with sixteen and thirty-two lanes.
 //!
-//! [`dot`] and [`dot2`] pick the DSP variant on Arm with DSP, AVX2 on x86-64
-//! when the CPU has it (known at compile time, or probed once with feature
-//! `std`), and the scalar one elsewhere.
+//! [`dot`] and [`dot2`] pick the DSP variant on Arm with DSP, AVX-VNNI or
+//! AVX2 on x86-64 when the CPU has them (known at compile time, or probed
+//! once with feature `std`), and the scalar one elsewhere.
 
 #[cfg(target_arch = "x86_64")]
-pub use super::x86::{dot_avx2, dot2_avx2};
+pub use super::x86::{dot_avx2, dot_vnni, dot2_avx2, dot2_vnni};
 
 /// True when [`dot`] and [`dot2`] (and so the int8 layers) use the Cortex-M
 /// DSP instructions.
@@ -339,58 +339,102 @@ impl DotKernel for Dsp {
     }
 }
 
-/// AVX2 when the CPU has it, else scalar, as a [`DotKernel`].
+/// AVX-VNNI, else AVX2, else scalar, whichever the CPU has, as a
+/// [`DotKernel`].
 #[cfg(target_arch = "x86_64")]
 pub(crate) struct X86;
 #[cfg(target_arch = "x86_64")]
 impl DotKernel for X86 {
     #[inline(always)]
     fn dot(w: &[i8], x: &[i8], x_zero_point: i8, acc: i32) -> i32 {
-        if has_avx2() {
-            // SAFETY: `has_avx2` confirmed AVX2 at compile or run time.
-            unsafe { dot_avx2(w, x, x_zero_point, acc) }
-        } else {
-            dot_scalar(w, x, x_zero_point, acc)
+        match x86_level() {
+            // SAFETY: `x86_level` confirmed AVX2 and AVX-VNNI.
+            X86Level::Vnni => unsafe { dot_vnni(w, x, x_zero_point, acc) },
+            // SAFETY: `x86_level` confirmed AVX2.
+            X86Level::Avx2 => unsafe { dot_avx2(w, x, x_zero_point, acc) },
+            X86Level::Scalar => dot_scalar(w, x, x_zero_point, acc),
         }
     }
     #[inline(always)]
     fn dot2(w0: &[i8], w1: &[i8], x: &[i8], x_zero_point: i8, acc: (i32, i32)) -> (i32, i32) {
-        if has_avx2() {
-            // SAFETY: `has_avx2` confirmed AVX2 at compile or run time.
-            unsafe { dot2_avx2(w0, w1, x, x_zero_point, acc) }
-        } else {
-            dot2_scalar(w0, w1, x, x_zero_point, acc)
+        match x86_level() {
+            // SAFETY: `x86_level` confirmed AVX2 and AVX-VNNI.
+            X86Level::Vnni => unsafe { dot2_vnni(w0, w1, x, x_zero_point, acc) },
+            // SAFETY: `x86_level` confirmed AVX2.
+            X86Level::Avx2 => unsafe { dot2_avx2(w0, w1, x, x_zero_point, acc) },
+            X86Level::Scalar => dot2_scalar(w0, w1, x, x_zero_point, acc),
         }
     }
 }
 
-/// Whether this CPU runs AVX2: fixed at compile time when the build enables
-/// it, probed once (and cached) with feature `std`, else no.
+/// The int8 instruction sets an x86-64 CPU offers, best last.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(feature = "std", test, target_feature = "avx2")),
+    allow(dead_code, reason = "only the scalar level is reachable in this build")
+)]
+pub(crate) enum X86Level {
+    Scalar,
+    Avx2,
+    Vnni,
+}
+
+/// Whether this CPU runs the AVX2 int8 kernels: known at compile time when
+/// the build enables AVX2, probed once (and cached) with feature `std`, else
+/// no.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx2() -> bool {
-    #[cfg(target_feature = "avx2")]
+    x86_level() != X86Level::Scalar
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn x86_level() -> X86Level {
+    #[cfg(all(target_feature = "avx2", target_feature = "avxvnni"))]
     {
-        true
+        X86Level::Vnni
     }
-    #[cfg(all(not(target_feature = "avx2"), any(feature = "std", test)))]
+    #[cfg(all(
+        not(all(target_feature = "avx2", target_feature = "avxvnni")),
+        any(feature = "std", test)
+    ))]
     {
         extern crate std;
         use core::sync::atomic::{AtomicU8, Ordering};
-        // 0: not probed yet, 1: absent, 2: present.
+        // 0: not probed yet, else 1 + the level.
         static CACHE: AtomicU8 = AtomicU8::new(0);
         match CACHE.load(Ordering::Relaxed) {
             0 => {
-                let yes = std::is_x86_feature_detected!("avx2");
-                CACHE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-                yes
+                let level = if std::is_x86_feature_detected!("avx2") {
+                    if std::is_x86_feature_detected!("avxvnni") {
+                        X86Level::Vnni
+                    } else {
+                        X86Level::Avx2
+                    }
+                } else {
+                    X86Level::Scalar
+                };
+                CACHE.store(1 + level as u8, Ordering::Relaxed);
+                level
             }
-            v => v == 2,
+            1 => X86Level::Scalar,
+            2 => X86Level::Avx2,
+            _ => X86Level::Vnni,
         }
     }
-    #[cfg(all(not(target_feature = "avx2"), not(any(feature = "std", test))))]
+    #[cfg(all(
+        not(all(target_feature = "avx2", target_feature = "avxvnni")),
+        not(any(feature = "std", test)),
+        target_feature = "avx2"
+    ))]
     {
-        false
+        X86Level::Avx2
+    }
+    #[cfg(all(not(any(feature = "std", test)), not(target_feature = "avx2")))]
+    {
+        X86Level::Scalar
     }
 }
 
@@ -456,7 +500,10 @@ mod tests {
             dense_scalar(&layer, &x[..n_in], &mut b[..n_out]).unwrap();
             assert_eq!(a, b, "{n_in}x{n_out}");
         }
-        assert!(has_avx2() == std::is_x86_feature_detected!("avx2"));
+        assert_eq!(has_avx2(), std::is_x86_feature_detected!("avx2"));
+        let vnni =
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni");
+        assert_eq!(x86_level() == X86Level::Vnni, vnni);
     }
 
     #[test]
