@@ -1,20 +1,35 @@
 //! Inference straight from a parsed model file, with caller-owned scratch.
 
-use super::{Activation, LayerKind, Model, shape_len};
+use super::{Activation, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
 use crate::kernels;
 
-/// Floats of scratch [`Model::infer`] needs for `model`: three activation
-/// buffers of the largest layer output, plus one weight row for files that
-/// are not 4-byte aligned in memory.
+/// Floats per layer of extra scratch: a weight row for dense layers in
+/// unaligned files, the gates and states of an LSTM.
+fn extra_len(l: &LayerView<'_>) -> usize {
+    match l.kind {
+        LayerKind::Dense => shape_len(l.in_shape),
+        LayerKind::Lstm => 8 * l.params[0] as usize,
+        _ => 0,
+    }
+}
+
+/// Floats of scratch [`Model::infer`] needs for `model`: three buffers of the
+/// largest activation plus the largest per-layer extra (a weight row for
+/// dense layers of unaligned files, LSTM gates and states).
 pub fn scratch_len(model: &Model<'_>) -> usize {
+    let (act, extra) = sizes(model);
+    3 * act + extra
+}
+
+fn sizes(model: &Model<'_>) -> (usize, usize) {
     let mut act = model.input_len();
-    let mut row = 0;
+    let mut extra = 0;
     for l in model.layers() {
         act = act.max(shape_len(l.out_shape));
-        row = row.max(shape_len(l.in_shape));
+        extra = extra.max(extra_len(&l));
     }
-    3 * act + row
+    (act, extra)
 }
 
 /// Applies `act` to `y` in place; `tmp` holds at least `y.len()` floats.
@@ -32,14 +47,73 @@ fn activate(act: Activation, y: &mut [f32], tmp: &mut [f32]) {
     }
 }
 
+const UNALIGNED: Error = Error::Unsupported {
+    what: "conv2d and LSTM inference need the model bytes 4-byte aligned in memory",
+};
+
+fn tensor<'a>(l: &LayerView<'a>, j: usize) -> Result<TensorView<'a>, Error> {
+    l.tensor(j).ok_or(Error::Unsupported {
+        what: "layer without its tensors",
+    })
+}
+
+fn aligned<'a>(l: &LayerView<'a>, j: usize) -> Result<&'a [f32], Error> {
+    tensor(l, j)?.as_f32().ok_or(UNALIGNED)
+}
+
+fn dense(l: &LayerView<'_>, x: &[f32], y: &mut [f32], row: &mut [f32]) -> Result<(), Error> {
+    let (w, bias) = (tensor(l, 0)?, tensor(l, 1)?);
+    if let (Some(w), Some(bias)) = (w.as_f32(), bias.as_f32()) {
+        kernels::gemv(w, x, bias, y);
+        return Ok(());
+    }
+    let not_f32 = Error::Unsupported {
+        what: "dense layer with non-f32 tensors",
+    };
+    let row = &mut row[..x.len()];
+    for (o, yo) in y.iter_mut().enumerate() {
+        for (i, r) in row.iter_mut().enumerate() {
+            *r = w.f32_at(o * x.len() + i).ok_or(not_f32)?;
+        }
+        *yo = bias.f32_at(o).ok_or(not_f32)? + kernels::dot(row, x);
+    }
+    Ok(())
+}
+
+fn lstm(l: &LayerView<'_>, x: &[f32], y: &mut [f32], extra: &mut [f32]) -> Result<(), Error> {
+    let (wx, wh, b) = (aligned(l, 0)?, aligned(l, 1)?, aligned(l, 2)?);
+    let shape = kernels::LstmShape {
+        input: l.in_shape[2],
+        hidden: l.params[0] as usize,
+    };
+    let h = shape.hidden;
+    let (gates, rest) = extra.split_at_mut(4 * h);
+    let (c0, rest) = rest.split_at_mut(h);
+    let (c1, rest) = rest.split_at_mut(h);
+    let (h0, rest) = rest.split_at_mut(h);
+    let h1 = &mut rest[..h];
+    c0.fill(0.0);
+    h0.fill(0.0);
+    let (mut c_prev, mut c_next, mut h_prev, mut h_next) = (c0, c1, h0, h1);
+    for xt in x.chunks_exact(shape.input.max(1)) {
+        kernels::lstm_step_forward(&shape, wx, wh, b, xt, h_prev, c_prev, gates, c_next, h_next);
+        core::mem::swap(&mut c_prev, &mut c_next);
+        core::mem::swap(&mut h_prev, &mut h_next);
+    }
+    y.copy_from_slice(h_prev);
+    Ok(())
+}
+
 impl Model<'_> {
     /// Runs one sample through the model; returns the output, which lives in
     /// `scratch` (at least [`scratch_len`] floats).
     ///
-    /// Dense layers read their weights in place when the file is 4-byte
-    /// aligned in memory, and a row at a time otherwise. Layer kinds without
-    /// an f32 inference kernel in this build return [`Error::Unsupported`].
+    /// Weights are read in place. Dense layers also work on files that are not
+    /// 4-byte aligned in memory (a row at a time); conv2d and LSTM layers
+    /// need aligned bytes and return [`Error::Unsupported`] otherwise, as they
+    /// do for tensors that are not f32.
     pub fn infer<'s>(&self, input: &[f32], scratch: &'s mut [f32]) -> Result<&'s [f32], Error> {
+        let (act, _) = sizes(self);
         let need = scratch_len(self);
         if scratch.len() < need {
             return Err(Error::ShapeMismatch {
@@ -53,16 +127,9 @@ impl Model<'_> {
                 found: input.len(),
             });
         }
-        let act = (need
-            - self
-                .layers()
-                .map(|l| shape_len(l.in_shape))
-                .max()
-                .unwrap_or(0))
-            / 3;
         let (a, rest) = scratch.split_at_mut(act);
         let (b, rest) = rest.split_at_mut(act);
-        let (tmp, row) = rest.split_at_mut(act);
+        let (tmp, extra) = rest.split_at_mut(act);
         a[..input.len()].copy_from_slice(input);
         let (mut cur, mut next) = (a, b);
         let mut len = input.len();
@@ -70,37 +137,40 @@ impl Model<'_> {
             let out = shape_len(l.out_shape);
             let x = &cur[..len];
             let y = &mut next[..out];
+            let [c, h, w] = l.in_shape;
+            let p = l.params.map(|v| v as usize);
             match l.kind {
-                LayerKind::Dense => {
-                    let (Some(w), Some(bias)) = (l.tensor(0), l.tensor(1)) else {
-                        return Err(Error::Unsupported {
-                            what: "dense layer without its tensors",
-                        });
+                LayerKind::Dense => dense(&l, x, y, extra)?,
+                LayerKind::Conv2d => {
+                    let shape = kernels::Conv2dShape {
+                        in_ch: c,
+                        in_h: h,
+                        in_w: w,
+                        out_ch: l.out_shape[0],
+                        k_h: p[0],
+                        k_w: p[1],
+                        stride: p[2],
+                        pad: p[3],
                     };
-                    match (w.as_f32(), bias.as_f32()) {
-                        (Some(w), Some(bias)) => kernels::gemv(w, x, bias, y),
-                        _ => {
-                            let row = &mut row[..len];
-                            for (o, yo) in y.iter_mut().enumerate() {
-                                for (i, r) in row.iter_mut().enumerate() {
-                                    *r = w.f32_at(o * len + i).ok_or(Error::Unsupported {
-                                        what: "non-f32 dense weights",
-                                    })?;
-                                }
-                                let b = bias.f32_at(o).ok_or(Error::Unsupported {
-                                    what: "non-f32 dense bias",
-                                })?;
-                                *yo = b + kernels::dot(row, x);
-                            }
-                        }
+                    kernels::conv2d_forward(&shape, x, aligned(&l, 0)?, aligned(&l, 1)?, y);
+                }
+                LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+                    let shape = kernels::Pool2dShape {
+                        ch: c,
+                        in_h: h,
+                        in_w: w,
+                        k_h: p[0],
+                        k_w: p[0],
+                        stride: p[1],
+                    };
+                    if l.kind == LayerKind::MaxPool2d {
+                        kernels::max_pool2d_forward(&shape, x, y);
+                    } else {
+                        kernels::avg_pool2d_forward(&shape, x, y);
                     }
                 }
+                LayerKind::Lstm => lstm(&l, x, y, extra)?,
                 LayerKind::Activation => y.copy_from_slice(x),
-                _ => {
-                    return Err(Error::Unsupported {
-                        what: "layer kind without an f32 inference kernel",
-                    });
-                }
             }
             activate(l.activation, y, tmp);
             core::mem::swap(&mut cur, &mut next);

@@ -286,3 +286,46 @@ fn conv_pool_lstm_shapes_validate() {
     encode([1, 5, 3], &layers, &mut buf[..n]).unwrap();
     assert_eq!(Model::parse(&buf[..n]).unwrap().output_len(), 2);
 }
+
+fn reference_mlp(x: &[f32; 4]) -> [f32; 2] {
+    let mut h = [0f32; 3];
+    for (o, hv) in h.iter_mut().enumerate() {
+        let s: f32 = (0..4).map(|i| W1[o * 4 + i] * x[i]).sum::<f32>() + B1[o];
+        *hv = s.max(0.0);
+    }
+    let mut y = [0f32; 2];
+    for (o, yv) in y.iter_mut().enumerate() {
+        *yv = (0..3).map(|i| W2[o * 3 + i] * h[i]).sum::<f32>() + B2[o];
+    }
+    y
+}
+
+#[test]
+fn infer_matches_reference_aligned_or_not() {
+    with_mlp(|b| {
+        let x = [0.5f32, -1.0, 2.0, 0.25];
+        let want = reference_mlp(&x);
+        // Four consecutive start offsets: exactly one is 4-byte aligned, so
+        // both the in-place and the row-at-a-time dense paths run.
+        let n = b.len();
+        let mut buf = [0u8; 520];
+        for shift in 0..4 {
+            buf[shift..shift + n].copy_from_slice(b);
+            let m = Model::parse(&buf[shift..shift + n]).unwrap();
+            let mut scratch = [0f32; 64];
+            assert!(scratch_len(&m) <= 64);
+            let y = m.infer(&x, &mut scratch).unwrap();
+            for (g, w) in y.iter().zip(want) {
+                assert!((g - w).abs() < 1e-5, "shift {shift}: {g} vs {w}");
+            }
+        }
+        let m = Model::parse(b).unwrap();
+        let mut small = [0f32; 4];
+        assert!(matches!(
+            m.infer(&x, &mut small),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let mut scratch = [0f32; 64];
+        assert!(m.infer(&x[..3], &mut scratch).is_err());
+    });
+}
