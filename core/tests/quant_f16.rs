@@ -85,3 +85,82 @@ fn shape_mismatch_is_an_error() {
     dense_f16(&w, &[1.0; 3], &[0.5; 2], &mut y).unwrap();
     assert_eq!(y, [3.5, 3.5]);
 }
+
+#[test]
+fn conv_f16_equals_f32_conv_of_widened_weights() {
+    use myelin_core::kernels::{self, Conv1dShape, Conv2dShape};
+    use myelin_core::quant::f16::{conv1d_f16, conv2d_f16};
+    let mut state = 5u32;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+    };
+    for (stride, pad) in [(1, 0), (1, 2), (2, 1)] {
+        let s = Conv2dShape {
+            in_ch: 3,
+            in_h: 9,
+            in_w: 8,
+            out_ch: 4,
+            k_h: 3,
+            k_w: 5,
+            stride,
+            pad,
+        };
+        let x: Vec<f32> = (0..s.in_len()).map(|_| next()).collect();
+        let w: Vec<f32> = (0..s.weight_len()).map(|_| next()).collect();
+        let b: Vec<f32> = (0..4).map(|_| next()).collect();
+        let mut wh = vec![f16::ZERO; w.len()];
+        to_f16(&w, &mut wh);
+        let mut w_wide = vec![0.0f32; w.len()];
+        to_f32(&wh, &mut w_wide);
+        let (mut y16, mut y32) = (vec![0.0f32; s.out_len()], vec![0.0f32; s.out_len()]);
+        conv2d_f16(&s, &x, &wh, &b, &mut y16).unwrap();
+        kernels::conv2d_forward(&s, &x, &w_wide, &b, &mut y32);
+        assert!(
+            y16.iter()
+                .zip(&y32)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+
+        let s1 = Conv1dShape {
+            in_ch: 2,
+            in_len: 17,
+            out_ch: 3,
+            k: 4,
+            stride,
+            pad,
+        };
+        let x: Vec<f32> = (0..s1.in_len_total()).map(|_| next()).collect();
+        let mut wh = vec![f16::ZERO; s1.weight_len()];
+        let w: Vec<f32> = (0..s1.weight_len()).map(|_| next()).collect();
+        to_f16(&w, &mut wh);
+        let mut w_wide = vec![0.0f32; w.len()];
+        to_f32(&wh, &mut w_wide);
+        let n = s1.out_len_total();
+        let (mut y16, mut y32) = (vec![0.0f32; n], vec![0.0f32; n]);
+        conv1d_f16(&s1, &x, &wh, &b[..3], &mut y16).unwrap();
+        kernels::conv1d_forward(&s1, &x, &w_wide, &b[..3], &mut y32);
+        assert!(
+            y16.iter()
+                .zip(&y32)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+    }
+    // Wrong lengths and oversized filters are errors, not panics.
+    let s = Conv2dShape {
+        in_ch: 50,
+        in_h: 5,
+        in_w: 5,
+        out_ch: 1,
+        k_h: 5,
+        k_w: 5,
+        stride: 1,
+        pad: 0,
+    };
+    let wh = vec![f16::ZERO; s.weight_len()];
+    let mut y = [0.0f32; 1];
+    assert!(conv2d_f16(&s, &vec![0.0; s.in_len()], &wh, &[0.0], &mut y).is_err());
+    assert!(conv2d_f16(&s, &[0.0; 3], &wh, &[0.0], &mut y).is_err());
+}
