@@ -221,6 +221,53 @@ pub(super) unsafe fn outer_acc(dw: &mut [f32], dy: &[f32], x: &[f32]) {
     }
 }
 
+/// Row correlation `y[j] += sum_t w'[t] * x[j + t]` (`w'` = `w`, reversed if `rev`).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
+    let (n, k) = (y.len(), w.len());
+    if n == 0 || k == 0 {
+        return;
+    }
+    assert!(x.len() + 1 >= n + k, "corr_acc: input too short");
+    let tap = |t: usize| if rev { w[k - 1 - t] } else { w[t] };
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+    let mut j = 0;
+    // SAFETY: output lanes j..j+16 (or j+8) <= n; input lanes j+t..j+t+16 with
+    // t < k stay below n + k - 1 <= x.len().
+    unsafe {
+        while j + 2 * LANES <= n {
+            let mut a0 = ld(py.add(j));
+            let mut a1 = ld(py.add(j + LANES));
+            for t in 0..k {
+                let wv = _mm256_set1_ps(tap(t));
+                a0 = _mm256_fmadd_ps(wv, ld(px.add(j + t)), a0);
+                a1 = _mm256_fmadd_ps(wv, ld(px.add(j + t + LANES)), a1);
+            }
+            st(py.add(j), a0);
+            st(py.add(j + LANES), a1);
+            j += 2 * LANES;
+        }
+        while j + LANES <= n {
+            let mut a0 = ld(py.add(j));
+            for t in 0..k {
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(tap(t)), ld(px.add(j + t)), a0);
+            }
+            st(py.add(j), a0);
+            j += LANES;
+        }
+    }
+    for jj in j..n {
+        let mut s = 0.0;
+        for t in 0..k {
+            s += tap(t) * x[jj + t];
+        }
+        y[jj] += s;
+    }
+}
+
 // ---------------------------------------------------------------- gemm
 
 /// Rows of `C` per micro-kernel tile.

@@ -256,6 +256,57 @@ impl Geom {
     }
 }
 
+/// `y[j] += sum_t w'[t] * x[j + off + t]` (`w'` = `w`, reversed if `rev`),
+/// with `x` zero outside its bounds: [`super::corr_acc`] on the interior,
+/// checked scalar code on the borders.
+fn corr_padded(y: &mut [f32], x: &[f32], w: &[f32], off: isize, rev: bool) {
+    let (n, k, xl) = (y.len() as isize, w.len() as isize, x.len() as isize);
+    // Interior: 0 <= j + off and j + off + k - 1 < xl.
+    let lo = (-off).clamp(0, n);
+    let hi = (xl - k + 1 - off).clamp(lo, n);
+    if hi > lo {
+        let x0 = (lo + off) as usize;
+        let len = (hi - lo) as usize;
+        super::corr_acc(
+            &mut y[lo as usize..hi as usize],
+            &x[x0..x0 + len + w.len() - 1],
+            w,
+            rev,
+        );
+    }
+    for j in (0..lo).chain(hi..n) {
+        let mut s = 0.0;
+        for t in 0..k {
+            let i = j + off + t;
+            if (0..xl).contains(&i) {
+                let wt = if rev {
+                    w[(k - 1 - t) as usize]
+                } else {
+                    w[t as usize]
+                };
+                s += wt * x[i as usize];
+            }
+        }
+        y[j as usize] += s;
+    }
+}
+
+/// Calls `f(oc, ic, kh, oh, ih)` for every output row `oh` of channel `oc`
+/// that kernel row `kh` of input channel `ic` reaches (input row `ih`).
+#[inline]
+fn for_each_row(g: &Geom, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+    for oc in 0..g.out_ch {
+        for ic in 0..g.in_ch {
+            for kh in 0..g.k_h {
+                let (oh_lo, oh_hi) = g.range(g.in_h, g.out_h, kh, g.p_h);
+                for oh in oh_lo..oh_hi {
+                    f(oc, ic, kh, oh, oh * g.s + kh - g.p_h);
+                }
+            }
+        }
+    }
+}
+
 fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     g.check(x.len(), w.len(), y.len());
     assert_eq!(b.len(), g.out_ch, "conv: bias length");
@@ -264,6 +315,15 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
         y[oc * plane..(oc + 1) * plane].fill(bv);
     }
     let s = g.s;
+    if s == 1 {
+        for_each_row(g, |oc, ic, kh, oh, ih| {
+            let wr = &w[((oc * g.in_ch + ic) * g.k_h + kh) * g.k_w..][..g.k_w];
+            let xr = &x[(ic * g.in_h + ih) * g.in_w..][..g.in_w];
+            let yr = &mut y[(oc * g.out_h + oh) * g.out_w..][..g.out_w];
+            corr_padded(yr, xr, wr, -(g.p_w as isize), false);
+        });
+        return;
+    }
     g.for_each_tap(|_, _, wi, y0, x0, lo, hi| {
         let wv = w[wi];
         let xs = (x0 + (lo * s) as isize) as usize;
@@ -297,6 +357,19 @@ fn backward(
     }
     let s = g.s;
     match dx {
+        Some(dx) if s == 1 => {
+            assert_eq!(dx.len(), x.len(), "conv: input gradient length");
+            dx.fill(0.0);
+            for_each_row(g, |oc, ic, kh, oh, ih| {
+                let wr = &w[((oc * g.in_ch + ic) * g.k_h + kh) * g.k_w..][..g.k_w];
+                let dyr = &dy[(oc * g.out_h + oh) * g.out_w..][..g.out_w];
+                let dxr = &mut dx[(ic * g.in_h + ih) * g.in_w..][..g.in_w];
+                // dx[i] += sum_kw w[kw] dy[i + p - kw]
+                let off = g.p_w as isize - (g.k_w as isize - 1);
+                corr_padded(dxr, dyr, wr, off, true);
+            });
+            weight_grads(g, x, dy, dw);
+        }
         Some(dx) => {
             assert_eq!(dx.len(), x.len(), "conv: input gradient length");
             dx.fill(0.0);
@@ -316,20 +389,26 @@ fn backward(
                 }
             });
         }
-        None => g.for_each_tap(|_, _, wi, y0, x0, lo, hi| {
-            let xs = (x0 + (lo * s) as isize) as usize;
-            let dyr = &dy[y0 + lo..y0 + hi];
-            if s == 1 {
-                dw[wi] += super::dot(dyr, &x[xs..xs + (hi - lo)]);
-            } else {
-                dw[wi] += dyr
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &gv)| gv * x[xs + j * s])
-                    .sum::<f32>();
-            }
-        }),
+        None => weight_grads(g, x, dy, dw),
     }
+}
+
+/// `dw += ∂L/∂w` alone.
+fn weight_grads(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    let s = g.s;
+    g.for_each_tap(|_, _, wi, y0, x0, lo, hi| {
+        let xs = (x0 + (lo * s) as isize) as usize;
+        let dyr = &dy[y0 + lo..y0 + hi];
+        if s == 1 {
+            dw[wi] += super::dot(dyr, &x[xs..xs + (hi - lo)]);
+        } else {
+            dw[wi] += dyr
+                .iter()
+                .enumerate()
+                .map(|(j, &gv)| gv * x[xs + j * s])
+                .sum::<f32>();
+        }
+    });
 }
 
 /// 2-D convolution forward, direct (no scratch): `y = conv(x, w) + b`.

@@ -207,6 +207,20 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     )
 }
 
+/// Row correlation: `y[j] += sum_t w'[t] * x[j + t]` for every `j`, with
+/// `w' = w`, or `w` reversed when `rev` (a convolution). The inner loop of
+/// the stride-1 convolutions.
+///
+/// # Panics
+/// If `x.len() < y.len() + w.len() - 1`.
+pub fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
+    dispatch!(
+        avx2: avx2::corr_acc(y, x, w, rev),
+        neon: scalar::corr_acc(y, x, w, rev),
+        scalar: scalar::corr_acc(y, x, w, rev),
+    )
+}
+
 /// Checks that three slices have one length and returns it.
 #[inline]
 fn same_len(name: &str, a: usize, b: usize, c: usize) -> usize {

@@ -195,3 +195,27 @@ pub fn scale(s: f32, y: &mut [f32]) {
         *v *= s;
     }
 }
+
+/// Row correlation: `y[j] += sum_t w'[t] * x[j + t]` for every `j`, where
+/// `w' = w`, or `w` reversed when `rev`.
+///
+/// # Panics
+/// If `x.len() < y.len() + w.len() - 1`.
+pub fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
+    if y.is_empty() || w.is_empty() {
+        return;
+    }
+    assert!(
+        x.len() + 1 >= y.len() + w.len(),
+        "corr_acc: input too short"
+    );
+    let k = w.len();
+    for (j, yv) in y.iter_mut().enumerate() {
+        let mut s = 0.0;
+        for t in 0..k {
+            let wt = if rev { w[k - 1 - t] } else { w[t] };
+            s += wt * x[j + t];
+        }
+        *yv += s;
+    }
+}

@@ -136,6 +136,20 @@ proptest! {
     }
 
     #[test]
+    fn corr_acc_matches_scalar(
+        (n, k, rev, y, x, w) in (0usize..40, 1usize..8, any::<bool>()).prop_flat_map(|(n, k, rev)| {
+            (Just(n), Just(k), Just(rev), vec_of(n, 1.0), vec_of(n + k - 1, 1.0), vec_of(k, 1.0))
+        })
+    ) {
+        let _ = (n, k);
+        let mut y0 = y.clone();
+        let mut y1 = y.clone();
+        scalar::corr_acc(&mut y0, &x, &w, rev);
+        corr_acc(&mut y1, &x, &w, rev);
+        close(&y1, &y0, 1e-5)?;
+    }
+
+    #[test]
     fn max_matches_scalar(x in (0usize..100, scale()).prop_flat_map(|(n, s)| vec_of(n, s)), nan_at in any::<prop::sample::Index>()) {
         prop_assert_eq!(max(&x), scalar::max(&x));
         if !x.is_empty() {
