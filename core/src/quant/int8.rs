@@ -7,8 +7,8 @@
 //! can be passed straight in.
 //!
 //! Layers with weights accumulate `bias + sum(w * (x - x_zero_point))` in
-//! `i32` through [`dot`](super::dot::dot) (the Cortex-M DSP variant where there is
-//! one) and finish with [`OutputQuant::requantize`].
+//! `i32` through [`dot`](super::dot::dot) (Cortex-M DSP, AVX-VNNI or AVX2
+//! where the target has them) and finish with [`OutputQuant::requantize`].
 
 use super::dot::{self, DotKernel};
 use super::fixed::{OutputQuant, Requant, channel_requant, rounding_divide_by_pot};
@@ -518,7 +518,7 @@ impl Pool2dShape {
 /// As [`Pool2dShape::out_size`], or [`Error::ShapeMismatch`] on tensor
 /// lengths.
 pub fn max_pool2d(shape: &Pool2dShape, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
-    pool2d(shape, x, y, |window| window.fold(i8::MIN, |m, v| m.max(v)))
+    pool2d(shape, x, y, i8::MIN, |m, v| m.max(v), |m| m)
 }
 
 /// int8 average pooling: the window's sum divided by its size, rounded to
@@ -536,23 +536,26 @@ pub fn avg_pool2d(shape: &Pool2dShape, x: &[i8], y: &mut [i8]) -> Result<(), Err
         });
     }
     let count = count as i32;
-    pool2d(shape, x, y, |window| {
-        let sum = window.fold(0i32, |s, v| s + i32::from(v));
-        let half = count / 2;
+    let half = count / 2;
+    let mean = |sum: i32| {
         let q = if sum >= 0 {
             (sum + half) / count
         } else {
             (sum - half) / count
         };
         q as i8
-    })
+    };
+    pool2d(shape, x, y, 0i32, |s, v| s + i32::from(v), mean)
 }
 
-fn pool2d(
+/// Folds each window with `step` from `init` and writes `finish` of it.
+fn pool2d<A: Copy>(
     shape: &Pool2dShape,
     x: &[i8],
     y: &mut [i8],
-    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i8,
+    init: A,
+    step: impl Fn(A, i8) -> A,
+    finish: impl Fn(A) -> i8,
 ) -> Result<(), Error> {
     let [out_h, out_w] = shape.check(x.len(), y.len())?;
     let [in_h, in_w] = shape.in_size;
@@ -563,10 +566,15 @@ fn pool2d(
         .zip(y.chunks_exact_mut(out_h * out_w))
     {
         for oy in 0..out_h {
+            let rows = &x[oy * sh * in_w..(oy * sh + kh) * in_w];
             for ox in 0..out_w {
-                let rows = x[oy * sh * in_w..].chunks(in_w).take(kh);
-                let mut window = rows.flat_map(|r| r[ox * sw..ox * sw + kw].iter().copied());
-                y[oy * out_w + ox] = reduce(&mut window);
+                let mut acc = init;
+                for row in rows.chunks_exact(in_w) {
+                    for &v in &row[ox * sw..ox * sw + kw] {
+                        acc = step(acc, v);
+                    }
+                }
+                y[oy * out_w + ox] = finish(acc);
             }
         }
     }
