@@ -12,10 +12,11 @@
 //!   each instruction written in portable Rust, so any host can check it.
 //!
 //! Why they agree bit for bit: every operand is exact (`x - zero_point` lies
-//! in `[-255, 255]`, which fits an int16 lane; a product fits in 17 bits), and
-//! `SMLAD` adds modulo `2^32` like `i32::wrapping_add`. Addition modulo `2^32`
-//! is associative and commutative, so the grouping the DSP loop uses gives the
-//! same `i32` as the scalar loop for every input, overflow included.
+//! in `[-255, 255]`, which fits an int16 lane; a product is below `2^15` in
+//! magnitude), and `SMLAD` adds modulo `2^32` like `i32::wrapping_add`.
+//! Addition modulo `2^32` is associative and commutative, so the grouping the
+//! DSP loop uses gives the same `i32` as the scalar loop for every input,
+//! overflow included.
 //!
 //! On x86-64, AVX2 ([`dot_avx2`]) and AVX-VNNI ([`dot_vnni`]) variants follow
 //! the same argument with sixteen and thirty-two lanes.
