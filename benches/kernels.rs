@@ -123,6 +123,31 @@ fn gemm(c: &mut Criterion) {
             },
         );
     }
+    // The per-sample im2col products of the host's MNIST CNN.
+    for (m, n, k, name) in [
+        (8usize, 576usize, 25usize, "gemm conv1 im2col 8x576x25"),
+        (16, 64, 200, "gemm conv2 im2col 16x64x200"),
+    ] {
+        g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        let a = data(m * k, 21);
+        let b = data(k * n, 22);
+        let mut c = vec![0.0; m * n];
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                kernels::gemm(
+                    false,
+                    false,
+                    m,
+                    n,
+                    k,
+                    black_box(&a),
+                    black_box(&b),
+                    0.0,
+                    &mut c,
+                )
+            })
+        });
+    }
     g.finish();
 }
 
@@ -159,5 +184,82 @@ fn activations(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dense, gemm, activations);
+fn conv_lstm(c: &mut Criterion) {
+    let mut g = quick(c);
+    let shape = kernels::Conv2dShape {
+        in_ch: 1,
+        in_h: 28,
+        in_w: 28,
+        out_ch: 8,
+        k_h: 5,
+        k_w: 5,
+        stride: 1,
+        pad: 0,
+    };
+    let x = data(shape.in_len(), 11);
+    let w = data(shape.weight_len(), 12);
+    let b = data(shape.out_ch, 13);
+    let mut y = vec![0.0; shape.out_len()];
+    let mut scratch = vec![0.0; shape.im2col_len()];
+    g.throughput(Throughput::Elements(2 * (shape.out_len() * 25) as u64));
+    g.bench_function("conv2d 1x28x28->8x24x24 k5 direct", |bench| {
+        bench.iter(|| kernels::conv2d_forward(&shape, black_box(&x), &w, &b, &mut y))
+    });
+    g.bench_function("conv2d 1x28x28->8x24x24 k5 im2col", |bench| {
+        bench.iter(|| {
+            kernels::conv2d_forward_im2col(&shape, black_box(&x), &w, &b, &mut y, &mut scratch)
+        })
+    });
+    let dy = data(shape.out_len(), 14);
+    let mut dx = vec![0.0; shape.in_len()];
+    let mut dw = vec![0.0; shape.weight_len()];
+    let mut db = vec![0.0; shape.out_ch];
+    g.throughput(Throughput::Elements(4 * (shape.out_len() * 25) as u64));
+    g.bench_function("conv2d 1x28x28->8x24x24 k5 backward", |bench| {
+        bench.iter(|| {
+            kernels::conv2d_backward(
+                &shape,
+                black_box(&x),
+                &w,
+                &dy,
+                Some(&mut dx),
+                &mut dw,
+                &mut db,
+            )
+        })
+    });
+
+    let ls = kernels::LstmShape {
+        input: 28,
+        hidden: 128,
+    };
+    let wx = data(ls.wx_len(), 15);
+    let wh = data(ls.wh_len(), 16);
+    let lb = data(ls.gates(), 17);
+    let xt = data(28, 18);
+    let h0 = data(128, 19);
+    let c0 = data(128, 20);
+    let mut gates = vec![0.0; ls.gates()];
+    let (mut c1, mut h1) = (vec![0.0; 128], vec![0.0; 128]);
+    g.throughput(Throughput::Elements(2 * (ls.wx_len() + ls.wh_len()) as u64));
+    g.bench_function("lstm step 28->128", |bench| {
+        bench.iter(|| {
+            kernels::lstm_step_forward(
+                &ls,
+                &wx,
+                &wh,
+                &lb,
+                black_box(&xt),
+                &h0,
+                &c0,
+                &mut gates,
+                &mut c1,
+                &mut h1,
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dense, gemm, conv_lstm, activations);
 criterion_main!(benches);

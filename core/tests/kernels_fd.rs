@@ -154,13 +154,13 @@ fn conv1d_matches_reference_and_finite_differences() {
     };
     s.validate().unwrap();
     let (x, w, b) = (
-        data(s.in_len_total(), 8),
+        data(s.input_elems(), 8),
         data(s.weight_len(), 9),
         data(2, 10),
     );
-    let mut y = vec![0.0; s.out_len_total()];
+    let mut y = vec![0.0; s.output_elems()];
     conv1d_forward(&s, &x, &w, &b, &mut y);
-    let lo = s.out_len_1d();
+    let lo = s.out_steps();
     for oc in 0..2 {
         for o in 0..lo {
             let mut want = b[oc] as f64;
@@ -179,7 +179,7 @@ fn conv1d_matches_reference_and_finite_differences() {
     let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; 2]);
     conv1d_backward(&s, &x, &w, &r, Some(&mut dx), &mut dw, &mut db);
     let loss = |x: &[f32], w: &[f32]| {
-        let mut y = vec![0.0; s.out_len_total()];
+        let mut y = vec![0.0; s.output_elems()];
         conv1d_forward(&s, x, w, &b, &mut y);
         dot64(&y, &r)
     };
@@ -203,6 +203,27 @@ fn invalid_shapes_are_reported() {
         pad: 1,
     };
     assert!(s.validate().is_err());
+    let huge = Conv2dShape {
+        in_ch: usize::MAX / 2,
+        in_h: 3,
+        in_w: 3,
+        out_ch: 1,
+        k_h: 1,
+        k_w: 1,
+        stride: 1,
+        pad: 0,
+    };
+    assert!(huge.validate().is_err());
+    let huge_pad = Conv1dShape {
+        in_ch: 1,
+        in_len: 4,
+        out_ch: 1,
+        k: 1,
+        stride: 1,
+        pad: usize::MAX,
+    };
+    assert!(huge_pad.validate().is_err());
+    assert_eq!(conv_out_len(4, 1, 1, usize::MAX), 0);
     let p = Pool2dShape {
         ch: 1,
         in_h: 3,

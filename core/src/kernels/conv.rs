@@ -54,12 +54,11 @@ pub struct Conv1dShape {
 }
 
 /// Output length of a convolution or pooling axis: `(n + 2 pad - k) / stride + 1`,
-/// or 0 if the kernel does not fit.
+/// or 0 if the kernel does not fit (or the sizes overflow).
 pub const fn conv_out_len(n: usize, k: usize, stride: usize, pad: usize) -> usize {
-    if stride == 0 || k == 0 || n + 2 * pad < k {
-        0
-    } else {
-        (n + 2 * pad - k) / stride + 1
+    match pad_add(n, pad) {
+        Some(padded) if stride > 0 && k > 0 && padded >= k => (padded - k) / stride + 1,
+        _ => 0,
     }
 }
 
@@ -92,19 +91,30 @@ impl Conv2dShape {
     /// kernel that fits the padded input.
     pub const fn validate(&self) -> Result<(), Error> {
         if self.in_ch == 0 || self.out_ch == 0 {
-            return Err(Error::InvalidShape {
-                what: "conv2d: zero channels",
-            });
+            return invalid("conv2d: zero channels");
         }
         if self.stride == 0 || self.k_h == 0 || self.k_w == 0 {
-            return Err(Error::InvalidShape {
-                what: "conv2d: zero stride or kernel",
-            });
+            return invalid("conv2d: zero stride or kernel");
         }
-        if self.in_h + 2 * self.pad < self.k_h || self.in_w + 2 * self.pad < self.k_w {
-            return Err(Error::InvalidShape {
-                what: "conv2d: kernel larger than padded input",
-            });
+        let (Some(ph), Some(pw)) = (pad_add(self.in_h, self.pad), pad_add(self.in_w, self.pad))
+        else {
+            return invalid("conv2d: size overflows usize");
+        };
+        if ph < self.k_h || pw < self.k_w {
+            return invalid("conv2d: kernel larger than padded input");
+        }
+        let taps = mul(mul(Some(self.in_ch), self.k_h), self.k_w);
+        let positions = mul(Some(self.out_h()), self.out_w());
+        let cols = match (taps, positions) {
+            (Some(t), Some(p)) => t.checked_mul(p),
+            _ => None,
+        };
+        if mul(mul(Some(self.in_ch), self.in_h), self.in_w).is_none()
+            || mul(positions, self.out_ch).is_none()
+            || mul(taps, self.out_ch).is_none()
+            || cols.is_none()
+        {
+            return invalid("conv2d: size overflows usize");
         }
         Ok(())
     }
@@ -126,17 +136,17 @@ impl Conv2dShape {
 }
 
 impl Conv1dShape {
-    /// Output length.
-    pub const fn out_len_1d(&self) -> usize {
+    /// Output positions per channel: `(in_len + 2 pad - k) / stride + 1`.
+    pub const fn out_steps(&self) -> usize {
         conv_out_len(self.in_len, self.k, self.stride, self.pad)
     }
     /// Input elements: `in_ch * in_len`.
-    pub const fn in_len_total(&self) -> usize {
+    pub const fn input_elems(&self) -> usize {
         self.in_ch * self.in_len
     }
     /// Output elements: `out_ch * out_len`.
-    pub const fn out_len_total(&self) -> usize {
-        self.out_ch * self.out_len_1d()
+    pub const fn output_elems(&self) -> usize {
+        self.out_ch * self.out_steps()
     }
     /// Weight elements: `out_ch * in_ch * k`.
     pub const fn weight_len(&self) -> usize {
@@ -155,27 +165,51 @@ impl Conv1dShape {
             p_h: 0,
             p_w: self.pad,
             out_h: 1,
-            out_w: self.out_len_1d(),
+            out_w: self.out_steps(),
         }
     }
     /// Checks that the shape is usable (see [`Conv2dShape::validate`]).
     pub const fn validate(&self) -> Result<(), Error> {
         if self.in_ch == 0 || self.out_ch == 0 {
-            return Err(Error::InvalidShape {
-                what: "conv1d: zero channels",
-            });
+            return invalid("conv1d: zero channels");
         }
         if self.stride == 0 || self.k == 0 {
-            return Err(Error::InvalidShape {
-                what: "conv1d: zero stride or kernel",
-            });
+            return invalid("conv1d: zero stride or kernel");
         }
-        if self.in_len + 2 * self.pad < self.k {
-            return Err(Error::InvalidShape {
-                what: "conv1d: kernel larger than padded input",
-            });
+        let Some(padded) = pad_add(self.in_len, self.pad) else {
+            return invalid("conv1d: size overflows usize");
+        };
+        if padded < self.k {
+            return invalid("conv1d: kernel larger than padded input");
+        }
+        if mul(Some(self.in_ch), self.in_len).is_none()
+            || mul(Some(self.out_ch), self.out_steps()).is_none()
+            || mul(mul(Some(self.out_ch), self.in_ch), self.k).is_none()
+        {
+            return invalid("conv1d: size overflows usize");
         }
         Ok(())
+    }
+}
+
+/// [`Error::InvalidShape`] saying `what`.
+pub(super) const fn invalid(what: &'static str) -> Result<(), Error> {
+    Err(Error::InvalidShape { what })
+}
+
+/// `n + 2 pad`, or `None` on overflow.
+const fn pad_add(n: usize, pad: usize) -> Option<usize> {
+    match pad.checked_mul(2) {
+        Some(p2) => n.checked_add(p2),
+        None => None,
+    }
+}
+
+/// `a * b`, `None` on overflow or if `a` is `None`.
+pub(super) const fn mul(a: Option<usize>, b: usize) -> Option<usize> {
+    match a {
+        Some(a) => a.checked_mul(b),
+        None => None,
     }
 }
 
@@ -225,12 +259,11 @@ impl Geom {
         (lo.min(hi), hi)
     }
 
-    /// Calls `f(oc, ic, w_index, y_row_start, x_row_start, lo, hi)` for every
-    /// kernel tap and output row, where output `y_row_start + ow` meets input
-    /// `x_row_start + ow * s` for `ow` in `lo..hi` (`x_row_start` may be
-    /// "negative" as an offset, so it is given as `(row_base, kw - p_w)`).
+    /// Calls `f(w_index, y_row, x_row, lo, hi)` for every kernel tap and
+    /// output row: output `y_row + ow` meets input `x_row + ow * s` for `ow`
+    /// in `lo..hi` (`x_row` is signed: padding may put it before the row).
     #[inline]
-    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize, usize, isize, usize, usize)) {
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, isize, usize, usize)) {
         let (ih_n, iw_n) = (self.in_h, self.in_w);
         for oc in 0..self.out_ch {
             for ic in 0..self.in_ch {
@@ -247,7 +280,7 @@ impl Geom {
                             let y0 = (oc * self.out_h + oh) * self.out_w;
                             let x0 = ((ic * ih_n + ih) * iw_n) as isize + kw as isize
                                 - self.p_w as isize;
-                            f(oc, ic, wi, y0, x0, lo, hi);
+                            f(wi, y0, x0, lo, hi);
                         }
                     }
                 }
@@ -324,7 +357,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
         });
         return;
     }
-    g.for_each_tap(|_, _, wi, y0, x0, lo, hi| {
+    g.for_each_tap(|wi, y0, x0, lo, hi| {
         let wv = w[wi];
         let xs = (x0 + (lo * s) as isize) as usize;
         let yr = &mut y[y0 + lo..y0 + hi];
@@ -373,7 +406,7 @@ fn backward(
         Some(dx) => {
             assert_eq!(dx.len(), x.len(), "conv: input gradient length");
             dx.fill(0.0);
-            g.for_each_tap(|_, _, wi, y0, x0, lo, hi| {
+            g.for_each_tap(|wi, y0, x0, lo, hi| {
                 let xs = (x0 + (lo * s) as isize) as usize;
                 let dyr = &dy[y0 + lo..y0 + hi];
                 if s == 1 {
@@ -396,7 +429,7 @@ fn backward(
 /// `dw += ∂L/∂w` alone.
 fn weight_grads(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     let s = g.s;
-    g.for_each_tap(|_, _, wi, y0, x0, lo, hi| {
+    g.for_each_tap(|wi, y0, x0, lo, hi| {
         let xs = (x0 + (lo * s) as isize) as usize;
         let dyr = &dy[y0 + lo..y0 + hi];
         if s == 1 {

@@ -2,7 +2,7 @@
 //! channel-major layout (`ch x in_h x in_w` to `ch x out_h x out_w`), no padding.
 //! A 1-D pooling is the case `in_h = k_h = 1`.
 
-use super::conv::conv_out_len;
+use super::conv::{conv_out_len, mul};
 use crate::Error;
 
 /// Shape of a 2-D pooling window.
@@ -50,6 +50,11 @@ impl Pool2dShape {
         if self.k_h > self.in_h || self.k_w > self.in_w {
             return Err(Error::InvalidShape {
                 what: "pool2d: window larger than input",
+            });
+        }
+        if mul(mul(Some(self.ch), self.in_h), self.in_w).is_none() {
+            return Err(Error::InvalidShape {
+                what: "pool2d: size overflows usize",
             });
         }
         Ok(())
