@@ -19,6 +19,7 @@ use myelin_core::train::Rng;
 use crate::data::{Dataset, MnistFiles};
 use crate::pretrain::discriminative::{self, DiscriminativeConfig};
 use crate::pretrain::mlp::{Activation, Mlp, Sgd, Trainer};
+use crate::pretrain::network::STAGE_SGD;
 use crate::pretrain::rbm::RbmConfig;
 use crate::pretrain::{dbn, permutation};
 
@@ -56,10 +57,10 @@ pub struct VanishingArgs {
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// SGD learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.05)]
     pub lr: f32,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.9)]
     pub momentum: f32,
     /// Steps at the start of training whose gradient norms are averaged.
     #[arg(long, default_value_t = 10)]
@@ -314,7 +315,7 @@ pub fn run(
             let cfg = DiscriminativeConfig {
                 samples_per_stage: s.pretrain_epochs * train.len(),
                 batch: s.batch,
-                sgd: s.sgd,
+                sgd: STAGE_SGD,
             };
             discriminative::pretrain(train, &s.hidden, classes, &cfg, &mut rng, &mut prefix)
         }
