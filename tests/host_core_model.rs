@@ -17,7 +17,11 @@ fn bars(n: usize, h: usize, w: usize, classes: usize, seed: u64) -> Dataset {
         let c = i % classes;
         for y in 0..h {
             for _ in 0..w {
-                let on = if y == 2 * c || y == 2 * c + 1 { 0.8 } else { 0.0 };
+                let on = if y == 2 * c || y == 2 * c + 1 {
+                    0.8
+                } else {
+                    0.0
+                };
                 inputs.push(on + 0.2 * r.uniform());
             }
         }
