@@ -216,7 +216,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 pub fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
     dispatch!(
         avx2: avx2::corr_acc(y, x, w, rev),
-        neon: scalar::corr_acc(y, x, w, rev),
+        neon: neon::corr_acc(y, x, w, rev),
         scalar: scalar::corr_acc(y, x, w, rev),
     )
 }
@@ -328,7 +328,7 @@ pub fn exp_shift_sum(x: &[f32], shift: f32, y: &mut [f32]) -> f32 {
 pub fn max(x: &[f32]) -> f32 {
     dispatch!(
         avx2: avx2::max(x),
-        neon: scalar::max(x),
+        neon: neon::max(x),
         scalar: scalar::max(x),
     )
 }

@@ -121,6 +121,73 @@ pub(super) unsafe fn outer_acc(dw: &mut [f32], dy: &[f32], x: &[f32]) {
     }
 }
 
+/// Row correlation `y[j] += sum_t w'[t] * x[j + t]` (`w'` = `w`, reversed if `rev`).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
+    let (n, k) = (y.len(), w.len());
+    if n == 0 || k == 0 {
+        return;
+    }
+    assert!(x.len() + 1 >= n + k, "corr_acc: input too short");
+    let tap = |t: usize| if rev { w[k - 1 - t] } else { w[t] };
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+    let mut j = 0;
+    // SAFETY: output lanes j..j+8 <= n; input lanes j+t..j+t+8 with t < k
+    // stay below n + k - 1 <= x.len().
+    unsafe {
+        while j + 2 * LANES <= n {
+            let mut a0 = vld1q_f32(py.add(j));
+            let mut a1 = vld1q_f32(py.add(j + LANES));
+            for t in 0..k {
+                let wt = tap(t);
+                a0 = vfmaq_n_f32(a0, vld1q_f32(px.add(j + t)), wt);
+                a1 = vfmaq_n_f32(a1, vld1q_f32(px.add(j + t + LANES)), wt);
+            }
+            vst1q_f32(py.add(j), a0);
+            vst1q_f32(py.add(j + LANES), a1);
+            j += 2 * LANES;
+        }
+    }
+    for jj in j..n {
+        let mut s = 0.0;
+        for t in 0..k {
+            s += tap(t) * x[jj + t];
+        }
+        y[jj] += s;
+    }
+}
+
+/// Largest element; NaN if any element is NaN; `-inf` for an empty slice.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn max(x: &[f32]) -> f32 {
+    let n = x.len();
+    let mut m = vdupq_n_f32(f32::NEG_INFINITY);
+    let mut i = 0;
+    // SAFETY: lanes i..i+4 <= n. `vmaxq_f32` returns NaN if either input is NaN.
+    unsafe {
+        while i + LANES <= n {
+            m = vmaxq_f32(m, vld1q_f32(x.as_ptr().add(i)));
+            i += LANES;
+        }
+    }
+    let mut best = vmaxvq_f32(m);
+    for &v in &x[i..] {
+        if v.is_nan() {
+            return v;
+        }
+        if v > best {
+            best = v;
+        }
+    }
+    best
+}
+
 const MR: usize = 4;
 const NR: usize = 8;
 const KC: usize = 256;
