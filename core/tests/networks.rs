@@ -46,13 +46,13 @@ fn bar_image(rng: &mut Rng) -> ([[[f32; 8]; 8]; 1], usize) {
     (img, class)
 }
 
-type BarNet = Chain<
+type BarNet = myelin_core::net![
     Conv2d<1, 8, 8, 4, 3, 1, 0, 6, 6>,
-    Chain<
-        Relu<[[[f32; 6]; 6]; 4]>,
-        Chain<MaxPool2d<4, 6, 6, 2, 2, 3, 3>, Chain<Flatten<[[[f32; 3]; 3]; 4], 36>, Dense<36, 2>>>,
-    >,
->;
+    Relu<[[[f32; 6]; 6]; 4]>,
+    MaxPool2d<4, 6, 6, 2, 2, 3, 3>,
+    Flatten<[[[f32; 3]; 3]; 4], 36>,
+    Dense<36, 2>,
+];
 
 #[test]
 fn conv_net_learns_bar_orientation() {
@@ -93,7 +93,7 @@ fn conv_net_learns_bar_orientation() {
 fn lstm_learns_to_remember_the_first_step() {
     // Sequence of 6 steps; the class is the sign of the first step's input,
     // later steps are noise: the LSTM must carry it through its cell.
-    type Net = Chain<Lstm<1, 8, 6>, Chain<LastStep<8, 6>, Dense<8, 2>>>;
+    type Net = myelin_core::net![Lstm<1, 8, 6>, LastStep<8, 6>, Dense<8, 2>];
     let mut rng = Rng::new(9);
     let mut net = Net::ZERO;
     net.init(Init::XavierUniform, &mut rng);

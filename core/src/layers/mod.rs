@@ -14,7 +14,7 @@
 //! use myelin_core::layers::*;
 //! use myelin_core::train::{Init, Rng, Sgd};
 //!
-//! type Net = Chain<Dense<2, 4>, Chain<Tanh<[f32; 4]>, Dense<4, 1>>>;
+//! type Net = myelin_core::net![Dense<2, 4>, Tanh<[f32; 4]>, Dense<4, 1>];
 //! let mut net = Net::ZERO;
 //! net.init(Init::XavierUniform, &mut Rng::new(1));
 //! let mut cache = <Net as Layer>::Cache::ZERO;
@@ -206,6 +206,21 @@ pub trait Layer {
         Self::Grads::ZERO.for_each(&mut |t| n += t.len());
         n
     }
+}
+
+/// The type of a stack of layers: `net![A, B, C]` is `Chain<A, Chain<B, C>>`.
+///
+/// ```
+/// use myelin_core::layers::{Chain, Dense, Relu};
+/// type Mlp = myelin_core::net![Dense<4, 8>, Relu<[f32; 8]>, Dense<8, 2>];
+/// let _: Chain<Dense<4, 8>, Chain<Relu<[f32; 8]>, Dense<8, 2>>> = <Mlp as myelin_core::layers::Zero>::ZERO;
+/// ```
+#[macro_export]
+macro_rules! net {
+    ($last:ty $(,)?) => { $last };
+    ($first:ty, $($rest:ty),+ $(,)?) => {
+        $crate::layers::Chain<$first, $crate::net!($($rest),+)>
+    };
 }
 
 /// Runs `A` then `B`: the output type of `A` is the input type of `B`.

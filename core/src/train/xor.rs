@@ -8,13 +8,13 @@
 //! ```
 
 use super::{Adam, Init, Rng, bce_with_logits};
-use crate::layers::{Chain, Dense, Layer, OptState, Optimizer, Params, Tanh, Zero};
+use crate::layers::{Dense, Layer, OptState, Optimizer, Params, Tanh, Zero};
 
 /// Hidden units of [`XorNet`].
 pub const XOR_HIDDEN: usize = 8;
 
 /// The network: `Dense<2, 8>`, tanh, `Dense<8, 1>` giving one logit.
-pub type XorNet = Chain<Dense<2, XOR_HIDDEN>, Chain<Tanh<[f32; XOR_HIDDEN]>, Dense<XOR_HIDDEN, 1>>>;
+pub type XorNet = crate::net![Dense<2, XOR_HIDDEN>, Tanh<[f32; XOR_HIDDEN]>, Dense<XOR_HIDDEN, 1>];
 
 /// The four XOR inputs.
 pub const XOR_INPUTS: [[f32; 2]; 4] = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
