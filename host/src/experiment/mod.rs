@@ -48,7 +48,7 @@ pub struct VanishingArgs {
     #[arg(long, default_value_t = 256)]
     pub width: usize,
     /// Epochs of (fine-)tuning per run.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Epochs of pretraining: per RBM (DBN) and per stage (discriminative).
     #[arg(long, default_value_t = 1)]
@@ -56,7 +56,7 @@ pub struct VanishingArgs {
     /// Mini-batch size.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// SGD learning rate.
+    /// SGD learning rate at the first epoch; it decays along a cosine to the last.
     #[arg(long, default_value_t = 0.05)]
     pub lr: f32,
     /// SGD momentum.
@@ -161,7 +161,8 @@ pub struct Settings {
     pub pretrain_epochs: usize,
     /// Mini-batch size.
     pub batch: usize,
-    /// Optimizer of every run.
+    /// Optimizer of every run (its learning rate is the first epoch's; later
+    /// epochs scale it by [`cosine`]).
     pub sgd: Sgd,
     /// Steps whose gradient norms are averaged.
     pub grad_steps: usize,
@@ -254,6 +255,13 @@ pub fn main(args: &VanishingArgs) -> Result<()> {
     Ok(())
 }
 
+/// Learning-rate factor of `epoch` (1-based) of `epochs`: cosine decay from 1
+/// towards 0, `½(1 + cos(π (epoch - 1) / epochs))`.
+pub fn cosine(epoch: usize, epochs: usize) -> f32 {
+    let t = (epoch.saturating_sub(1)) as f32 / epochs.max(1) as f32;
+    0.5 * (1.0 + (std::f32::consts::PI * t).cos())
+}
+
 /// Trains every variant on `train`, evaluating on `test`.
 pub fn run_all(
     train: &Dataset,
@@ -328,7 +336,11 @@ pub fn run(
     let mut counted = 0usize;
     let mut test_accuracy = Vec::with_capacity(s.epochs);
     for epoch in 1..=s.epochs {
-        let r = trainer.epoch(&mut net, train, &s.sgd, &mut rng, None, |_, step| {
+        let sgd = Sgd {
+            learning_rate: s.sgd.learning_rate * cosine(epoch, s.epochs),
+            ..s.sgd
+        };
+        let r = trainer.epoch(&mut net, train, &sgd, &mut rng, None, |_, step| {
             if counted < s.grad_steps {
                 for (acc, &g) in sums.iter_mut().zip(&step.grad_norms) {
                     *acc += g as f64;
