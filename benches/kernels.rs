@@ -1,11 +1,55 @@
 //! Kernel benchmarks (criterion), single thread. `cargo bench --bench kernels`.
 //!
 //! Throughput is reported in elements: FLOPs for the matrix kernels (one
-//! multiply-add = 2), values for the activations.
+//! multiply-add = 2), values for the activations. Time is the thread's CPU
+//! time, so other processes on a shared machine do not inflate the figures
+//! (they still compete for caches and memory bandwidth).
 
-use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, black_box, criterion_group, criterion_main,
+};
 use myelin::core::kernels;
 use std::time::Duration;
+
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+struct CpuTime;
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time() - start
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+type Crit = Criterion<CpuTime>;
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2_654_435_761).max(1);
@@ -19,15 +63,16 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn quick(c: &mut Criterion) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {
+fn quick(c: &mut Crit) -> criterion::BenchmarkGroup<'_, CpuTime> {
     let mut g = c.benchmark_group("kernels");
     g.warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
-        .sample_size(30);
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(40);
     g
 }
 
-fn dense(c: &mut Criterion) {
+fn dense(c: &mut Crit) {
     let mut g = quick(c);
     let (n_in, n_out) = (784, 256);
     let w = data(n_in * n_out, 1);
@@ -54,7 +99,7 @@ fn dense(c: &mut Criterion) {
     g.finish();
 }
 
-fn gemm(c: &mut Criterion) {
+fn gemm(c: &mut Crit) {
     let mut g = quick(c);
     let (k, n) = (784, 256);
     for m in [64usize, 256] {
@@ -151,7 +196,7 @@ fn gemm(c: &mut Criterion) {
     g.finish();
 }
 
-fn activations(c: &mut Criterion) {
+fn activations(c: &mut Crit) {
     let mut g = quick(c);
     let n = 4096;
     let x = data(n, 9);
@@ -184,7 +229,7 @@ fn activations(c: &mut Criterion) {
     g.finish();
 }
 
-fn conv_lstm(c: &mut Criterion) {
+fn conv_lstm(c: &mut Crit) {
     let mut g = quick(c);
     let shape = kernels::Conv2dShape {
         in_ch: 1,
@@ -261,5 +306,9 @@ fn conv_lstm(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dense, gemm, conv_lstm, activations);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = dense, gemm, conv_lstm, activations
+}
 criterion_main!(benches);
