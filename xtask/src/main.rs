@@ -3,10 +3,14 @@
 //! - `cargo xtask ci`: every check CI runs, one step after another.
 //! - `cargo xtask qemu`: build and run every QEMU firmware program.
 //! - `cargo xtask firmware-check`: fmt, clippy, host tests and builds of every firmware crate.
+//! - `cargo xtask fuzz [--seconds N]`: fuzz the parsers (model file, IDX, TOML, checkpoint).
+//! - `cargo xtask miri`: the core's unsafe and zero-copy code under Miri.
 //! - `cargo xtask report [--json]`: instructions, flash, RAM and stack per firmware program.
 
 mod ci;
 mod firmware_check;
+mod fuzz;
+mod miri;
 mod qemu;
 mod report;
 mod util;
@@ -34,6 +38,8 @@ fn dispatch(args: &[String]) -> Result<()> {
         "qemu" => qemu::run(rest),
         "firmware-check" => firmware_check::run(rest),
         "report" => report::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "miri" => miri::run(rest),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <command>");
             println!(
@@ -48,6 +54,11 @@ fn dispatch(args: &[String]) -> Result<()> {
             println!(
                 "  report [--json] instructions per inference, flash, RAM and stack of each firmware program"
             );
+            println!(
+                "  fuzz [--seconds N] [TARGET...]  run each parser fuzz target for N seconds (default {})",
+                fuzz::DEFAULT_SECONDS
+            );
+            println!("  miri           the core's unsafe and zero-copy code under Miri (scalar and AVX2)");
             Ok(())
         }
         other => bail!("unknown command `{other}` (try `cargo xtask help`)"),
