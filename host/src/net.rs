@@ -57,11 +57,23 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    fn zeros(dims: &[usize]) -> Tensor {
-        Tensor {
+    /// A zero tensor; more than [`model::MAX_ELEMENTS`] elements (what a
+    /// model file can hold) is refused before anything is allocated.
+    fn zeros(dims: &[usize]) -> Result<Tensor> {
+        let n = dims
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= model::MAX_ELEMENTS)
+            .with_context(|| {
+                format!(
+                    "a {dims:?} tensor is too large (at most {} elements)",
+                    model::MAX_ELEMENTS
+                )
+            })?;
+        Ok(Tensor {
             dims: dims.to_vec(),
-            data: vec![0.0; dims.iter().product()],
-        }
+            data: vec![0.0; n],
+        })
     }
 }
 
@@ -98,6 +110,9 @@ impl Layer {
         self.tensors.iter().map(|t| t.data.len()).sum()
     }
 }
+
+/// Most parameters a network may have: a model file's 4 GiB of `f32`s.
+pub const MAX_PARAMS: usize = (u32::MAX / 4) as usize;
 
 /// A feed-forward network: an input shape and a list of layers. The last
 /// layer's outputs are the class logits.
@@ -138,6 +153,7 @@ impl Network {
         }
         let mut shape = input;
         let mut layers = Vec::with_capacity(specs.len());
+        let mut params = 0usize;
         for (i, spec) in specs.iter().enumerate() {
             let layer = build_layer(shape, spec).with_context(|| {
                 format!(
@@ -150,6 +166,13 @@ impl Network {
                 )
             })?;
             shape = layer.out_shape;
+            params = params.saturating_add(layer.param_count());
+            if params > MAX_PARAMS {
+                bail!(
+                    "layer {}: the network has more than {MAX_PARAMS} parameters, more than a model file holds",
+                    i + 1
+                );
+            }
             layers.push(layer);
         }
         let last = layers.last().map(|l| l.kind);
@@ -311,7 +334,7 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
                 LayerKind::Dense,
                 activation,
                 [1, 1, units],
-                vec![Tensor::zeros(&[units, n]), Tensor::zeros(&[units])],
+                vec![Tensor::zeros(&[units, n])?, Tensor::zeros(&[units])?],
             )
         }
         LayerSpec::Conv2d {
@@ -336,8 +359,8 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
                 activation,
                 [filters, oh, ow],
                 vec![
-                    Tensor::zeros(&[filters, c, kernel, kernel]),
-                    Tensor::zeros(&[filters]),
+                    Tensor::zeros(&[filters, c, kernel, kernel])?,
+                    Tensor::zeros(&[filters])?,
                 ],
             )
         }
@@ -361,14 +384,15 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
             if c != 1 {
                 bail!("an LSTM reads a sequence (1 x steps x features), not {c} channels");
             }
+            let gates = hidden.checked_mul(4).context("hidden size too large")?;
             (
                 LayerKind::Lstm,
                 Activation::Identity,
                 [1, 1, hidden],
                 vec![
-                    Tensor::zeros(&[4 * hidden, w]),
-                    Tensor::zeros(&[4 * hidden, hidden]),
-                    Tensor::zeros(&[4 * hidden]),
+                    Tensor::zeros(&[gates, w])?,
+                    Tensor::zeros(&[gates, hidden])?,
+                    Tensor::zeros(&[gates])?,
                 ],
             )
         }
@@ -531,7 +555,7 @@ pub fn preset(name: &str) -> Result<Recipe> {
                     filters: 8,
                     kernel: 5,
                     stride: 1,
-                    padding: 0,
+                    padding: 2,
                     activation: relu,
                 },
                 MaxPool2d { size: 2, stride: 2 },
@@ -539,14 +563,14 @@ pub fn preset(name: &str) -> Result<Recipe> {
                     filters: 16,
                     kernel: 5,
                     stride: 1,
-                    padding: 0,
+                    padding: 2,
                     activation: relu,
                 },
                 MaxPool2d { size: 2, stride: 2 },
                 logits,
             ],
             Hyper {
-                epochs: 12,
+                epochs: 10,
                 lr: 2e-3,
                 ..base
             },
@@ -766,7 +790,7 @@ mod tests {
         let mlp = Network::from_specs(MNIST, &preset("mnist-mlp").unwrap().layers).unwrap();
         assert_eq!(mlp.param_count(), 784 * 256 + 256 + 256 * 256 + 256 + 2570);
         let cnn = Network::from_specs(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
-        assert_eq!(cnn.layers[3].out_shape, [16, 4, 4]);
+        assert_eq!(cnn.layers[3].out_shape, [16, 7, 7]);
         assert_eq!(cnn.classes(), 10);
         let lstm = Network::from_specs(MNIST, &preset("mnist-lstm").unwrap().layers).unwrap();
         assert_eq!(lstm.layers[0].tensors[0].dims, vec![512, 28]);
@@ -810,6 +834,27 @@ mod tests {
         assert!(e.contains("units"), "{e}");
         assert!(recipe_from_toml_str("[[layer]]\nkind = 3", MNIST).is_err());
         assert!(recipe_from_toml_str("nonsense = [", MNIST).is_err());
+    }
+
+    #[test]
+    fn huge_size_fields_are_refused_before_allocating() {
+        // 2^36 units on 16 inputs is a 2^40-element weight matrix.
+        let e = recipe_from_toml_str(
+            "[[layer]]\nkind = \"dense\"\nunits = 68719476736\n",
+            [1, 4, 4],
+        )
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("layer 1") && e.contains("too large"), "{e}");
+        let e = recipe_from_toml_str(
+            "[[layer]]\nkind = \"conv2d\"\nfilters = 4294967295\nkernel = 2\n",
+            [3, 8, 8],
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("too large"), "{e:#}");
+        let e = recipe_from_toml_str("[[layer]]\nkind = \"lstm\"\nhidden = 4294967295\n", MNIST)
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("too large"), "{e:#}");
     }
 
     #[test]
