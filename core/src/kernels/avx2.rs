@@ -283,7 +283,7 @@ struct PackedB([f32; KC * NR]);
 /// Transposes the 8x8 block whose rows are `r`, in place.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn transpose8(r: &mut [__m256; 8]) {
+pub(super) fn transpose8(r: &mut [__m256; 8]) {
     let t0 = _mm256_unpacklo_ps(r[0], r[1]);
     let t1 = _mm256_unpackhi_ps(r[0], r[1]);
     let t2 = _mm256_unpacklo_ps(r[2], r[3]);

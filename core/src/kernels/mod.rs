@@ -14,6 +14,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
@@ -46,18 +48,95 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2 with FMA.
     Avx2Fma,
+    /// x86-64 AVX-512F for [`gemm`], AVX2 with FMA for the other kernels.
+    Avx512F,
     /// aarch64 NEON.
     Neon,
 }
 
-/// The instruction set the kernels in this module run with on this CPU.
+impl Isa {
+    /// Rank of the tier: scalar 1, AVX2/NEON 2, AVX-512 3.
+    const fn rank(self) -> u8 {
+        match self {
+            Isa::Scalar => 1,
+            Isa::Avx2Fma | Isa::Neon => 2,
+            Isa::Avx512F => 3,
+        }
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+static MAX_RANK: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(3);
+
+/// Caps the instruction-set tier every kernel here may use, process-wide: a
+/// cap of [`Isa::Avx2Fma`] turns off the AVX-512 gemm, [`Isa::Scalar`] all
+/// SIMD. For comparing tiers (benchmarks, tests) or ruling one out;
+/// [`Isa::Avx512F`] lifts the cap. Targets without SIMD variants ignore it.
+pub fn set_max_isa(max: Isa) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    MAX_RANK.store(max.rank(), core::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = max.rank();
+}
+
+/// Whether the cap set by [`set_max_isa`] allows tier `isa`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn allowed(isa: Isa) -> bool {
+    isa.rank() <= MAX_RANK.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// The instruction set the kernels in this module run with on this CPU
+/// (within the cap of [`set_max_isa`]).
 pub fn isa() -> Isa {
-    if use_avx2() {
+    if use_avx512() {
+        Isa::Avx512F
+    } else if use_avx2() {
         Isa::Avx2Fma
     } else if use_neon() {
         Isa::Neon
     } else {
         Isa::Scalar
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn use_avx2() -> bool {
+    has_avx2() && allowed(Isa::Avx2Fma)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn use_avx512() -> bool {
+    has_avx512() && allowed(Isa::Avx512F)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn use_avx2() -> bool {
+    false
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn use_avx512() -> bool {
+    false
+}
+
+/// Probes `feature` once with std and caches the answer in `cache`
+/// (0: not probed yet, 1: absent, 2: present).
+#[cfg(all(target_arch = "x86_64", any(feature = "std", test)))]
+#[inline]
+fn cached(cache: &core::sync::atomic::AtomicU8, probe: fn() -> bool) -> bool {
+    use core::sync::atomic::Ordering;
+    match cache.load(Ordering::Relaxed) {
+        0 => {
+            let yes = probe();
+            cache.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
     }
 }
 
@@ -67,7 +146,7 @@ pub fn isa() -> Isa {
     target_feature = "fma"
 ))]
 #[inline(always)]
-fn use_avx2() -> bool {
+fn has_avx2() -> bool {
     true
 }
 
@@ -77,37 +156,66 @@ fn use_avx2() -> bool {
     not(all(target_feature = "avx2", target_feature = "fma"))
 ))]
 #[inline]
-fn use_avx2() -> bool {
+fn has_avx2() -> bool {
     extern crate std;
-    use core::sync::atomic::{AtomicU8, Ordering};
-    // 0: not probed yet, 1: absent, 2: present.
-    static CACHE: AtomicU8 = AtomicU8::new(0);
-    match CACHE.load(Ordering::Relaxed) {
-        0 => {
-            let yes = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-            CACHE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
-        v => v == 2,
-    }
+    static CACHE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+    cached(&CACHE, || {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    })
 }
 
-#[cfg(not(any(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ),
-    all(target_arch = "x86_64", any(feature = "std", test))
-)))]
+#[cfg(all(
+    target_arch = "x86_64",
+    not(any(feature = "std", test)),
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
 #[inline(always)]
-fn use_avx2() -> bool {
+fn has_avx2() -> bool {
     false
 }
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn has_avx512() -> bool {
+    true
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    any(feature = "std", test),
+    not(target_feature = "avx512f")
+))]
+#[inline]
+fn has_avx512() -> bool {
+    extern crate std;
+    static CACHE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+    cached(&CACHE, || {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+    })
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    not(any(feature = "std", test)),
+    not(target_feature = "avx512f")
+))]
+#[inline(always)]
+fn has_avx512() -> bool {
+    false
+}
+
+#[cfg(target_arch = "aarch64")]
 #[inline(always)]
 fn use_neon() -> bool {
-    cfg!(all(target_arch = "aarch64", target_feature = "neon"))
+    cfg!(target_feature = "neon") && allowed(Isa::Neon)
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+#[inline(always)]
+fn use_neon() -> bool {
+    false
 }
 
 /// Runs `$avx2` when AVX2+FMA is usable, `$neon` on NEON, else `$scalar`.
@@ -178,7 +286,7 @@ pub fn outer_acc(dw: &mut [f32], dy: &[f32], x: &[f32]) {
 /// `c = beta * c + op(a) · op(b)` where `op(a)` is `m x k`, `op(b)` is `k x n`
 /// and `c` is `m x n`. `trans_a`: `a` is stored `k x m`; `trans_b`: `b` is
 /// stored `n x k`. With `beta == 0.0` the old contents of `c` are ignored
-/// (NaN in `c` does not propagate).
+/// (NaN in `c` does not propagate). Uses AVX-512F where the CPU has it.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     trans_a: bool,
@@ -191,6 +299,11 @@ pub fn gemm(
     beta: f32,
     c: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx512() {
+        // SAFETY: `use_avx512` confirmed AVX-512F, AVX2 and FMA.
+        return unsafe { avx512::gemm(trans_a, trans_b, m, n, k, a, b, beta, c) };
+    }
     dispatch!(
         avx2: avx2::gemm(trans_a, trans_b, m, n, k, a, b, beta, c),
         neon: neon::gemm(trans_a, trans_b, m, n, k, a, b, beta, c),

@@ -34,13 +34,39 @@ fn scale() -> impl Strategy<Value = f32> {
     prop_oneof![Just(0.0f32), Just(1.0), Just(30.0), Just(1e4)]
 }
 
+type GemmFn = fn(bool, bool, usize, usize, usize, &[f32], &[f32], f32, &mut [f32]);
+
+/// The dispatching gemm and every SIMD gemm this CPU can run.
+fn gemm_variants() -> Vec<GemmFn> {
+    #[allow(unused_mut)]
+    let mut v: Vec<GemmFn> = vec![gemm];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA were just detected.
+            v.push(|ta, tb, m, n, k, a, b, beta, c| unsafe {
+                avx2::gemm(ta, tb, m, n, k, a, b, beta, c)
+            });
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F (with AVX2 and FMA) was just detected.
+            v.push(|ta, tb, m, n, k, a, b, beta, c| unsafe {
+                avx512::gemm(ta, tb, m, n, k, a, b, beta, c)
+            });
+        }
+    }
+    v
+}
+
 #[test]
 fn dispatch_uses_simd_where_available() {
     #[cfg(target_arch = "x86_64")]
-    assert_eq!(
-        isa() == Isa::Avx2Fma,
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    );
+    {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512 = avx2 && std::is_x86_feature_detected!("avx512f");
+        assert_eq!(isa() == Isa::Avx512F, avx512);
+        assert_eq!(isa() == Isa::Avx2Fma, avx2 && !avx512);
+    }
     #[cfg(target_arch = "aarch64")]
     assert_eq!(isa(), Isa::Neon);
 }
@@ -87,7 +113,7 @@ proptest! {
 
     #[test]
     fn gemm_matches_scalar(
-        (ta, tb, m, n, k, a, b, c, beta) in (any::<bool>(), any::<bool>(), 0usize..20, 0usize..40, 0usize..300)
+        (ta, tb, m, n, k, a, b, c, beta) in (any::<bool>(), any::<bool>(), 0usize..40, 0usize..70, 0usize..300)
             .prop_flat_map(|(ta, tb, m, n, k)| {
                 (Just(ta), Just(tb), Just(m), Just(n), Just(k), vec_of(m * k, 1.0), vec_of(k * n, 1.0),
                  vec_of(m * n, 1.0), prop_oneof![Just(0.0f32), Just(1.0), Just(0.5)])
@@ -99,8 +125,11 @@ proptest! {
             c1.fill(f32::NAN);
         }
         scalar::gemm(ta, tb, m, n, k, &a, &b, beta, &mut c0);
-        gemm(ta, tb, m, n, k, &a, &b, beta, &mut c1);
-        close(&c1, &c0, 1e-5 * (k as f32 + 1.0))?;
+        for variant in gemm_variants() {
+            let mut c2 = c1.clone();
+            variant(ta, tb, m, n, k, &a, &b, beta, &mut c2);
+            close(&c2, &c0, 1e-5 * (k as f32 + 1.0))?;
+        }
     }
 
     #[test]
@@ -212,6 +241,23 @@ fn approximations_meet_documented_error() {
 }
 
 #[test]
+fn isa_cap_selects_the_tier() {
+    // Other tests run concurrently: every tier computes the same gemm here
+    // within rounding, so capping briefly cannot break them.
+    let best = isa();
+    set_max_isa(Isa::Scalar);
+    assert_eq!(isa(), Isa::Scalar);
+    let (a, b) = ([1.0f32, 2.0, 3.0, 4.0], [5.0f32, 6.0, 7.0, 8.0]);
+    let mut c = [0.0f32; 4];
+    gemm(false, false, 2, 2, 2, &a, &b, 0.0, &mut c);
+    assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+    set_max_isa(Isa::Avx2Fma);
+    assert!(matches!(isa(), Isa::Avx2Fma | Isa::Neon | Isa::Scalar));
+    set_max_isa(Isa::Avx512F);
+    assert_eq!(isa(), best);
+}
+
+#[test]
 fn special_values() {
     let x = [
         f32::NAN,
@@ -276,7 +322,7 @@ fn softmax_cross_entropy_matches_closed_form() {
 #[test]
 fn gemm_large_shapes_match_scalar() {
     // Shapes that span several depth blocks and partial tiles in both dimensions.
-    let (m, n, k) = (13, 37, 600);
+    let (m, n, k) = (29, 77, 600);
     let a: Vec<f32> = (0..m * k)
         .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1)
         .collect();
@@ -285,11 +331,13 @@ fn gemm_large_shapes_match_scalar() {
         .collect();
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
         let mut c0 = vec![1.0; m * n];
-        let mut c1 = vec![1.0; m * n];
         scalar::gemm(ta, tb, m, n, k, &a, &b, 2.0, &mut c0);
-        gemm(ta, tb, m, n, k, &a, &b, 2.0, &mut c1);
-        for (x, y) in c1.iter().zip(&c0) {
-            assert!((x - y).abs() < 1e-3, "{ta} {tb}: {x} vs {y}");
+        for variant in gemm_variants() {
+            let mut c1 = vec![1.0; m * n];
+            variant(ta, tb, m, n, k, &a, &b, 2.0, &mut c1);
+            for (x, y) in c1.iter().zip(&c0) {
+                assert!((x - y).abs() < 1e-3, "{ta} {tb}: {x} vs {y}");
+            }
         }
     }
 }
