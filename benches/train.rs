@@ -36,7 +36,6 @@ fn epoch(c: &mut Criterion, name: &str, data: &Dataset) {
     let threads = threads();
     let empty = Dataset::empty(&data.sample_dims);
     let opts = Options {
-        threads,
         checkpoint: None,
         progress: false,
     };

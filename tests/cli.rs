@@ -22,9 +22,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The last stdout line as JSON.
+/// Stdout as JSON: exactly one line, one object.
 fn json(o: &Output) -> serde_json::Value {
     let out = stdout(o);
+    assert_eq!(out.lines().count(), 1, "stdout is not one JSON line: {out}");
     let last = out.lines().last().expect("some output");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"))
 }
@@ -173,7 +174,9 @@ fn train_eval_inspect_resume_with_json() {
     assert_eq!(i["parameters"], params);
     assert_eq!(i["dtypes"]["f32"]["values"], params);
     assert_eq!(i["layers"].as_array().unwrap().len(), 3);
-    assert!(stdout(&o).contains("dense"));
+    assert!(stderr(&o).contains("dense"));
+    let o = myelin(&["inspect", &model]);
+    assert!(stdout(&o).contains("dense") && stdout(&o).contains("parameters: "));
 
     // Resume the checkpoint for one more epoch.
     let ckpt = t.s("m.myl.ckpt");

@@ -61,7 +61,6 @@ fn train_save_and_compare(specs: &[LayerSpec], name: &str) {
     };
     let mut trainer = Trainer::new(net, name, hyper, 5, 2);
     let opts = Options {
-        threads: 2,
         checkpoint: None,
         progress: false,
     };

@@ -1,4 +1,4 @@
-//! The `myelin` command line: `train`, `eval`, `inspect`, `info`.
+//! The `myelin` command line: `train`, `quantize`, `eval`, `inspect`, `info`.
 //!
 //! Errors are returned with the offending file named first; the binary
 //! prints them as `error: <file>: <problem>` and exits non-zero. With
@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use myelin_core::model::{self, DType, Model, shape_len};
+use myelin_core::model::{DType, Model, shape_len};
 use myelin_core::train::Rng;
 use serde_json::json;
 
@@ -33,12 +33,16 @@ pub struct Cli {
 pub enum Command {
     /// Train a network on an MNIST-layout IDX directory and save it.
     Train(TrainArgs),
+    /// Quantize a float model: int8 (calibrated on data) or f16 weights.
+    Quantize(crate::quantize::QuantizeArgs),
     /// Measure a saved model's accuracy on the test set.
     Eval(EvalArgs),
     /// Show a model's layers, shapes, parameter count and bytes per dtype.
     Inspect(InspectArgs),
     /// Show the kernels this build selected for this CPU.
     Info,
+    /// Write a model as Rust source for firmware (static weights, typed network).
+    Export(crate::export::ExportArgs),
     /// Run an experiment: `vanishing-gradient`.
     #[command(subcommand)]
     Experiment(crate::experiment::ExperimentCommand),
@@ -154,8 +158,10 @@ pub fn run() -> Result<()> {
             ..TrainArgs::default()
         }),
         Some(Command::Train(a)) => train(a),
+        Some(Command::Quantize(a)) => crate::quantize::run(&a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Inspect(a)) => inspect(a),
+        Some(Command::Export(a)) => crate::export::run(&a),
         Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
         Some(Command::Info) => {
             println!("myelin {}", env!("CARGO_PKG_VERSION"));
@@ -186,16 +192,8 @@ pub fn load_network(path: &Path) -> Result<Network> {
         bytes
     };
     let m = Model::parse(&model_bytes).with_context(|| format!("{}", path.display()))?;
-    for t in (0..m.tensor_count()).filter_map(|i| m.tensor(i)) {
-        if t.dtype != DType::F32 {
-            bail!(
-                "{}: holds {} tensors; this build trains and evaluates f32 models only",
-                path.display(),
-                t.dtype.name()
-            );
-        }
-    }
-    Network::from_model(&m).with_context(|| format!("{}", path.display()))
+    // f16 weights are widened to f32; int8 models are refused here.
+    crate::quantize::float_network(&m).with_context(|| format!("{}", path.display()))
 }
 
 /// Checks `data` fits `net`: same sample size, labels below the class count.
@@ -327,7 +325,6 @@ fn train(a: TrainArgs) -> Result<()> {
         );
     }
     let opts = Options {
-        threads,
         checkpoint: Some(ckpt.clone()),
         progress: true,
     };
@@ -345,7 +342,7 @@ fn train(a: TrainArgs) -> Result<()> {
             .with_context(|| format!("{}", p.display()))?;
     }
     let epochs_run = summary.history.len();
-    println!(
+    let line = format!(
         "test accuracy: {:.2}% on {} samples (epoch {} weights, {:.2} s per epoch, {:.0} samples/s); saved {}",
         100.0 * test_acc,
         test_set.len(),
@@ -354,6 +351,7 @@ fn train(a: TrainArgs) -> Result<()> {
         summary.samples_per_second,
         out.display()
     );
+    human(a.json, &line);
     if a.json {
         let obj = json!({
             "command": "train",
@@ -378,6 +376,16 @@ fn train(a: TrainArgs) -> Result<()> {
         println!("{obj}");
     }
     Ok(())
+}
+
+/// Prints a human-readable result: on stdout, or on stderr when stdout
+/// carries the JSON object.
+fn human(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 fn apply_overrides(h: &mut crate::net::Hyper, a: &TrainArgs) {
@@ -411,6 +419,9 @@ fn apply_overrides(h: &mut crate::net::Hyper, a: &TrainArgs) {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
+    if crate::quantize::is_int8_file(&a.model)? {
+        return crate::quantize::eval_int8(&a.model, &a.data, a.limit, a.threads, a.json);
+    }
     let net = load_network(&a.model)?;
     if !a.data.is_dir() {
         bail!("{}: not a directory", a.data.display());
@@ -426,12 +437,15 @@ fn eval(a: EvalArgs) -> Result<()> {
     let t0 = Instant::now();
     let (loss, acc) = evaluate(&net, &test, threads);
     let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "accuracy: {:.2}% on {} samples (loss {:.4}, {:.0} samples/s)",
-        100.0 * acc,
-        test.len(),
-        loss,
-        test.len() as f64 / secs.max(1e-9)
+    human(
+        a.json,
+        &format!(
+            "accuracy: {:.2}% on {} samples (loss {:.4}, {:.0} samples/s)",
+            100.0 * acc,
+            test.len(),
+            loss,
+            test.len() as f64 / secs.max(1e-9)
+        ),
     );
     if a.json {
         println!(
@@ -461,15 +475,22 @@ fn inspect(a: InspectArgs) -> Result<()> {
     };
     let m = Model::parse(&model_bytes).with_context(|| format!("{}", path.display()))?;
     let [c, h, w] = m.input_shape();
-    println!(
-        "{}: model format v{}, {} bytes, input {c}x{h}x{w}",
-        path.display(),
-        model::VERSION,
-        model_bytes.len()
+    human(
+        a.json,
+        &format!(
+            "{}: model format v{}, {}, {} bytes, input {c}x{h}x{w}",
+            path.display(),
+            m.version(),
+            m.arithmetic().name(),
+            model_bytes.len()
+        ),
     );
-    println!(
-        "{:>3}  {:<10} {:<8} {:>12} {:>12} {:>10}  tensors",
-        "#", "kind", "act", "in", "out", "params"
+    human(
+        a.json,
+        &format!(
+            "{:>3}  {:<10} {:<8} {:>12} {:>12} {:>10}  tensors",
+            "#", "kind", "act", "in", "out", "params"
+        ),
     );
     let fmt = |s: [usize; 3]| format!("{}x{}x{}", s[0], s[1], s[2]);
     let mut layers = Vec::new();
@@ -488,16 +509,22 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 format!("{}{:?}", t.dtype.name(), t.shape())
             })
             .collect();
-        println!(
-            "{:>3}  {:<10} {:<8} {:>12} {:>12} {:>10}  {}",
-            l.index + 1,
-            l.kind.name(),
-            l.activation.name(),
-            fmt(l.in_shape),
-            fmt(l.out_shape),
-            l.param_count(),
-            tensors.join(" ")
+        human(
+            a.json,
+            &format!(
+                "{:>3}  {:<10} {:<8} {:>12} {:>12} {:>10}  {}",
+                l.index + 1,
+                l.kind.name(),
+                l.activation.name(),
+                fmt(l.in_shape),
+                fmt(l.out_shape),
+                l.param_count(),
+                tensors.join(" ")
+            ),
         );
+        if let Some(q) = &l.quant {
+            human(a.json, &format!("     {}", crate::quantize::describe_quant(q)));
+        }
         layers.push(json!({
             "kind": l.kind.name(),
             "activation": l.activation.name(),
@@ -505,11 +532,15 @@ fn inspect(a: InspectArgs) -> Result<()> {
             "out": l.out_shape,
             "params": l.param_count(),
             "tensors": tensors,
+            "quant": l.quant.map(crate::quantize::quant_json),
         }));
     }
-    println!("parameters: {}", m.param_count());
+    human(a.json, &format!("parameters: {}", m.param_count()));
     for (d, n, b) in &per_dtype {
-        println!("  {}: {} values, {} bytes", d.name(), n, b);
+        human(
+            a.json,
+            &format!("  {}: {} values, {} bytes", d.name(), n, b),
+        );
     }
     if a.json {
         let dtypes: serde_json::Map<String, serde_json::Value> = per_dtype
@@ -521,7 +552,8 @@ fn inspect(a: InspectArgs) -> Result<()> {
             json!({
                 "command": "inspect",
                 "model": path.display().to_string(),
-                "format_version": model::VERSION,
+                "format_version": m.version(),
+                "arithmetic": m.arithmetic().name(),
                 "file_bytes": model_bytes.len(),
                 "input": m.input_shape(),
                 "parameters": m.param_count(),

@@ -25,8 +25,6 @@ const EVAL_BLOCK: usize = 256;
 /// Settings of a run that are not hyper-parameters.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Worker threads (at least 1).
-    pub threads: usize,
     /// Where to write a checkpoint after every epoch.
     pub checkpoint: Option<PathBuf>,
     /// Show a progress bar on stderr.
@@ -641,7 +639,6 @@ mod tests {
 
     fn quiet() -> Options {
         Options {
-            threads: 1,
             checkpoint: None,
             progress: false,
         }
