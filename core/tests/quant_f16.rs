@@ -132,13 +132,13 @@ fn conv_f16_equals_f32_conv_of_widened_weights() {
             stride,
             pad,
         };
-        let x: Vec<f32> = (0..s1.in_len_total()).map(|_| next()).collect();
+        let x: Vec<f32> = (0..s1.input_elems()).map(|_| next()).collect();
         let mut wh = vec![f16::ZERO; s1.weight_len()];
         let w: Vec<f32> = (0..s1.weight_len()).map(|_| next()).collect();
         to_f16(&w, &mut wh);
         let mut w_wide = vec![0.0f32; w.len()];
         to_f32(&wh, &mut w_wide);
-        let n = s1.out_len_total();
+        let n = s1.output_elems();
         let (mut y16, mut y32) = (vec![0.0f32; n], vec![0.0f32; n]);
         conv1d_f16(&s1, &x, &wh, &b[..3], &mut y16).unwrap();
         kernels::conv1d_forward(&s1, &x, &w_wide, &b[..3], &mut y32);
