@@ -83,6 +83,10 @@ pub struct VanishingArgs {
     /// A short version (10,000 training samples, 2 epochs) that runs in about a minute.
     #[arg(long)]
     pub quick: bool,
+    /// Do not train: redraw the table and plots from a `results.json` this
+    /// command wrote earlier.
+    #[arg(long, value_name = "FILE")]
+    pub from_json: Option<PathBuf>,
 }
 
 impl Default for VanishingArgs {
@@ -135,7 +139,7 @@ impl Variant {
 }
 
 /// What one run measured.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
     /// Variant name.
     pub name: String,
@@ -213,6 +217,11 @@ impl VanishingArgs {
 /// variants, writes the table, plots and JSON under `--out`, prints the table
 /// (and the JSON line with `--json`).
 pub fn main(args: &VanishingArgs) -> Result<()> {
+    if let Some(path) = &args.from_json {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        let results = report::from_json(&text).with_context(|| format!("{}", path.display()))?;
+        return write_outputs(args, &results);
+    }
     let settings = args.settings()?;
     let files = MnistFiles::locate(&args.data)?;
     let mut train = files.train()?;
@@ -233,13 +242,19 @@ pub fn main(args: &VanishingArgs) -> Result<()> {
         settings.seed
     );
     let results = run_all(&train, &test, &settings, |line| eprintln!("{line}"))?;
+    write_outputs(args, &results)
+}
+
+/// Writes the table, plots and JSON under `--out`; prints the table, and the
+/// JSON line with `--json`.
+fn write_outputs(args: &VanishingArgs, results: &[RunResult]) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create", args.out.display()))?;
-    let table = report::markdown(&results);
+    let table = report::markdown(results);
     report::write_atomic(&args.out.join("table.md"), table.as_bytes())?;
-    report::plot_grad_norms(&args.out.join("grad-norms.svg"), &results)?;
-    report::plot_accuracy(&args.out.join("test-accuracy.svg"), &results)?;
-    let json = report::json(&results);
+    report::plot_grad_norms(&args.out.join("grad-norms.svg"), results)?;
+    report::plot_accuracy(&args.out.join("test-accuracy.svg"), results)?;
+    let json = report::json(results);
     report::write_atomic(
         &args.out.join("results.json"),
         format!("{json}\n").as_bytes(),

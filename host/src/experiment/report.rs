@@ -85,6 +85,17 @@ pub fn json(results: &[RunResult]) -> String {
     serde_json::json!({ "runs": results }).to_string()
 }
 
+/// Reads back what [`json`] wrote.
+pub fn from_json(text: &str) -> Result<Vec<RunResult>> {
+    #[derive(serde::Deserialize)]
+    struct Runs {
+        runs: Vec<RunResult>,
+    }
+    let runs: Runs =
+        serde_json::from_str(text.trim()).context("not a vanishing-gradient results object")?;
+    Ok(runs.runs)
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// reader never sees a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -152,6 +163,15 @@ fn plot(
                     .configure_mesh()
                     .x_desc(x_desc)
                     .y_desc(y_desc)
+                    .x_labels(x_hi as usize)
+                    .x_label_formatter(&|x| format!("{x:.0}"))
+                    .y_label_formatter(&|y| {
+                        if log_y {
+                            format!("{y:.0e}")
+                        } else {
+                            format!("{y:.0}")
+                        }
+                    })
                     .draw()
                     .map_err(|e| err(&e))?;
                 for (i, (name, pts)) in series.iter().enumerate() {
@@ -290,6 +310,8 @@ mod tests {
     fn json_is_one_parsable_line() {
         let j = json(&sample());
         assert!(!j.contains('\n'));
+        assert_eq!(from_json(&j).unwrap(), sample());
+        assert!(from_json("{\"runs\": 3}").is_err());
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["runs"][1]["name"], "relu");
         assert_eq!(v["runs"][0]["grad_norms"].as_array().unwrap().len(), 3);
