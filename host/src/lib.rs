@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod experiment;
+pub mod export;
 pub mod idx;
 pub mod net;
 pub mod plot;

@@ -6,10 +6,12 @@
 //! - `cargo xtask fuzz [--seconds N]`: fuzz the parsers (model file, IDX, TOML, checkpoint).
 //! - `cargo xtask miri`: the core's unsafe and zero-copy code under Miri.
 //! - `cargo xtask report [--json]`: instructions, flash, RAM and stack per firmware program.
+//! - `cargo xtask gen-firmware-models [--check]`: train and export the models the firmware runs.
 
 mod ci;
 mod firmware_check;
 mod fuzz;
+mod gen_models;
 mod miri;
 mod qemu;
 mod report;
@@ -40,6 +42,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "report" => report::run(rest),
         "fuzz" => fuzz::run(rest),
         "miri" => miri::run(rest),
+        "gen-firmware-models" => gen_models::run(rest),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <command>");
             println!(
@@ -53,6 +56,9 @@ fn dispatch(args: &[String]) -> Result<()> {
             );
             println!(
                 "  report [--json] instructions per inference, flash, RAM and stack of each firmware program"
+            );
+            println!(
+                "  gen-firmware-models [--check]  train and export the firmware's models (--check: committed sources match)"
             );
             println!(
                 "  fuzz [--seconds N] [TARGET...]  run each parser fuzz target for N seconds (default {})",

@@ -12,11 +12,14 @@
 //! - `flash_bytes`: `.vector_table + .text + .rodata + .data` (the load image);
 //! - `ram_bytes`: static RAM, `.data + .bss + .uninit`;
 //! - `stack_bytes`: peak stack, measured on target by painting;
-//! - `code` (table only): flash minus the model's weights.
+//! - `data_bytes`: test data in flash (images, expected outputs), from the
+//!   report line's optional `data_bytes=N` (0 when absent);
+//! - `code_bytes`: the runtime's code, flash minus weights and test data.
 //!
 //! `--json` prints one JSON object per measured inference and line, with keys
 //! `board`, `model`, `dtype`, `instructions`, `macs`, `instructions_per_mac`,
-//! `flash_bytes`, `weights_bytes`, `ram_bytes`, `stack_bytes`.
+//! `flash_bytes`, `weights_bytes`, `ram_bytes`, `stack_bytes`, then
+//! `data_bytes` and `code_bytes`.
 
 use crate::qemu::{self, Board, FAIL_PREFIX};
 use crate::util;
@@ -39,6 +42,7 @@ struct Row {
     macs: u64,
     flash_bytes: u64,
     weights_bytes: u64,
+    data_bytes: u64,
     ram_bytes: u64,
     stack_bytes: u64,
 }
@@ -52,11 +56,17 @@ impl Row {
         }
     }
 
+    fn code_bytes(&self) -> u64 {
+        self.flash_bytes
+            .saturating_sub(self.weights_bytes)
+            .saturating_sub(self.data_bytes)
+    }
+
     fn json(&self) -> String {
         format!(
             "{{\"board\":{},\"model\":{},\"dtype\":{},\"instructions\":{},\"macs\":{},\
              \"instructions_per_mac\":{:.3},\"flash_bytes\":{},\"weights_bytes\":{},\
-             \"ram_bytes\":{},\"stack_bytes\":{}}}",
+             \"ram_bytes\":{},\"stack_bytes\":{},\"data_bytes\":{},\"code_bytes\":{}}}",
             json_string(&self.board),
             json_string(&self.model),
             json_string(&self.dtype),
@@ -66,7 +76,9 @@ impl Row {
             self.flash_bytes,
             self.weights_bytes,
             self.ram_bytes,
-            self.stack_bytes
+            self.stack_bytes,
+            self.data_bytes,
+            self.code_bytes()
         )
     }
 }
@@ -260,6 +272,11 @@ fn rows(board: &str, log: &str, stderr: &str, flash: u64, ram: u64) -> Result<Ve
                 macs: number("macs")?,
                 flash_bytes: flash,
                 weights_bytes: number("weights_bytes")?,
+                data_bytes: if r.contains_key("data_bytes") {
+                    number("data_bytes")?
+                } else {
+                    0
+                },
                 ram_bytes: ram,
                 stack_bytes: number("stack_bytes")?,
             })
@@ -296,7 +313,7 @@ fn measure(
 
 fn table(rows: &[Row]) {
     println!(
-        "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+        "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
         "board",
         "model",
         "dtype",
@@ -305,13 +322,14 @@ fn table(rows: &[Row]) {
         "instr/MAC",
         "flash",
         "weights",
+        "data",
         "code",
         "RAM",
         "stack"
     );
     for r in rows {
         println!(
-            "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9.2} {:>9} {:>9} {:>9} {:>8} {:>8}",
+            "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9.2} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
             r.board,
             r.model,
             r.dtype,
@@ -320,13 +338,14 @@ fn table(rows: &[Row]) {
             r.instructions_per_mac(),
             r.flash_bytes,
             r.weights_bytes,
-            r.flash_bytes.saturating_sub(r.weights_bytes),
+            r.data_bytes,
+            r.code_bytes(),
             r.ram_bytes,
             r.stack_bytes
         );
     }
     println!(
-        "(bytes; flash = vector table + text + rodata + data; code = flash - weights; RAM = static data + bss)"
+        "(bytes; flash = vector table + text + rodata + data; code = flash - weights - test data; RAM = static data + bss)"
     );
 }
 
@@ -410,8 +429,16 @@ mod tests {
             r.json(),
             "{\"board\":\"qemu-m4f\",\"model\":\"dense-32x64x10\",\"dtype\":\"f32\",\"instructions\":8064,\
              \"macs\":2688,\"instructions_per_mac\":3.000,\"flash_bytes\":30000,\"weights_bytes\":11048,\
-             \"ram_bytes\":16,\"stack_bytes\":1308}"
+             \"ram_bytes\":16,\"stack_bytes\":1308,\"data_bytes\":0,\"code_bytes\":18952}"
         );
+    }
+
+    #[test]
+    fn test_data_is_not_code() {
+        let log = "INFO  report model=m dtype=int8 macs=10 weights_bytes=100 data_bytes=400 stack_bytes=8\n";
+        let r = &rows("b", log, MARKS, 1000, 0).unwrap()[0];
+        assert_eq!((r.data_bytes, r.code_bytes()), (400, 500));
+        assert!(rows("b", &log.replace("=400", "=x"), MARKS, 1000, 0).is_err());
     }
 
     #[test]

@@ -8,12 +8,17 @@
 //!   [`check!`] macro, which ends with an `N passed, N failed` line;
 //! - [`measure`]: instruction-count markers, stack painting and the `report`
 //!   lines `cargo xtask report` reads;
-//! - [`programs`]: the program bodies every board's `src/bin/*.rs` calls.
+//! - [`programs`]: the program bodies every board's `src/bin/*.rs` calls;
+//! - [`mnist`] and [`learn`]: programs on the trained MNIST models, for the
+//!   boards that enable their features.
 #![no_std]
 #![deny(missing_docs)]
 
 pub mod checks;
+#[cfg(feature = "mnist-mlp-f32")]
+pub mod learn;
 pub mod measure;
+pub mod mnist;
 pub mod programs;
 
 pub use checks::Checks;

@@ -93,12 +93,26 @@ pub fn peak_stack() -> u32 {
 
 /// Logs the `report` line for one measured inference.
 pub fn report(model: &str, dtype: &str, macs: u32, weights_bytes: u32, stack_bytes: u32) {
+    report_with_data(model, dtype, macs, weights_bytes, 0, stack_bytes);
+}
+
+/// [`report`] for a program that also holds `data_bytes` of test data in
+/// flash (images, expected outputs), which the report keeps out of its code size.
+pub fn report_with_data(
+    model: &str,
+    dtype: &str,
+    macs: u32,
+    weights_bytes: u32,
+    data_bytes: u32,
+    stack_bytes: u32,
+) {
     defmt::info!(
-        "report model={=str} dtype={=str} macs={=u32} weights_bytes={=u32} stack_bytes={=u32}",
+        "report model={=str} dtype={=str} macs={=u32} weights_bytes={=u32} data_bytes={=u32} stack_bytes={=u32}",
         model,
         dtype,
         macs,
         weights_bytes,
+        data_bytes,
         stack_bytes
     );
 }

@@ -1,0 +1,156 @@
+//! `myelin export MODEL --rust FILE.rs`: a model file as Rust source for firmware.
+//!
+//! The generated module holds every weight tensor as a `static` array (in flash
+//! on a microcontroller) inside one typed, const-size value built from
+//! `myelin-core`'s layers (`Dense<IN, OUT>`, `Conv2d<...>`), and an `infer`
+//! method that runs the layers through two caller-owned activation buffers:
+//! no allocator, no parsing at run time, shapes checked by the compiler.
+//!
+//! With `--samples-from DIR --samples N` it also embeds N MNIST-layout test
+//! images, their labels and what the host computed for each (the outputs and
+//! the predicted class), so that firmware can check itself against the host.
+//!
+//! The alternative, for firmware that wants to swap models without
+//! recompiling the network code: embed the model file itself and let the
+//! core parse it in place (see `firmware/README.md`):
+//!
+//! ```ignore
+//! #[repr(C, align(16))]
+//! struct Aligned<T: ?Sized>(T);
+//! static FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("mnist-mlp.myl"));
+//! let model = myelin_core::model::Model::parse(&FILE.0)?;
+//! let y = model.infer(&x, &mut scratch)?;
+//! ```
+
+mod source;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use myelin_core::model::{DType, Model, shape_len};
+
+use crate::checkpoint::{self, Checkpoint, check_writable, write_atomic};
+use crate::data::MnistFiles;
+
+pub use source::{Samples, rust_source};
+
+/// Arguments of `myelin export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A model file or a checkpoint (its best weights).
+    pub model: PathBuf,
+    /// Write the network as Rust source to FILE.rs.
+    #[arg(long, value_name = "FILE.rs")]
+    pub rust: PathBuf,
+    /// Embed test samples from this IDX directory, with the host's outputs for them.
+    #[arg(long, value_name = "DIR", requires = "samples")]
+    pub samples_from: Option<PathBuf>,
+    /// Number of test samples to embed.
+    #[arg(long, value_name = "N", requires = "samples_from")]
+    pub samples: Option<usize>,
+    /// Index of the first embedded test sample.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub first: usize,
+    /// Name used in the generated docs (default: the model file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Runs `myelin export`.
+pub fn run(a: &ExportArgs) -> Result<()> {
+    check_writable(&a.rust)?;
+    let bytes = read_model(&a.model)?;
+    let model = Model::parse(&bytes).with_context(|| format!("{}", a.model.display()))?;
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    });
+    let samples = match (&a.samples_from, a.samples) {
+        (Some(dir), Some(n)) => Some(load_samples(dir, &model, a.first, n)?),
+        _ => None,
+    };
+    let text = rust_source(&model, &name, samples.as_ref())
+        .with_context(|| format!("{}", a.model.display()))?;
+    write_atomic(&a.rust, text.as_bytes())?;
+    println!(
+        "wrote {} ({} bytes of Rust: {} layers, {} parameters{})",
+        a.rust.display(),
+        text.len(),
+        model.layer_count(),
+        model.param_count(),
+        samples
+            .as_ref()
+            .map(|s| format!(", {} test samples", s.labels.len()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// The model bytes of a model file or checkpoint (its best weights).
+fn read_model(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    if !checkpoint::is_checkpoint(&bytes) {
+        return Ok(bytes);
+    }
+    let c = Checkpoint::decode(&bytes).with_context(|| format!("{}", path.display()))?;
+    Ok(if c.best_model.is_empty() {
+        c.model
+    } else {
+        c.best_model
+    })
+}
+
+/// Test images `first..first + n` of the IDX directory `dir`, checked against
+/// the model's input.
+fn load_samples(dir: &Path, model: &Model<'_>, first: usize, n: usize) -> Result<Samples> {
+    let files = MnistFiles::locate(dir)?;
+    let test = files.test()?;
+    if n == 0 {
+        bail!("--samples: must be at least 1");
+    }
+    let end = first
+        .checked_add(n)
+        .filter(|&e| e <= test.len())
+        .with_context(|| {
+            format!(
+                "{}: has {} test samples; --first {first} --samples {n} asks for more",
+                files.test_images.display(),
+                test.len()
+            )
+        })?;
+    let len = test.sample_len();
+    if len != model.input_len() {
+        bail!(
+            "{}: samples have {len} values, the model's input {:?} has {}",
+            files.test_images.display(),
+            model.input_shape(),
+            shape_len(model.input_shape())
+        );
+    }
+    if let Some(t) = (0..model.tensor_count())
+        .filter_map(|i| model.tensor(i))
+        .find(|t| t.dtype != DType::F32)
+    {
+        bail!(
+            "embedding samples needs the host's outputs, computed here for f32 models only; \
+             this model holds {} tensors",
+            t.dtype.name()
+        );
+    }
+    let mut pixels = Vec::with_capacity(n * len);
+    for i in first..end {
+        // The data set holds `pixel / 255`; the exact byte is recovered by rounding.
+        pixels.extend(
+            test.sample(i)
+                .iter()
+                .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8),
+        );
+    }
+    let labels = test.labels[first..end].to_vec();
+    Samples::compute(model, first, pixels, labels)
+}

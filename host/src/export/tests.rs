@@ -1,0 +1,279 @@
+use super::*;
+use myelin_core::model::{
+    Activation, LayerDesc, LayerKind, Model, PARAMS, Shape, TensorData, TensorDesc, encode,
+    encoded_len,
+};
+
+fn file(input: Shape, layers: &[LayerDesc<'_>]) -> Vec<u8> {
+    let mut out = vec![0u8; encoded_len(layers).unwrap()];
+    encode(input, layers, &mut out).unwrap();
+    out
+}
+
+fn dense<'t>(i: usize, o: usize, act: Activation, t: &'t [TensorDesc<'t>]) -> LayerDesc<'t> {
+    LayerDesc {
+        kind: LayerKind::Dense,
+        activation: act,
+        in_shape: [1, 1, i],
+        out_shape: [1, 1, o],
+        params: [0; PARAMS],
+        tensors: t,
+    }
+}
+
+/// Every token of `text` that parses as a float, in order.
+fn floats(text: &str) -> Vec<f32> {
+    text.split(|c: char| c.is_whitespace() || ",[]{}:;()".contains(c))
+        .filter_map(|t| t.parse::<f32>().ok())
+        .collect()
+}
+
+fn weights_of(src: &str) -> &str {
+    let start = src.find("pub static NETWORK").unwrap();
+    let end = start + src[start..].find("\n};").unwrap();
+    &src[start..end]
+}
+
+fn mlp() -> Vec<u8> {
+    let w1: Vec<f32> = (0..12).map(|k| (k as f32 - 5.5) * 0.1).collect();
+    let b1 = [0.1, -0.2, 1.0 / 3.0];
+    let w2 = [1e-7, -2.5e9, 0.5, -0.0, 7.0, f32::MIN_POSITIVE];
+    let b2 = [0.0, 3.0];
+    let t1 = [
+        TensorDesc {
+            dims: &[3, 4],
+            data: TensorData::F32(&w1),
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::F32(&b1),
+        },
+    ];
+    let t2 = [
+        TensorDesc {
+            dims: &[2, 3],
+            data: TensorData::F32(&w2),
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::F32(&b2),
+        },
+    ];
+    file(
+        [1, 1, 4],
+        &[
+            dense(4, 3, Activation::Relu, &t1),
+            dense(3, 2, Activation::Identity, &t2),
+        ],
+    )
+}
+
+#[test]
+fn dense_network_source() {
+    let bytes = mlp();
+    let m = Model::parse(&bytes).unwrap();
+    let src = rust_source(&m, "tiny", None).unwrap();
+    assert!(src.starts_with("// @generated"));
+    for want in [
+        "pub const INPUT: usize = 4;",
+        "pub const OUTPUT: usize = 2;",
+        "pub const SCRATCH: usize = 3;",
+        "pub const MACS: usize = 18;",
+        "pub const WEIGHTS_BYTES: usize = 92;",
+        "pub l1: Dense<4, 3>,",
+        "pub l2: Dense<3, 2>,",
+        "let h1: &mut [f32; 3] = part(a);",
+        "self.l1.infer(x, h1);",
+        "kernels::relu_inplace(h1);",
+        "self.l2.infer(h1, y);",
+    ] {
+        assert!(src.contains(want), "missing `{want}` in:\n{src}");
+    }
+    assert!(!src.contains("relu_inplace(y)"));
+    assert!(!src.contains("pub mod samples"));
+}
+
+#[test]
+fn weight_literals_round_trip_bit_for_bit() {
+    let bytes = mlp();
+    let m = Model::parse(&bytes).unwrap();
+    let src = rust_source(&m, "tiny", None).unwrap();
+    let got = floats(weights_of(&src));
+    let mut want = Vec::new();
+    for l in m.layers() {
+        for j in 0..l.tensor_count() {
+            let t = l.tensor(j).unwrap();
+            let mut v = vec![0.0; t.len()];
+            t.read_f32(&mut v).unwrap();
+            want.extend(v);
+        }
+    }
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.to_bits(), w.to_bits(), "{g} != {w}");
+    }
+}
+
+#[test]
+fn conv_pool_dense_source() {
+    let wc: Vec<f32> = (0..8).map(|k| k as f32 * 0.25 - 1.0).collect();
+    let bc = [0.5, -0.5];
+    let wd: Vec<f32> = (0..24).map(|k| (k % 5) as f32 - 2.0).collect();
+    let bd = [0.0; 3];
+    let tc = [
+        TensorDesc {
+            dims: &[2, 1, 2, 2],
+            data: TensorData::F32(&wc),
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::F32(&bc),
+        },
+    ];
+    let td = [
+        TensorDesc {
+            dims: &[3, 8],
+            data: TensorData::F32(&wd),
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::F32(&bd),
+        },
+    ];
+    let layers = [
+        LayerDesc {
+            kind: LayerKind::Conv2d,
+            activation: Activation::Relu,
+            in_shape: [1, 4, 4],
+            out_shape: [2, 3, 3],
+            params: [2, 2, 1, 0, 0, 0],
+            tensors: &tc,
+        },
+        LayerDesc {
+            kind: LayerKind::MaxPool2d,
+            activation: Activation::Identity,
+            in_shape: [2, 3, 3],
+            out_shape: [2, 2, 2],
+            params: [2, 1, 0, 0, 0, 0],
+            tensors: &[],
+        },
+        LayerDesc {
+            kind: LayerKind::Dense,
+            activation: Activation::Softmax,
+            in_shape: [2, 2, 2],
+            out_shape: [1, 1, 3],
+            params: [0; PARAMS],
+            tensors: &td,
+        },
+    ];
+    let bytes = file([1, 4, 4], &layers);
+    let m = Model::parse(&bytes).unwrap();
+    let src = rust_source(&m, "conv", None).unwrap();
+    for want in [
+        "pub l1: Conv2d<1, 4, 4, 2, 2, 1, 0, 3, 3>,",
+        "pub l2: Dense<8, 3>,",
+        "pub const SCRATCH: usize = 18;",
+        // 18 outputs x 4 taps + 8 x 3.
+        "pub const MACS: usize = 96;",
+        "k_h: 2, k_w: 2, stride: 1, pad: 0",
+        "kernels::max_pool2d_forward(",
+        "let h2: &mut [f32; 8] = part(b);",
+        "self.l2.infer(h2, y);",
+        "kernels::softmax(&logits, y);",
+    ] {
+        assert!(src.contains(want), "missing `{want}` in:\n{src}");
+    }
+    let got = floats(weights_of(&src));
+    let want: Vec<f32> = wc
+        .iter()
+        .chain(&bc)
+        .chain(&wd)
+        .chain(&bd)
+        .copied()
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn refuses_what_it_cannot_emit() {
+    let bad = [f32::NAN, 1.0, 2.0, 3.0];
+    let b = [0.0];
+    let t = [
+        TensorDesc {
+            dims: &[1, 4],
+            data: TensorData::F32(&bad),
+        },
+        TensorDesc {
+            dims: &[1],
+            data: TensorData::F32(&b),
+        },
+    ];
+    let bytes = file([1, 1, 4], &[dense(4, 1, Activation::Identity, &t)]);
+    let m = Model::parse(&bytes).unwrap();
+    let e = rust_source(&m, "nan", None).unwrap_err().to_string();
+    assert!(e.contains("not finite"), "{e}");
+
+    let wx = [0.0f32; 8];
+    let wh = [0.0f32; 4];
+    let bl = [0.0f32; 4];
+    let tl = [
+        TensorDesc {
+            dims: &[4, 2],
+            data: TensorData::F32(&wx),
+        },
+        TensorDesc {
+            dims: &[4, 1],
+            data: TensorData::F32(&wh),
+        },
+        TensorDesc {
+            dims: &[4],
+            data: TensorData::F32(&bl),
+        },
+    ];
+    let lstm = LayerDesc {
+        kind: LayerKind::Lstm,
+        activation: Activation::Identity,
+        in_shape: [1, 3, 2],
+        out_shape: [1, 1, 1],
+        params: [1, 0, 0, 0, 0, 0],
+        tensors: &tl,
+    };
+    let bytes = file([1, 3, 2], &[lstm]);
+    let m = Model::parse(&bytes).unwrap();
+    let e = rust_source(&m, "lstm", None).unwrap_err().to_string();
+    assert!(
+        e.contains("layer 1 (lstm)") && e.contains("include_bytes!"),
+        "{e}"
+    );
+}
+
+#[test]
+fn samples_carry_the_hosts_outputs() {
+    let bytes = mlp();
+    let m = Model::parse(&bytes).unwrap();
+    let pixels = vec![0, 255, 128, 7, 255, 0, 0, 30];
+    let s = Samples::compute(&m, 5, pixels.clone(), vec![1, 0]).unwrap();
+    let mut scratch = vec![0.0; myelin_core::model::scratch_len(&m)];
+    for (k, img) in pixels.chunks(4).enumerate() {
+        let x: Vec<f32> = img.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let y = m.infer(&x, &mut scratch).unwrap();
+        assert_eq!(&s.outputs[2 * k..2 * k + 2], y);
+        assert_eq!(
+            usize::from(s.classes[k]),
+            myelin_core::train::argmax(y),
+            "sample {k}"
+        );
+    }
+    let src = rust_source(&m, "tiny", Some(&s)).unwrap();
+    for want in [
+        "pub const COUNT: usize = 2;",
+        "pub const FIRST: usize = 5;",
+        "pub static PIXELS: [[u8; 4]; COUNT] = ",
+        "[0, 255, 128, 7],",
+        "pub static LABELS: [u8; COUNT] = [1, 0];",
+        "pub static OUTPUTS: [[f32; 2]; COUNT] = ",
+    ] {
+        assert!(src.contains(want), "missing `{want}` in:\n{src}");
+    }
+    assert!(Samples::compute(&m, 0, vec![0; 7], vec![1, 2]).is_err());
+}
