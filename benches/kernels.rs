@@ -99,75 +99,125 @@ fn dense(c: &mut Crit) {
     g.finish();
 }
 
+/// Twelve independent FMA chains of 8 lanes: the AVX2 FMA throughput bound.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop_avx2(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (m, a) = (_mm256_set1_ps(0.999), _mm256_set1_ps(1e-3));
+    let mut acc = [_mm256_setzero_ps(); 12];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, m, a);
+        }
+    }
+    let mut out = [0.0f32; 8];
+    let s = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, v| _mm256_add_ps(s, *v));
+    // SAFETY: `out` holds 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+    out.iter().sum()
+}
+
+/// As [`fma_loop_avx2`] with 16-lane AVX-512 FMAs.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (m, a) = (_mm512_set1_ps(0.999), _mm512_set1_ps(1e-3));
+    let mut acc = [_mm512_setzero_ps(); 12];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, m, a);
+        }
+    }
+    _mm512_reduce_add_ps(
+        acc.iter()
+            .fold(_mm512_setzero_ps(), |s, v| _mm512_add_ps(s, *v)),
+    )
+}
+
+/// The FMA throughput bound of one core, for the fractions in docs/benchmarks.md.
+fn fma_peak(c: &mut Crit) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut g = quick(c);
+        let iters = 10_000;
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            g.throughput(Throughput::Elements((iters * 12 * 8 * 2) as u64));
+            g.bench_function("peak fma avx2", |b| {
+                // SAFETY: AVX2 and FMA were just detected.
+                b.iter(|| unsafe { fma_loop_avx2(black_box(iters)) })
+            });
+        }
+        if is_x86_feature_detected!("avx512f") {
+            g.throughput(Throughput::Elements((iters * 12 * 16 * 2) as u64));
+            g.bench_function("peak fma avx512", |b| {
+                // SAFETY: AVX-512F was just detected.
+                b.iter(|| unsafe { fma_loop_avx512(black_box(iters)) })
+            });
+        }
+        g.finish();
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = c;
+}
+
 fn gemm(c: &mut Crit) {
     let mut g = quick(c);
     let (k, n) = (784, 256);
-    for m in [64usize, 256] {
-        g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
-        // forward: Y = X · Wᵀ (X: m x k, W: n x k)
-        let x = data(m * k, 6);
-        let w = data(n * k, 7);
-        let mut y = vec![0.0; m * n];
-        g.bench_function(
-            BenchmarkId::new("gemm A·Bt", format!("{m}x{k}x{n}")),
-            |bench| {
-                bench.iter(|| {
-                    kernels::gemm(
-                        false,
-                        true,
-                        m,
-                        n,
-                        k,
-                        black_box(&x),
-                        black_box(&w),
-                        0.0,
-                        &mut y,
-                    )
-                })
-            },
-        );
-        // input gradient: dX = dY · W (dY: m x n, W: n x k)
-        let dy = data(m * n, 8);
-        let mut dx = vec![0.0; m * k];
-        g.bench_function(
-            BenchmarkId::new("gemm A·B", format!("{m}x{k}x{n}")),
-            |bench| {
-                bench.iter(|| {
-                    kernels::gemm(
-                        false,
-                        false,
-                        m,
-                        k,
-                        n,
-                        black_box(&dy),
-                        black_box(&w),
-                        0.0,
-                        &mut dx,
-                    )
-                })
-            },
-        );
-        // weight gradient: dW += dYᵀ · X (dY: m x n, X: m x k)
-        let mut dw = vec![0.0; n * k];
-        g.bench_function(
-            BenchmarkId::new("gemm At·B", format!("{m}x{k}x{n}")),
-            |bench| {
-                bench.iter(|| {
-                    kernels::gemm(
-                        true,
-                        false,
-                        n,
-                        k,
-                        m,
-                        black_box(&dy),
-                        black_box(&x),
-                        1.0,
-                        &mut dw,
-                    )
-                })
-            },
-        );
+    // Each shape with the best gemm this CPU has, then capped at AVX2.
+    for (cap, tier) in [
+        (kernels::Isa::Avx512F, "best"),
+        (kernels::Isa::Avx2Fma, "avx2"),
+    ] {
+        kernels::set_max_isa(cap);
+        for m in [64usize, 256] {
+            let shape = format!("{m}x{k}x{n}");
+            g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+            // forward: Y = X · Wᵀ (X: m x k, W: n x k)
+            let x = data(m * k, 6);
+            let w = data(n * k, 7);
+            let mut y = vec![0.0; m * n];
+            g.bench_function(
+                BenchmarkId::new(format!("gemm {tier} A·Bt"), &shape),
+                |bench| {
+                    bench.iter(|| {
+                        kernels::gemm(false, true, m, n, k, black_box(&x), &w, 0.0, &mut y)
+                    })
+                },
+            );
+            // input gradient: dX = dY · W (dY: m x n, W: n x k)
+            let dy = data(m * n, 8);
+            let mut dx = vec![0.0; m * k];
+            g.bench_function(
+                BenchmarkId::new(format!("gemm {tier} A·B"), &shape),
+                |bench| {
+                    bench.iter(|| {
+                        kernels::gemm(false, false, m, k, n, black_box(&dy), &w, 0.0, &mut dx)
+                    })
+                },
+            );
+            // weight gradient: dW += dYᵀ · X (dY: m x n, X: m x k)
+            let mut dw = vec![0.0; n * k];
+            g.bench_function(
+                BenchmarkId::new(format!("gemm {tier} At·B"), &shape),
+                |bench| {
+                    bench.iter(|| {
+                        kernels::gemm(true, false, n, k, m, black_box(&dy), &x, 1.0, &mut dw)
+                    })
+                },
+            );
+        }
     }
+    kernels::set_max_isa(kernels::Isa::Avx512F);
     // The per-sample im2col products of the host's MNIST CNN.
     for (m, n, k, name) in [
         (8usize, 576usize, 25usize, "gemm conv1 im2col 8x576x25"),
@@ -309,6 +359,6 @@ fn conv_lstm(c: &mut Crit) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime);
-    targets = dense, gemm, conv_lstm, activations
+    targets = fma_peak, dense, gemm, conv_lstm, activations
 }
 criterion_main!(benches);
