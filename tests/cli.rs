@@ -374,3 +374,61 @@ fn trains_on_a_few_hundred_real_mnist_samples() {
     let acc = j["test_accuracy"].as_f64().unwrap();
     assert!(acc > 0.6, "{acc}");
 }
+
+#[test]
+fn killing_a_run_leaves_a_loadable_checkpoint() {
+    let t = TempDir::new("kill");
+    std::fs::create_dir_all(t.path("data")).unwrap();
+    write_dataset(&t.path("data"), 8, 400, 40);
+    let (data, out) = (t.s("data"), t.s("k.myl"));
+    let ckpt = t.path("k.myl.ckpt");
+    for delay_ms in [150u64, 400, 900] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_myelin"))
+            .args([
+                "train",
+                "--data",
+                &data,
+                "--epochs",
+                "500",
+                "--batch",
+                "8",
+                "--validation",
+                "40",
+                "--out",
+                &out,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if ckpt.exists() {
+            let o = myelin(&[
+                "eval",
+                &ckpt.display().to_string(),
+                "--data",
+                &data,
+                "--json",
+            ]);
+            assert!(o.status.success(), "after {delay_ms} ms: {}", stderr(&o));
+            let o = myelin(&[
+                "train",
+                "--resume",
+                &ckpt.display().to_string(),
+                "--data",
+                &data,
+                "--epochs",
+                "1000",
+                "--out",
+                &out,
+                "--limit",
+                "0",
+            ]);
+            // Resuming parses the checkpoint; an empty training set is then refused.
+            assert!(stderr(&o).contains("no training samples"), "{}", stderr(&o));
+        }
+    }
+    assert!(ckpt.exists(), "no epoch finished before the last kill");
+}
