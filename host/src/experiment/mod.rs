@@ -77,7 +77,7 @@ pub struct VanishingArgs {
     /// Directory for the table, the plots and the JSON results.
     #[arg(long, default_value = "out/vanishing-gradient")]
     pub out: PathBuf,
-    /// Print the results as one JSON object, as the last line of stdout.
+    /// Print the results as one JSON object on stdout (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
     /// A short version (10,000 training samples, 2 epochs) that runs in about a minute.
@@ -214,8 +214,8 @@ impl VanishingArgs {
 }
 
 /// Runs the experiment as the CLI does: loads the data, trains the five
-/// variants, writes the table, plots and JSON under `--out`, prints the table
-/// (and the JSON line with `--json`).
+/// variants, writes the table, plots and JSON under `--out`, and prints the
+/// table (with `--json`: the JSON object on stdout, the table on stderr).
 pub fn main(args: &VanishingArgs) -> Result<()> {
     if let Some(path) = &args.from_json {
         let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
@@ -259,7 +259,12 @@ fn write_outputs(args: &VanishingArgs, results: &[RunResult]) -> Result<()> {
         &args.out.join("results.json"),
         format!("{json}\n").as_bytes(),
     )?;
-    print!("{table}");
+    // With --json, stdout carries only the JSON object.
+    if args.json {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
     eprintln!(
         "vanishing-gradient: wrote table.md, grad-norms.svg, test-accuracy.svg, results.json in {}",
         args.out.display()

@@ -3,6 +3,10 @@
 //! hidden layers (`a' = a + f(W a + b)`), a softmax cross-entropy output,
 //! mini-batch SGD with momentum, and the L2 norm of every layer's weight
 //! gradient at every step. Forward and backward run on the core's kernels.
+//!
+//! It exists beside the host's general training engine because pretraining
+//! grows nets layer by layer and the vanishing-gradient experiment needs skip
+//! connections and per-step, per-layer gradient norms.
 
 use anyhow::{Result, bail};
 use myelin_core::kernels;
