@@ -305,7 +305,7 @@ fn train(a: TrainArgs) -> Result<()> {
 
     crate::pretrain::pretrain_network(
         &mut trainer.net,
-        &a.pretrain,
+        &a.pretrain.resolve(a.config.as_deref())?,
         hyper.batch,
         &train_set,
         seed,

@@ -619,6 +619,9 @@ struct TomlRecipe {
     train: TomlTrain,
     #[serde(rename = "layer", default)]
     layers: Vec<TomlLayer>,
+    /// `[pretrain]`: read by `crate::pretrain::PretrainArgs::resolve`.
+    #[serde(rename = "pretrain", default)]
+    _pretrain: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]

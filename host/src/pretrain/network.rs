@@ -1,7 +1,9 @@
 //! Pretraining a host [`Network`] in place before its backprop training:
 //! what `myelin train --pretrain dbn|discriminative` runs.
 
-use anyhow::{Result, bail};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
 use myelin_core::model::{Activation, LayerKind};
 use myelin_core::train::Rng;
 
@@ -20,9 +22,61 @@ pub struct PretrainArgs {
     /// sigmoid dense layers under a dense logits layer, like `deep-sigmoid`.
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub pretrain: Option<Pretrain>,
-    /// Pretraining epochs: per RBM (dbn) or per added layer (discriminative).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub pretrain_epochs: usize,
+    /// Pretraining epochs: per RBM (dbn) or per added layer (discriminative); default 1.
+    #[arg(long, value_name = "N")]
+    pub pretrain_epochs: Option<usize>,
+}
+
+/// The `[pretrain]` table of a TOML network description.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlPretrain {
+    method: Pretrain,
+    epochs: Option<usize>,
+}
+
+impl PretrainArgs {
+    /// Epochs per RBM or stage.
+    pub fn epochs(&self) -> usize {
+        self.pretrain_epochs.unwrap_or(1)
+    }
+
+    /// These flags over the `[pretrain]` table (`method = "dbn"`, `epochs = N`)
+    /// of the TOML description at `config`, if any: a flag given on the
+    /// command line wins.
+    pub fn resolve(&self, config: Option<&Path>) -> Result<PretrainArgs> {
+        let Some(path) = config else {
+            return Ok(self.clone());
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        let table = from_toml(&text).with_context(|| format!("{}: [pretrain]", path.display()))?;
+        Ok(match table {
+            None => self.clone(),
+            Some(t) => PretrainArgs {
+                pretrain: self.pretrain.or(t.pretrain),
+                pretrain_epochs: self.pretrain_epochs.or(t.pretrain_epochs),
+            },
+        })
+    }
+}
+
+/// The `[pretrain]` table of a TOML description, if it has one.
+pub fn from_toml(text: &str) -> Result<Option<PretrainArgs>> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        pretrain: Option<toml::Value>,
+    }
+    let doc: Doc = toml::from_str(text).map_err(|e| anyhow!("{}", e.message()))?;
+    let Some(value) = doc.pretrain else {
+        return Ok(None);
+    };
+    let t: TomlPretrain = value
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow!("{}", e.message()))?;
+    Ok(Some(PretrainArgs {
+        pretrain: Some(t.method),
+        pretrain_epochs: t.epochs,
+    }))
 }
 
 /// Optimizer of the discriminative stages.
@@ -71,7 +125,8 @@ pub fn pretrain_network(
     let Some(kind) = args.pretrain else {
         return Ok(());
     };
-    if args.pretrain_epochs == 0 {
+    let epochs = args.epochs();
+    if epochs == 0 {
         bail!("--pretrain-epochs must be at least 1");
     }
     if train.is_empty() {
@@ -89,7 +144,7 @@ pub fn pretrain_network(
     let layers: Vec<Dense> = match kind {
         Pretrain::Dbn => {
             let cfg = RbmConfig {
-                epochs: args.pretrain_epochs,
+                epochs,
                 ..RbmConfig::default()
             };
             let stack = dbn::pretrain(
@@ -104,7 +159,7 @@ pub fn pretrain_network(
         }
         Pretrain::Discriminative => {
             let cfg = DiscriminativeConfig {
-                samples_per_stage: args.pretrain_epochs * train.len(),
+                samples_per_stage: epochs * train.len(),
                 batch,
                 sgd: STAGE_SGD,
             };
@@ -177,6 +232,50 @@ mod tests {
     }
 
     #[test]
+    fn toml_table_is_read_and_flags_win() {
+        let text = "[train]\nepochs = 3\n[pretrain]\nmethod = \"discriminative\"\nepochs = 4\n";
+        let t = from_toml(text).unwrap().unwrap();
+        assert_eq!(
+            t,
+            PretrainArgs {
+                pretrain: Some(Pretrain::Discriminative),
+                pretrain_epochs: Some(4)
+            }
+        );
+        assert_eq!(from_toml("[train]\nepochs = 3\n").unwrap(), None);
+        let e = from_toml("[pretrain]\nmethod = \"greedy\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("greedy"), "{e}");
+        assert!(from_toml("[pretrain]\nmethod = \"dbn\"\nlayers = 2\n").is_err());
+        // The network parser accepts a description with the table.
+        let with_layer = format!("{text}[[layer]]\nkind = \"dense\"\nunits = 3\n");
+        assert!(crate::net::recipe_from_toml_str(&with_layer, input_shape(&[8]).unwrap()).is_ok());
+
+        let dir = std::env::temp_dir().join(format!("myelin-pretrain-toml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("net.toml");
+        std::fs::write(&path, text).unwrap();
+        let flags = PretrainArgs {
+            pretrain: Some(Pretrain::Dbn),
+            pretrain_epochs: None,
+        };
+        let r = flags.resolve(Some(&path)).unwrap();
+        assert_eq!(
+            r,
+            PretrainArgs {
+                pretrain: Some(Pretrain::Dbn),
+                pretrain_epochs: Some(4)
+            }
+        );
+        assert_eq!(
+            PretrainArgs::default().resolve(None).unwrap(),
+            PretrainArgs::default()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn both_kinds_replace_the_weights() {
         let acts = [
             Activation::Sigmoid,
@@ -188,7 +287,7 @@ mod tests {
             let mut after = before.clone();
             let args = PretrainArgs {
                 pretrain: Some(kind),
-                pretrain_epochs: 1,
+                pretrain_epochs: Some(1),
             };
             let mut lines = 0;
             pretrain_network(&mut after, &args, 10, &data(), 3, |_| lines += 1).unwrap();
