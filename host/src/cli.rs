@@ -305,7 +305,7 @@ fn train(a: TrainArgs) -> Result<()> {
 
     crate::pretrain::pretrain_network(
         &mut trainer.net,
-        &a.pretrain.resolve(a.config.as_deref())?,
+        &a.pretrain,
         hyper.batch,
         &train_set,
         seed,
@@ -523,7 +523,10 @@ fn inspect(a: InspectArgs) -> Result<()> {
             ),
         );
         if let Some(q) = &l.quant {
-            human(a.json, &format!("     {}", crate::quantize::describe_quant(q)));
+            human(
+                a.json,
+                &format!("     {}", crate::quantize::describe_quant(q)),
+            );
         }
         layers.push(json!({
             "kind": l.kind.name(),

@@ -13,4 +13,5 @@ pub mod idx;
 pub mod net;
 pub mod plot;
 pub mod pretrain;
+pub mod quantize;
 pub mod train;

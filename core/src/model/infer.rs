@@ -67,6 +67,10 @@ fn dense(l: &LayerView<'_>, x: &[f32], y: &mut [f32], row: &mut [f32]) -> Result
         kernels::gemv(w, x, bias, y);
         return Ok(());
     }
+    #[cfg(feature = "half")]
+    if let (Some(w), Some(bias)) = (w.as_f16(), bias.as_f32()) {
+        return crate::quant::f16::dense_f16(w, x, bias, y);
+    }
     let not_f32 = Error::Unsupported {
         what: "dense layer with non-f32 tensors",
     };
@@ -110,8 +114,10 @@ impl Model<'_> {
     ///
     /// Weights are read in place. Dense layers also work on files that are not
     /// 4-byte aligned in memory (a row at a time); conv2d and LSTM layers
-    /// need aligned bytes and return [`Error::Unsupported`] otherwise, as they
-    /// do for tensors that are not f32.
+    /// need aligned bytes and return [`Error::Unsupported`] otherwise. f16
+    /// dense and conv2d weights (feature `half`) are widened a block at a
+    /// time and computed in f32; other non-f32 tensors (f16 LSTM weights,
+    /// int8 models: [`Model::infer_int8`]) return [`Error::Unsupported`].
     pub fn infer<'s>(&self, input: &[f32], scratch: &'s mut [f32]) -> Result<&'s [f32], Error> {
         let (act, _) = sizes(self);
         let need = scratch_len(self);
@@ -152,7 +158,22 @@ impl Model<'_> {
                         stride: p[2],
                         pad: p[3],
                     };
-                    kernels::conv2d_forward(&shape, x, aligned(&l, 0)?, aligned(&l, 1)?, y);
+                    let w = tensor(&l, 0)?;
+                    #[cfg(feature = "half")]
+                    if let Some(w16) = w.as_f16() {
+                        crate::quant::f16::conv2d_f16(&shape, x, w16, aligned(&l, 1)?, y)?;
+                        activate(l.activation, y, tmp);
+                        core::mem::swap(&mut cur, &mut next);
+                        len = out;
+                        continue;
+                    }
+                    kernels::conv2d_forward(
+                        &shape,
+                        x,
+                        w.as_f32().ok_or(UNALIGNED)?,
+                        aligned(&l, 1)?,
+                        y,
+                    );
                 }
                 LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
                     let shape = kernels::Pool2dShape {

@@ -1,33 +1,49 @@
-//! The model file format (v1): header, layer table, tensor table, tensor
-//! data, CRC-32. [`Model::parse`] validates a file in place and hands out
-//! views into it, without copying; [`encode`] writes one into a caller's
-//! buffer. The byte layout is specified in `docs/model-format.md`.
+//! The model file format (v2, reading v1 too): header, layer table, tensor
+//! table, tensor data, CRC-32. [`Model::parse`] validates a file in place and
+//! hands out views into it, without copying; [`encode`] and [`encode_int8`]
+//! write one into a caller's buffer. The byte layout is specified in
+//! `docs/model-format.md`.
+//!
+//! A model is either float (f32 or f16 tensors, computed in f32:
+//! [`Model::infer`]) or int8 (i8 weights, i32 biases, fixed-point
+//! multipliers, a scale and zero point per activation tensor; integers only:
+//! [`Model::infer_int8`]).
 //!
 //! Parsing never panics and never reads out of bounds, whatever the input:
 //! every offset, count and size is checked (with overflow checks) before use.
 
 mod crc;
 mod infer;
+mod int8;
 
 pub use crc::{Crc32, crc32};
 pub use infer::scratch_len;
+pub use int8::{Int8ScratchLen, int8_scratch_len};
 
 use crate::Error;
+use crate::quant::{ActQuant, Requant};
 
 /// The first eight bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"MYELINMF";
-/// The format version this module reads and writes.
-pub const VERSION: u16 = 1;
+/// The format version this module writes (and the newest it reads).
+pub const VERSION: u16 = 2;
+/// The oldest format version [`Model::parse`] reads.
+pub const MIN_VERSION: u16 = 1;
 /// Bytes in the header.
 pub const HEADER_LEN: usize = 48;
-/// Bytes in one layer-table entry.
-pub const LAYER_ENTRY_LEN: usize = 64;
+/// Bytes in one layer-table entry (version 2).
+pub const LAYER_ENTRY_LEN: usize = 96;
+/// Bytes in one layer-table entry of a version 1 file.
+pub const LAYER_ENTRY_LEN_V1: usize = 64;
 /// Bytes in one tensor-table entry.
 pub const TENSOR_ENTRY_LEN: usize = 48;
 /// Tensor data starts at file offsets that are multiples of this.
 pub const DATA_ALIGN: usize = 16;
-/// Bytes of quantization metadata per channel (scale, zero point, multiplier, shift).
-pub const QUANT_CHANNEL_LEN: usize = 16;
+/// Bytes of quantization metadata per channel: one `f32` scale (version 2).
+pub const QUANT_CHANNEL_LEN: usize = 4;
+/// Bytes of quantization metadata per channel in a version 1 file (scale,
+/// zero point, multiplier, shift).
+pub const QUANT_CHANNEL_LEN_V1: usize = 16;
 /// Largest element count of one activation or tensor shape.
 pub const MAX_ELEMENTS: usize = 1 << 28;
 /// Number of `u32` kind-specific parameters in a layer entry.
@@ -41,7 +57,8 @@ const H_FILE_LEN: usize = 16;
 const H_LAYERS: usize = 20;
 const H_TENSORS: usize = 24;
 const H_INPUT: usize = 28;
-const H_RESERVED: usize = 40;
+const H_ARITH: usize = 40;
+const H_RESERVED: usize = 44;
 
 // Layer entry field offsets.
 const L_KIND: usize = 0;
@@ -53,6 +70,11 @@ const L_IN: usize = 12;
 const L_OUT: usize = 24;
 const L_PARAMS: usize = 36;
 const L_RESERVED: usize = 60;
+const L_IN_SCALE: usize = 64;
+const L_IN_ZP: usize = 68;
+const L_OUT_SCALE: usize = 72;
+const L_OUT_ZP: usize = 76;
+const L_QRESERVED: usize = 80;
 
 // Tensor entry field offsets.
 const T_DTYPE: usize = 0;
@@ -210,6 +232,9 @@ pub enum DType {
     I8,
     /// Signed 32-bit integer, little-endian, with quantization metadata (int8 biases).
     I32,
+    /// Fixed-point multipliers ([`Requant`]: `i32` multiplier, `i32` shift,
+    /// little-endian), one per output channel of an int8 layer (version 2).
+    Requant,
 }
 
 impl DType {
@@ -220,6 +245,7 @@ impl DType {
             DType::F16 => 2,
             DType::I8 => 3,
             DType::I32 => 4,
+            DType::Requant => 5,
         }
     }
 
@@ -230,6 +256,7 @@ impl DType {
             2 => DType::F16,
             3 => DType::I8,
             4 => DType::I32,
+            5 => DType::Requant,
             _ => return None,
         })
     }
@@ -240,6 +267,7 @@ impl DType {
             DType::F32 | DType::I32 => 4,
             DType::F16 => 2,
             DType::I8 => 1,
+            DType::Requant => 8,
         }
     }
 
@@ -250,6 +278,7 @@ impl DType {
             DType::F16 => "f16",
             DType::I8 => "i8",
             DType::I32 => "i32",
+            DType::Requant => "requant",
         }
     }
 
@@ -257,6 +286,54 @@ impl DType {
     pub const fn is_quantized(self) -> bool {
         matches!(self, DType::I8 | DType::I32)
     }
+}
+
+/// How a model computes: in floating point, or with integers only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Arithmetic {
+    /// f32 (or f16-stored) tensors, computed in f32 ([`Model::infer`]).
+    Float,
+    /// int8 tensors, integer arithmetic only ([`Model::infer_int8`]).
+    Int8,
+}
+
+impl Arithmetic {
+    /// The code stored in the header.
+    pub const fn code(self) -> u32 {
+        match self {
+            Arithmetic::Float => 0,
+            Arithmetic::Int8 => 1,
+        }
+    }
+
+    /// The arithmetic stored as `code`, if known.
+    pub const fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            0 => Arithmetic::Float,
+            1 => Arithmetic::Int8,
+            _ => return None,
+        })
+    }
+
+    /// A lower-case name (`float`, `int8`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Arithmetic::Float => "float",
+            Arithmetic::Int8 => "int8",
+        }
+    }
+}
+
+/// Quantization of an int8 layer's input and output activations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LayerQuant {
+    /// Scale and zero point of the input (the previous layer's output).
+    pub input: ActQuant,
+    /// Scale and zero point of the output.
+    pub output: ActQuant,
 }
 
 /// How the quantization metadata of an integer tensor is organized.
@@ -352,6 +429,8 @@ fn shape_at(b: &[u8], off: usize) -> Result<Shape, Error> {
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     bytes: &'a [u8],
+    version: u16,
+    arithmetic: Arithmetic,
     layers: usize,
     tensors: usize,
     input: Shape,
@@ -373,31 +452,34 @@ pub struct LayerView<'a> {
     pub out_shape: Shape,
     /// Kind-specific parameters (see [`LayerKind`]); unused ones are zero.
     pub params: [u32; PARAMS],
+    /// Input and output quantization (int8 models only).
+    pub quant: Option<LayerQuant>,
     first_tensor: usize,
     tensor_count: usize,
 }
 
-/// Quantization metadata of one integer tensor: per channel a scale (`f32`),
-/// a zero point, a fixed-point multiplier and a shift (`i32` each).
+/// Quantization metadata of one integer tensor: per channel a scale (`f32`,
+/// real value = scale x q); version 1 records also hold a zero point, a
+/// fixed-point multiplier and a shift.
 #[derive(Debug, Clone, Copy)]
 pub struct QuantView<'a> {
     /// How the records map to the tensor.
     pub scheme: QuantScheme,
     bytes: &'a [u8],
+    record_len: usize,
 }
 
 impl QuantView<'_> {
     /// Number of records.
     pub fn channels(&self) -> usize {
-        self.bytes.len() / QUANT_CHANNEL_LEN
+        self.bytes.len() / self.record_len
     }
 
     fn field(&self, c: usize, f: usize) -> Option<[u8; 4]> {
-        read::<4>(
-            self.bytes,
-            c.checked_mul(QUANT_CHANNEL_LEN)?.checked_add(f)?,
-        )
-        .ok()
+        if f >= self.record_len {
+            return None;
+        }
+        read::<4>(self.bytes, c.checked_mul(self.record_len)?.checked_add(f)?).ok()
     }
 
     /// Scale of channel `c`.
@@ -405,17 +487,17 @@ impl QuantView<'_> {
         self.field(c, 0).map(f32::from_le_bytes)
     }
 
-    /// Zero point of channel `c`.
+    /// Zero point of channel `c` (version 1 records only).
     pub fn zero_point(&self, c: usize) -> Option<i32> {
         self.field(c, 4).map(i32::from_le_bytes)
     }
 
-    /// Fixed-point requantization multiplier of channel `c`.
+    /// Fixed-point requantization multiplier of channel `c` (version 1 records only).
     pub fn multiplier(&self, c: usize) -> Option<i32> {
         self.field(c, 8).map(i32::from_le_bytes)
     }
 
-    /// Requantization shift of channel `c`.
+    /// Requantization shift of channel `c` (version 1 records only).
     pub fn shift(&self, c: usize) -> Option<i32> {
         self.field(c, 12).map(i32::from_le_bytes)
     }
@@ -497,6 +579,90 @@ impl<'a> TensorView<'a> {
             None
         }
     }
+
+    /// The elements of an `i8` tensor, in place (no alignment needed).
+    pub fn as_i8(&self) -> Option<&'a [i8]> {
+        if self.dtype != DType::I8 {
+            return None;
+        }
+        // SAFETY: i8 and u8 have the same size and alignment and every bit
+        // pattern is a valid i8; the slice covers exactly `self.data`.
+        Some(unsafe {
+            core::slice::from_raw_parts(self.data.as_ptr().cast::<i8>(), self.data.len())
+        })
+    }
+
+    /// The elements of an `i32` tensor as a slice into the file, when the
+    /// file's bytes are 4-byte aligned in memory on a little-endian target.
+    pub fn as_i32(&self) -> Option<&'a [i32]> {
+        if self.dtype != DType::I32 || cfg!(target_endian = "big") {
+            return None;
+        }
+        // SAFETY: every bit pattern is a valid i32, and `align_to` only puts
+        // correctly aligned, in-bounds elements in the middle slice.
+        let (head, mid, tail) = unsafe { self.data.align_to::<i32>() };
+        (head.is_empty() && tail.is_empty()).then_some(mid)
+    }
+
+    /// The fixed-point multipliers of a [`DType::Requant`] tensor as a slice
+    /// into the file, when the file's bytes are 4-byte aligned in memory on a
+    /// little-endian target.
+    pub fn as_requant(&self) -> Option<&'a [Requant]> {
+        if self.dtype != DType::Requant || cfg!(target_endian = "big") {
+            return None;
+        }
+        // SAFETY: `Requant` is `repr(C)` with two `i32` fields (size 8,
+        // alignment 4, no padding), so every bit pattern is valid; `align_to`
+        // only puts correctly aligned, in-bounds elements in the middle slice.
+        let (head, mid, tail) = unsafe { self.data.align_to::<Requant>() };
+        (head.is_empty() && tail.is_empty()).then_some(mid)
+    }
+
+    /// Element `i` of a [`DType::Requant`] tensor, at any alignment.
+    pub fn requant_at(&self, i: usize) -> Option<Requant> {
+        if self.dtype != DType::Requant {
+            return None;
+        }
+        let b = read::<8>(self.data, i.checked_mul(8)?).ok()?;
+        Some(Requant {
+            multiplier: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            shift: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        })
+    }
+
+    /// Element `i` of an `i32` tensor, at any alignment.
+    pub fn i32_at(&self, i: usize) -> Option<i32> {
+        if self.dtype != DType::I32 {
+            return None;
+        }
+        read::<4>(self.data, i.checked_mul(4)?)
+            .ok()
+            .map(i32::from_le_bytes)
+    }
+
+    /// Element `i` of an `f16` tensor as its bit pattern, at any alignment.
+    pub fn f16_bits_at(&self, i: usize) -> Option<u16> {
+        if self.dtype != DType::F16 {
+            return None;
+        }
+        read::<2>(self.data, i.checked_mul(2)?)
+            .ok()
+            .map(u16::from_le_bytes)
+    }
+
+    /// The elements of an `f16` tensor as a slice into the file, when the
+    /// file's bytes are 2-byte aligned in memory on a little-endian target.
+    #[cfg(feature = "half")]
+    pub fn as_f16(&self) -> Option<&'a [half::f16]> {
+        if self.dtype != DType::F16 || cfg!(target_endian = "big") {
+            return None;
+        }
+        // SAFETY: `half::f16` is a `repr(transparent)` `u16`, so every bit
+        // pattern is valid; `align_to` only puts correctly aligned, in-bounds
+        // elements in the middle slice.
+        let (head, mid, tail) = unsafe { self.data.align_to::<half::f16>() };
+        (head.is_empty() && tail.is_empty()).then_some(mid)
+    }
 }
 
 impl<'a> LayerView<'a> {
@@ -513,10 +679,12 @@ impl<'a> LayerView<'a> {
         self.model.tensor(self.first_tensor.checked_add(j)?)
     }
 
-    /// Parameters (elements of all tensors) of this layer.
+    /// Parameters (elements of its weight and bias tensors) of this layer;
+    /// [`DType::Requant`] tensors are quantization metadata and not counted.
     pub fn param_count(&self) -> usize {
         (0..self.tensor_count)
             .filter_map(|j| self.tensor(j))
+            .filter(|t| t.dtype != DType::Requant)
             .map(|t| t.len())
             .sum()
     }
@@ -532,7 +700,7 @@ impl<'a> Model<'a> {
             return Err(Error::BadMagic);
         }
         let version = u16_at(bytes, H_VERSION)?;
-        if version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { found: version });
         }
         // Need the full header and the trailing CRC.
@@ -559,7 +727,11 @@ impl<'a> Model<'a> {
         if u32_at(bytes, H_FLAGS)? != 0 {
             return Err(invalid(H_FLAGS, "unknown header flags"));
         }
-        if u32_at(bytes, H_RESERVED)? != 0 || u32_at(bytes, H_RESERVED + 4)? != 0 {
+        // Version 1 reserves the arithmetic field: those files are float.
+        let arithmetic = Arithmetic::from_code(u32_at(bytes, H_ARITH)?)
+            .filter(|a| version > 1 || *a == Arithmetic::Float)
+            .ok_or(invalid(H_ARITH, "unknown arithmetic"))?;
+        if u32_at(bytes, H_RESERVED)? != 0 {
             return Err(invalid(H_RESERVED, "reserved header bytes are not zero"));
         }
         let layers = usize_at(bytes, H_LAYERS)?;
@@ -567,8 +739,13 @@ impl<'a> Model<'a> {
         if layers == 0 {
             return Err(invalid(H_LAYERS, "a model needs at least one layer"));
         }
+        let entry_len = if version == 1 {
+            LAYER_ENTRY_LEN_V1
+        } else {
+            LAYER_ENTRY_LEN
+        };
         let tables_end = layers
-            .checked_mul(LAYER_ENTRY_LEN)
+            .checked_mul(entry_len)
             .and_then(|l| tensors.checked_mul(TENSOR_ENTRY_LEN)?.checked_add(l))
             .and_then(|t| t.checked_add(HEADER_LEN))
             .filter(|&e| e <= body)
@@ -579,6 +756,8 @@ impl<'a> Model<'a> {
         let input = shape_at(bytes, H_INPUT)?;
         let model = Model {
             bytes,
+            version,
+            arithmetic,
             layers,
             tensors,
             input,
@@ -587,6 +766,7 @@ impl<'a> Model<'a> {
             model.check_tensor(t, tables_end, body)?;
         }
         let mut shape = input;
+        let mut quant: Option<ActQuant> = None;
         let mut next_tensor = 0usize;
         for l in 0..layers {
             let view = model.read_layer(l)?;
@@ -605,6 +785,10 @@ impl<'a> Model<'a> {
                 });
             }
             check_layer(&view)?;
+            if let Some(q) = view.quant {
+                check_layer_quant(&view, q, quant)?;
+                quant = Some(q.output);
+            }
             shape = view.out_shape;
         }
         if next_tensor != tensors {
@@ -666,20 +850,54 @@ impl<'a> Model<'a> {
         self.read_tensor(i).ok()
     }
 
-    /// Total parameters (tensor elements).
+    /// Total parameters (weight and bias elements; [`DType::Requant`]
+    /// tensors are not counted).
     pub fn param_count(&self) -> usize {
         (0..self.tensors)
             .filter_map(|i| self.tensor(i))
+            .filter(|t| t.dtype != DType::Requant)
             .map(|t| t.len())
             .sum()
     }
 
+    /// The file's format version ([`MIN_VERSION`] to [`VERSION`]).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// Whether the model computes in float or with integers only.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.arithmetic
+    }
+
+    /// Quantization of the model's input (int8 models): how to turn a real
+    /// input into the codes [`Model::infer_int8`] takes.
+    pub fn input_quant(&self) -> Option<ActQuant> {
+        self.layer(0)?.quant.map(|q| q.input)
+    }
+
+    /// Quantization of the model's output (int8 models): how to read the
+    /// codes [`Model::infer_int8`] returns.
+    pub fn output_quant(&self) -> Option<ActQuant> {
+        self.layer(self.layers.checked_sub(1)?)?
+            .quant
+            .map(|q| q.output)
+    }
+
+    fn layer_entry_len(&self) -> usize {
+        if self.version == 1 {
+            LAYER_ENTRY_LEN_V1
+        } else {
+            LAYER_ENTRY_LEN
+        }
+    }
+
     fn layer_offset(&self, i: usize) -> usize {
-        HEADER_LEN + i * LAYER_ENTRY_LEN
+        HEADER_LEN + i * self.layer_entry_len()
     }
 
     fn tensor_offset(&self, i: usize) -> usize {
-        HEADER_LEN + self.layers * LAYER_ENTRY_LEN + i * TENSOR_ENTRY_LEN
+        HEADER_LEN + self.layers * self.layer_entry_len() + i * TENSOR_ENTRY_LEN
     }
 
     fn read_layer(&self, i: usize) -> Result<LayerView<'a>, Error> {
@@ -692,9 +910,26 @@ impl<'a> Model<'a> {
         if u8_at(b, o + L_FLAGS)? != 0 || u32_at(b, o + L_RESERVED)? != 0 {
             return Err(invalid(o + L_FLAGS, "reserved layer bytes are not zero"));
         }
+        let quant = if self.version == 1 {
+            None
+        } else {
+            for k in 0..4 {
+                if u32_at(b, o + L_QRESERVED + 4 * k)? != 0 {
+                    return Err(invalid(
+                        o + L_QRESERVED,
+                        "reserved layer bytes are not zero",
+                    ));
+                }
+            }
+            self.read_layer_quant(o)?
+        };
         let first_tensor = usize_at(b, o + L_FIRST)?;
         let tensor_count = usize_at(b, o + L_COUNT)?;
-        if tensor_count != kind.tensor_count() {
+        let expected_count = match self.arithmetic {
+            Arithmetic::Int8 => int8_tensor_count(kind, activation),
+            Arithmetic::Float => kind.tensor_count(),
+        };
+        if tensor_count != expected_count {
             return Err(invalid(
                 o + L_COUNT,
                 "wrong number of tensors for the layer kind",
@@ -721,15 +956,53 @@ impl<'a> Model<'a> {
             in_shape: shape_at(b, o + L_IN)?,
             out_shape: shape_at(b, o + L_OUT)?,
             params,
+            quant,
             first_tensor,
             tensor_count,
         })
+    }
+
+    /// The quantization fields of the layer entry at `o`: all zero in float
+    /// models; positive finite scales and int8 zero points in int8 models.
+    fn read_layer_quant(&self, o: usize) -> Result<Option<LayerQuant>, Error> {
+        let b = self.bytes;
+        let fields = [
+            u32_at(b, o + L_IN_SCALE)?,
+            u32_at(b, o + L_IN_ZP)?,
+            u32_at(b, o + L_OUT_SCALE)?,
+            u32_at(b, o + L_OUT_ZP)?,
+        ];
+        if self.arithmetic == Arithmetic::Float {
+            if fields != [0; 4] {
+                return Err(invalid(
+                    o + L_IN_SCALE,
+                    "quantization fields in a float model",
+                ));
+            }
+            return Ok(None);
+        }
+        let act = |scale: u32, zp: u32, off: usize| -> Result<ActQuant, Error> {
+            if !scale_bits_ok(scale) {
+                return Err(invalid(off, "activation scale is not positive and finite"));
+            }
+            let zp = i8::try_from(zp as i32)
+                .map_err(|_| invalid(off + 4, "zero point outside -128..=127"))?;
+            Ok(ActQuant {
+                scale: f32::from_bits(scale),
+                zero_point: zp,
+            })
+        };
+        Ok(Some(LayerQuant {
+            input: act(fields[0], fields[1], o + L_IN_SCALE)?,
+            output: act(fields[2], fields[3], o + L_OUT_SCALE)?,
+        }))
     }
 
     fn read_tensor(&self, i: usize) -> Result<TensorView<'a>, Error> {
         let b = self.bytes;
         let o = self.tensor_offset(i);
         let dtype = DType::from_code(u8_at(b, o + T_DTYPE)?)
+            .filter(|d| self.version > 1 || *d != DType::Requant)
             .ok_or(invalid(o + T_DTYPE, "unknown tensor dtype"))?;
         let rank = usize::from(u8_at(b, o + T_RANK)?);
         if !(1..=4).contains(&rank) {
@@ -795,7 +1068,12 @@ impl<'a> Model<'a> {
                 } else {
                     dims[0]
                 };
-                if Some(qlen) != channels.checked_mul(QUANT_CHANNEL_LEN) || qoff % 4 != 0 {
+                let record_len = if self.version == 1 {
+                    QUANT_CHANNEL_LEN_V1
+                } else {
+                    QUANT_CHANNEL_LEN
+                };
+                if Some(qlen) != channels.checked_mul(record_len) || qoff % 4 != 0 {
                     return Err(invalid(
                         o + T_QLEN,
                         "quantization metadata size or alignment",
@@ -808,7 +1086,11 @@ impl<'a> Model<'a> {
                         o + T_QOFFSET,
                         "quantization metadata outside the file",
                     ))?;
-                Some(QuantView { scheme, bytes: qb })
+                Some(QuantView {
+                    scheme,
+                    bytes: qb,
+                    record_len,
+                })
             }
         };
         Ok(TensorView {
@@ -833,7 +1115,7 @@ impl<'a> Model<'a> {
                 "tensor data overlaps the tables or the checksum",
             ));
         }
-        if t.quant.is_some() {
+        if let Some(q) = t.quant {
             let qoff = usize_at(self.bytes, o + T_QOFFSET)?;
             let qlen = usize_at(self.bytes, o + T_QLEN)?;
             if qoff < data_start || qoff + qlen > body {
@@ -842,9 +1124,138 @@ impl<'a> Model<'a> {
                     "quantization metadata overlaps the tables",
                 ));
             }
+            if self.version > 1
+                && (0..q.channels()).any(|c| {
+                    !q.field(c, 0)
+                        .is_some_and(|s| scale_bits_ok(u32::from_le_bytes(s)))
+                })
+            {
+                return Err(invalid(qoff, "tensor scale is not positive and finite"));
+            }
         }
         Ok(())
     }
+}
+
+/// Whether `bits` is a positive, finite, non-zero `f32` (checked on the bits:
+/// no floating point in the parser).
+const fn scale_bits_ok(bits: u32) -> bool {
+    bits != 0 && bits & 0x8000_0000 == 0 && (bits >> 23) & 0xff != 0xff
+}
+
+/// Tensors of an int8 layer: dense and conv2d `W` (i8), `b` (i32), `M`
+/// (requant); LSTM `W_ih`, `W_hh` (i8), `b` (i32), `M_ih`, `M_hh` (requant);
+/// a sigmoid or tanh activation layer its input multiplier to Q3.12.
+const fn int8_tensor_count(kind: LayerKind, act: Activation) -> usize {
+    match kind {
+        LayerKind::Dense | LayerKind::Conv2d => 3,
+        LayerKind::Lstm => 5,
+        LayerKind::Activation if matches!(act, Activation::Sigmoid | Activation::Tanh) => 1,
+        _ => 0,
+    }
+}
+
+fn expect_dtype(layer: &LayerView<'_>, j: usize, ok: impl Fn(DType) -> bool) -> Result<(), Error> {
+    match layer.tensor(j) {
+        Some(t) if ok(t.dtype) => Ok(()),
+        _ => Err(invalid(
+            layer
+                .model
+                .tensor_offset(layer.first_tensor.saturating_add(j))
+                + T_DTYPE,
+            "tensor dtype does not fit the layer and the model's arithmetic",
+        )),
+    }
+}
+
+/// The dtypes of a layer's tensors, and the shapes of the requant tensors of
+/// int8 layers. Version 1 files are not checked (they predate int8 models).
+fn check_dtypes(layer: &LayerView<'_>) -> Result<(), Error> {
+    let m = layer.model;
+    if m.version == 1 {
+        return Ok(());
+    }
+    if m.arithmetic == Arithmetic::Float {
+        // Weights f32 or f16, biases (the last tensor) f32.
+        for j in 0..layer.tensor_count {
+            let bias = j + 1 == layer.tensor_count;
+            expect_dtype(layer, j, |d| d == DType::F32 || (d == DType::F16 && !bias))?;
+        }
+        return Ok(());
+    }
+    let out = shape_len(layer.out_shape);
+    let channels = match layer.kind {
+        LayerKind::Dense => out,
+        LayerKind::Conv2d => layer.out_shape[0],
+        LayerKind::Lstm => out.saturating_mul(4),
+        _ => 1,
+    };
+    let want: &[DType] = match layer.kind {
+        LayerKind::Dense | LayerKind::Conv2d => &[DType::I8, DType::I32, DType::Requant],
+        LayerKind::Lstm => &[
+            DType::I8,
+            DType::I8,
+            DType::I32,
+            DType::Requant,
+            DType::Requant,
+        ],
+        _ if layer.tensor_count == 1 => &[DType::Requant],
+        _ => &[],
+    };
+    for (j, &d) in want.iter().enumerate() {
+        expect_dtype(layer, j, |t| t == d)?;
+        if d == DType::Requant {
+            expect_dims(layer, j, &[channels])?;
+        }
+    }
+    Ok(())
+}
+
+fn same_quant(a: ActQuant, b: ActQuant) -> bool {
+    a.scale.to_bits() == b.scale.to_bits() && a.zero_point == b.zero_point
+}
+
+/// The quantization rules of an int8 layer: its input is the previous
+/// layer's output, its activation has an int8 form, and layers that do not
+/// requantize keep (or fix) their output's parameters.
+fn check_layer_quant(
+    layer: &LayerView<'_>,
+    q: LayerQuant,
+    previous: Option<ActQuant>,
+) -> Result<(), Error> {
+    use crate::quant::params::{LSTM_HIDDEN, SIGMOID_OUTPUT, TANH_OUTPUT};
+    let o = layer.model.layer_offset(layer.index);
+    if previous.is_some_and(|p| !same_quant(p, q.input)) {
+        return Err(invalid(
+            o + L_IN_SCALE,
+            "input quantization differs from the previous layer's output",
+        ));
+    }
+    let act = layer.activation;
+    let plain = matches!(act, Activation::Identity | Activation::Relu);
+    let (act_ok, fixed_out) = match layer.kind {
+        LayerKind::Dense | LayerKind::Conv2d => (plain, None),
+        LayerKind::MaxPool2d | LayerKind::AvgPool2d => (plain, Some(q.input)),
+        LayerKind::Lstm => (act == Activation::Identity, Some(LSTM_HIDDEN)),
+        LayerKind::Activation => match act {
+            Activation::Sigmoid => (true, Some(SIGMOID_OUTPUT)),
+            Activation::Tanh => (true, Some(TANH_OUTPUT)),
+            _ => (plain, Some(q.input)),
+        },
+    };
+    if !act_ok {
+        return Err(invalid(
+            o + L_ACT,
+            "activation has no int8 form in this layer",
+        ));
+    }
+    if fixed_out.is_some_and(|f| !same_quant(f, q.output)) {
+        return Err(invalid(
+            o + L_OUT_SCALE,
+            "output quantization differs from the one this layer produces",
+        ));
+    }
+    Ok(())
 }
 
 fn expect_dims(layer: &LayerView<'_>, j: usize, want: &[usize]) -> Result<(), Error> {
@@ -901,6 +1312,11 @@ pub fn window_out(n: usize, k: usize, stride: usize, pad: usize) -> Option<usize
 }
 
 fn check_layer(layer: &LayerView<'_>) -> Result<(), Error> {
+    check_shapes(layer)?;
+    check_dtypes(layer)
+}
+
+fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
     let [c, h, w] = layer.in_shape;
     let p = layer.params.map(|v| v as usize);
     let bad_params = || {
@@ -969,6 +1385,82 @@ fn check_layer(layer: &LayerView<'_>) -> Result<(), Error> {
 pub enum TensorData<'t> {
     /// `f32` elements.
     F32(&'t [f32]),
+    /// `f16` elements as their IEEE binary16 bit patterns.
+    F16(&'t [u16]),
+    /// `i8` elements with their scales: one per slice of the first
+    /// dimension (per channel) or a single one (per tensor).
+    I8 {
+        /// The elements.
+        values: &'t [i8],
+        /// Real value = scale x q.
+        scales: &'t [f32],
+    },
+    /// `i32` elements (int8 biases) with their scales, as for `I8`.
+    I32 {
+        /// The elements.
+        values: &'t [i32],
+        /// Real value = scale x q.
+        scales: &'t [f32],
+    },
+    /// Fixed-point multipliers, one per output channel.
+    Requant(&'t [Requant]),
+}
+
+impl TensorData<'_> {
+    fn dtype(&self) -> DType {
+        match self {
+            TensorData::F32(_) => DType::F32,
+            TensorData::F16(_) => DType::F16,
+            TensorData::I8 { .. } => DType::I8,
+            TensorData::I32 { .. } => DType::I32,
+            TensorData::Requant(_) => DType::Requant,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            TensorData::F32(d) => d.len(),
+            TensorData::F16(d) => d.len(),
+            TensorData::I8 { values, .. } => values.len(),
+            TensorData::I32 { values, .. } => values.len(),
+            TensorData::Requant(d) => d.len(),
+        }
+    }
+
+    fn scales(&self) -> &[f32] {
+        match self {
+            TensorData::I8 { scales, .. } | TensorData::I32 { scales, .. } => scales,
+            _ => &[],
+        }
+    }
+
+    /// Writes the elements, little-endian, at `off`.
+    fn write(&self, out: &mut [u8], off: usize) -> Result<(), Error> {
+        match self {
+            TensorData::F32(d) => put_all(out, off, d, |v| v.to_le_bytes()),
+            TensorData::F16(d) => put_all(out, off, d, |v| v.to_le_bytes()),
+            TensorData::I8 { values, .. } => put_all(out, off, values, |v| v.to_le_bytes()),
+            TensorData::I32 { values, .. } => put_all(out, off, values, |v| v.to_le_bytes()),
+            TensorData::Requant(d) => put_all(out, off, d, |r| {
+                let mut b = [0u8; 8];
+                b[..4].copy_from_slice(&r.multiplier.to_le_bytes());
+                b[4..].copy_from_slice(&r.shift.to_le_bytes());
+                b
+            }),
+        }
+    }
+}
+
+fn put_all<T: Copy, const N: usize>(
+    out: &mut [u8],
+    off: usize,
+    values: &[T],
+    f: impl Fn(T) -> [u8; N],
+) -> Result<(), Error> {
+    for (k, &v) in values.iter().enumerate() {
+        put(out, off + N * k, &f(v))?;
+    }
+    Ok(())
 }
 
 /// One tensor to encode: its dimensions (1 to 4) and data.
@@ -993,7 +1485,8 @@ pub struct LayerDesc<'t> {
     pub out_shape: Shape,
     /// Kind-specific parameters; unused ones zero.
     pub params: [u32; PARAMS],
-    /// The layer's tensors in the order [`LayerKind`] lists them.
+    /// The layer's tensors in the order [`LayerKind`] lists them (int8
+    /// layers: see [`encode_int8`]).
     pub tensors: &'t [TensorDesc<'t>],
 }
 
@@ -1003,12 +1496,11 @@ fn align_up(n: usize) -> Option<usize> {
 }
 
 fn tensor_bytes(t: &TensorDesc<'_>) -> usize {
-    match t.data {
-        TensorData::F32(d) => d.len().saturating_mul(4),
-    }
+    t.data.len().saturating_mul(t.data.dtype().size())
 }
 
-/// Bytes [`encode`] writes for this model, or `None` if it overflows `u32`.
+/// Bytes [`encode`] or [`encode_int8`] writes for this model, or `None` if
+/// it overflows `u32`.
 pub fn encoded_len(layers: &[LayerDesc<'_>]) -> Option<usize> {
     let tensors: usize = layers.iter().map(|l| l.tensors.len()).sum();
     let mut end = align_up(
@@ -1018,6 +1510,10 @@ pub fn encoded_len(layers: &[LayerDesc<'_>]) -> Option<usize> {
     )?;
     for t in layers.iter().flat_map(|l| l.tensors) {
         end = align_up(end.checked_add(tensor_bytes(t))?)?;
+        let scales = t.data.scales().len();
+        if scales > 0 {
+            end = align_up(end.checked_add(scales.checked_mul(QUANT_CHANNEL_LEN)?)?)?;
+        }
     }
     let total = end.checked_add(4)?;
     u32::try_from(total).ok().map(|_| total)
@@ -1040,9 +1536,43 @@ fn put(out: &mut [u8], off: usize, b: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes a model file into `out` (which must hold exactly [`encoded_len`]
-/// bytes) with input shape `input`, then validates it with [`Model::parse`].
+/// Writes a float model file (f32 or f16 tensors) into `out`, which must hold
+/// exactly [`encoded_len`] bytes, with input shape `input`; then validates it
+/// with [`Model::parse`].
 pub fn encode(input: Shape, layers: &[LayerDesc<'_>], out: &mut [u8]) -> Result<(), Error> {
+    encode_with(input, layers, None, out)
+}
+
+/// Writes an int8 model file into `out` (exactly [`encoded_len`] bytes) and
+/// validates it with [`Model::parse`]. `quant[i]` is layer `i`'s input and
+/// output quantization. Tensors per layer kind:
+///
+/// - dense, conv2d: `W` (i8, per-channel scales), `b` (i32, scales
+///   `s_in s_w[c]`), `M` (requant, one per output channel);
+/// - LSTM: `W_ih`, `W_hh` (i8), `b` (i32), `M_ih`, `M_hh` (requant, `4H` each);
+/// - activation layer with sigmoid or tanh: its input multiplier to Q3.12
+///   (requant, one); pooling, ReLU and identity: none.
+pub fn encode_int8(
+    input: Shape,
+    layers: &[LayerDesc<'_>],
+    quant: &[LayerQuant],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    if quant.len() != layers.len() {
+        return Err(Error::ShapeMismatch {
+            expected: layers.len(),
+            found: quant.len(),
+        });
+    }
+    encode_with(input, layers, Some(quant), out)
+}
+
+fn encode_with(
+    input: Shape,
+    layers: &[LayerDesc<'_>],
+    quant: Option<&[LayerQuant]>,
+    out: &mut [u8],
+) -> Result<(), Error> {
     let total = encoded_len(layers).ok_or(Error::Unsupported {
         what: "model larger than 4 GiB",
     })?;
@@ -1053,6 +1583,11 @@ pub fn encode(input: Shape, layers: &[LayerDesc<'_>], out: &mut [u8]) -> Result<
         });
     }
     out.fill(0);
+    let arithmetic = if quant.is_some() {
+        Arithmetic::Int8
+    } else {
+        Arithmetic::Float
+    };
     let tensors: usize = layers.iter().map(|l| l.tensors.len()).sum();
     put(out, 0, &MAGIC)?;
     put(out, H_VERSION, &VERSION.to_le_bytes())?;
@@ -1060,6 +1595,7 @@ pub fn encode(input: Shape, layers: &[LayerDesc<'_>], out: &mut [u8]) -> Result<
     put_u32(out, H_FILE_LEN, total)?;
     put_u32(out, H_LAYERS, layers.len())?;
     put_u32(out, H_TENSORS, tensors)?;
+    put(out, H_ARITH, &arithmetic.code().to_le_bytes())?;
     for (k, d) in input.iter().enumerate() {
         put_u32(out, H_INPUT + 4 * k, *d)?;
     }
@@ -1079,23 +1615,57 @@ pub fn encode(input: Shape, layers: &[LayerDesc<'_>], out: &mut [u8]) -> Result<
         for (k, p) in l.params.iter().enumerate() {
             put(out, o + L_PARAMS + 4 * k, &p.to_le_bytes())?;
         }
+        if let Some(q) = quant.and_then(|q| q.get(i)) {
+            put(out, o + L_IN_SCALE, &q.input.scale.to_le_bytes())?;
+            put(
+                out,
+                o + L_IN_ZP,
+                &i32::from(q.input.zero_point).to_le_bytes(),
+            )?;
+            put(out, o + L_OUT_SCALE, &q.output.scale.to_le_bytes())?;
+            put(
+                out,
+                o + L_OUT_ZP,
+                &i32::from(q.output.zero_point).to_le_bytes(),
+            )?;
+        }
         for t in l.tensors {
             let to = tensor_table + t_index * TENSOR_ENTRY_LEN;
             if t.dims.is_empty() || t.dims.len() > 4 {
                 return Err(invalid(to + T_RANK, "tensor rank is not 1 to 4"));
             }
-            let TensorData::F32(d) = t.data;
-            put(out, to + T_DTYPE, &[DType::F32.code(), t.dims.len() as u8])?;
+            let scales = t.data.scales();
+            let scheme = match scales.len() {
+                0 => QuantScheme::None,
+                n if n == t.dims[0] => QuantScheme::PerChannel,
+                1 => QuantScheme::PerTensor,
+                _ => {
+                    return Err(invalid(
+                        to + T_QUANT,
+                        "scales are neither per channel nor per tensor",
+                    ));
+                }
+            };
+            put(
+                out,
+                to + T_DTYPE,
+                &[t.data.dtype().code(), t.dims.len() as u8, scheme.code()],
+            )?;
             for (k, dim) in t.dims.iter().enumerate() {
                 put_u32(out, to + T_DIMS + 4 * k, *dim)?;
             }
             let len = tensor_bytes(t);
             put_u32(out, to + T_OFFSET, data_off)?;
             put_u32(out, to + T_LEN, len)?;
-            for (k, v) in d.iter().enumerate() {
-                put(out, data_off + 4 * k, &v.to_le_bytes())?;
-            }
+            t.data.write(out, data_off)?;
             data_off = align_up(data_off + len).unwrap_or(total);
+            if !scales.is_empty() {
+                let qlen = scales.len() * QUANT_CHANNEL_LEN;
+                put_u32(out, to + T_QOFFSET, data_off)?;
+                put_u32(out, to + T_QLEN, qlen)?;
+                put_all(out, data_off, scales, |v| v.to_le_bytes())?;
+                data_off = align_up(data_off + qlen).unwrap_or(total);
+            }
             t_index += 1;
         }
     }

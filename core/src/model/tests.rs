@@ -51,7 +51,7 @@ fn with_mlp<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     ];
     let layers = mlp_layers(&t1, &t2);
     let n = encoded_len(&layers).unwrap();
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 1024];
     encode([1, 2, 2], &layers, &mut buf[..n]).unwrap();
     f(&mut buf[..n])
 }
@@ -154,7 +154,7 @@ fn resealed_field_corruption_never_panics() {
 #[test]
 fn specific_errors() {
     with_mlp(|b| {
-        let mut m = [0u8; 512];
+        let mut m = [0u8; 1024];
         let n = b.len();
         m[..n].copy_from_slice(b);
         m[0] = b'X';
@@ -214,7 +214,7 @@ fn encode_refuses_inconsistent_layers() {
         tensors: &t,
     }];
     let n = encoded_len(&layers).unwrap();
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 1024];
     let e = encode([1, 1, 4], &layers, &mut buf[..n]).unwrap_err();
     assert!(matches!(e, Error::LayerShape { layer: 0, .. }), "{e:?}");
 }
@@ -308,7 +308,7 @@ fn infer_matches_reference_aligned_or_not() {
         // Four consecutive start offsets: exactly one is 4-byte aligned, so
         // both the in-place and the row-at-a-time dense paths run.
         let n = b.len();
-        let mut buf = [0u8; 520];
+        let mut buf = [0u8; 1040];
         for shift in 0..4 {
             buf[shift..shift + n].copy_from_slice(b);
             let m = Model::parse(&buf[shift..shift + n]).unwrap();
@@ -327,5 +327,358 @@ fn infer_matches_reference_aligned_or_not() {
         ));
         let mut scratch = [0f32; 64];
         assert!(m.infer(&x[..3], &mut scratch).is_err());
+    });
+}
+
+/// Writes a version 1 copy of a version 2 float file into `out` (64-byte
+/// layer entries, no arithmetic field, offsets moved); returns its length.
+fn to_v1(v2: &[u8], out: &mut [u8]) -> usize {
+    let m = Model::parse(v2).unwrap();
+    assert_eq!(m.arithmetic(), Arithmetic::Float);
+    let (layers, tensors) = (m.layer_count(), m.tensor_count());
+    let shrink = (LAYER_ENTRY_LEN - LAYER_ENTRY_LEN_V1) * layers;
+    let n = v2.len() - shrink;
+    out[..HEADER_LEN].copy_from_slice(&v2[..HEADER_LEN]);
+    for i in 0..layers {
+        let (o, o1) = (
+            HEADER_LEN + i * LAYER_ENTRY_LEN,
+            HEADER_LEN + i * LAYER_ENTRY_LEN_V1,
+        );
+        out[o1..o1 + LAYER_ENTRY_LEN_V1].copy_from_slice(&v2[o..o + LAYER_ENTRY_LEN_V1]);
+    }
+    out[HEADER_LEN + layers * LAYER_ENTRY_LEN_V1..n]
+        .copy_from_slice(&v2[HEADER_LEN + layers * LAYER_ENTRY_LEN..]);
+    out[H_VERSION..H_VERSION + 2].copy_from_slice(&1u16.to_le_bytes());
+    out[H_FILE_LEN..H_FILE_LEN + 4].copy_from_slice(&(n as u32).to_le_bytes());
+    for t in 0..tensors {
+        let o = HEADER_LEN + layers * LAYER_ENTRY_LEN_V1 + t * TENSOR_ENTRY_LEN + T_OFFSET;
+        let off = u32::from_le_bytes(out[o..o + 4].try_into().unwrap()) as usize - shrink;
+        out[o..o + 4].copy_from_slice(&(off as u32).to_le_bytes());
+    }
+    reseal(&mut out[..n]);
+    n
+}
+
+#[test]
+fn version_1_files_still_load_and_infer() {
+    with_mlp(|b| {
+        let mut v1 = [0u8; 1024];
+        let n = to_v1(b, &mut v1);
+        let v1 = &mut v1[..n];
+        let m = Model::parse(v1).unwrap();
+        assert_eq!(m.version(), 1);
+        assert_eq!(m.arithmetic(), Arithmetic::Float);
+        assert!(m.layer(0).unwrap().quant.is_none());
+        let x = [0.5f32, -1.0, 2.0, 0.25];
+        let mut s = [0f32; 64];
+        let y = m.infer(&x, &mut s).unwrap();
+        for (g, w) in y.iter().zip(reference_mlp(&x)) {
+            assert!((g - w).abs() < 1e-5);
+        }
+        // Version 1 has no requant dtype and no arithmetic field.
+        v1[H_ARITH] = 1;
+        reseal(v1);
+        assert!(matches!(
+            Model::parse(v1),
+            Err(Error::InvalidField {
+                offset: H_ARITH,
+                ..
+            })
+        ));
+    });
+}
+
+const QW1: [i8; 12] = [64, -127, 32, 127, 0, 95, -42, 85, 64, -127, 8, 19];
+const QB1: [i32; 3] = [10, -20, 30];
+const QW2: [i8; 6] = [127, -127, 64, 16, 127, -48];
+const QB2: [i32; 2] = [0, 50];
+const S3: [f32; 3] = [0.01, 0.02, 0.03];
+const S2: [f32; 2] = [0.01, 0.02];
+const M3: [Requant; 3] = [
+    Requant {
+        multiplier: 1 << 30,
+        shift: -6,
+    },
+    Requant {
+        multiplier: 1_500_000_000,
+        shift: -7,
+    },
+    Requant {
+        multiplier: 1_200_000_000,
+        shift: -5,
+    },
+];
+const M2: [Requant; 2] = [
+    Requant {
+        multiplier: 1 << 30,
+        shift: -4,
+    },
+    Requant {
+        multiplier: 2_000_000_000,
+        shift: -5,
+    },
+];
+const QIN: ActQuant = ActQuant {
+    scale: 1.0 / 255.0,
+    zero_point: -128,
+};
+const QHID: ActQuant = ActQuant {
+    scale: 0.05,
+    zero_point: -128,
+};
+const QOUT: ActQuant = ActQuant {
+    scale: 0.1,
+    zero_point: 3,
+};
+
+/// A 4-3-2 int8 MLP with a fused ReLU, then a sigmoid activation layer.
+fn with_int8<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let t1 = [
+        TensorDesc {
+            dims: &[3, 4],
+            data: TensorData::I8 {
+                values: &QW1,
+                scales: &S3,
+            },
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::I32 {
+                values: &QB1,
+                scales: &S3,
+            },
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::Requant(&M3),
+        },
+    ];
+    let t2 = [
+        TensorDesc {
+            dims: &[2, 3],
+            data: TensorData::I8 {
+                values: &QW2,
+                scales: &S2,
+            },
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::I32 {
+                values: &QB2,
+                scales: &[0.001],
+            },
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::Requant(&M2),
+        },
+    ];
+    let to_q12 = [Requant {
+        multiplier: 1_677_721_600,
+        shift: 9,
+    }];
+    let t3 = [TensorDesc {
+        dims: &[1],
+        data: TensorData::Requant(&to_q12),
+    }];
+    let [l1, l2] = mlp_layers(&t1, &t2);
+    let l3 = LayerDesc {
+        kind: LayerKind::Activation,
+        activation: Activation::Sigmoid,
+        in_shape: [1, 1, 2],
+        out_shape: [1, 1, 2],
+        params: [0; PARAMS],
+        tensors: &t3,
+    };
+    let layers = [l1, l2, l3];
+    let quant = [
+        LayerQuant {
+            input: QIN,
+            output: QHID,
+        },
+        LayerQuant {
+            input: QHID,
+            output: QOUT,
+        },
+        LayerQuant {
+            input: QOUT,
+            output: crate::quant::params::SIGMOID_OUTPUT,
+        },
+    ];
+    let n = encoded_len(&layers).unwrap();
+    let mut buf = [0u8; 1024];
+    encode_int8([1, 2, 2], &layers, &quant, &mut buf[..n]).unwrap();
+    f(&mut buf[..n])
+}
+
+fn int8_reference(x: &[i8]) -> [i8; 2] {
+    use crate::quant::int8::{DenseQ, dense_scalar, sigmoid};
+    let mut h = [0i8; 3];
+    let d1 = DenseQ {
+        weights: &QW1,
+        bias: &QB1,
+        requant: &M3,
+        input_zero_point: QIN.zero_point,
+        output: QHID.relu(),
+    };
+    dense_scalar(&d1, x, &mut h).unwrap();
+    let d2 = DenseQ {
+        weights: &QW2,
+        bias: &QB2,
+        requant: &M2,
+        input_zero_point: QHID.zero_point,
+        output: QOUT.linear(),
+    };
+    let mut y = [0i8; 2];
+    dense_scalar(&d2, &h, &mut y).unwrap();
+    let mut s = [0i8; 2];
+    let m = Requant {
+        multiplier: 1_677_721_600,
+        shift: 9,
+    };
+    sigmoid(&y, QOUT.zero_point, m, &mut s).unwrap();
+    s
+}
+
+#[test]
+fn int8_model_round_trips_and_infers() {
+    with_int8(|b| {
+        let m = Model::parse(b).unwrap();
+        assert_eq!(m.version(), VERSION);
+        assert_eq!(m.arithmetic(), Arithmetic::Int8);
+        assert_eq!(m.input_quant(), Some(QIN));
+        assert_eq!(m.output_quant(), Some(crate::quant::params::SIGMOID_OUTPUT));
+        assert_eq!(m.param_count(), 12 + 3 + 6 + 2);
+        let l0 = m.layer(0).unwrap();
+        assert_eq!(l0.tensor(0).unwrap().as_i8(), Some(&QW1[..]));
+        assert_eq!(l0.tensor(1).unwrap().as_i32(), Some(&QB1[..]));
+        assert_eq!(l0.tensor(2).unwrap().as_requant(), Some(&M3[..]));
+        let q = l0.tensor(0).unwrap().quant.unwrap();
+        assert_eq!(q.scheme, QuantScheme::PerChannel);
+        assert_eq!(q.scale(2), Some(0.03));
+        assert_eq!(q.zero_point(0), None);
+        let bq = m.layer(1).unwrap().tensor(1).unwrap().quant.unwrap();
+        assert_eq!(bq.scheme, QuantScheme::PerTensor);
+        let need = int8_scratch_len(&m);
+        let (mut act, mut cell) = ([0i8; 64], [0i16; 4]);
+        assert!(need.act <= 64 && need.cell == 0);
+        let mut seen = [false; 2];
+        for k in 0..64i32 {
+            let x = [
+                (k * 37 % 256 - 128) as i8,
+                (k * 11 % 256 - 128) as i8,
+                (k * 91 % 256 - 128) as i8,
+                (k * 53 % 256 - 128) as i8,
+            ];
+            let y = m.infer_int8(&x, &mut act, &mut cell).unwrap();
+            let want = int8_reference(&x);
+            assert_eq!(y, &want[..], "input {x:?}");
+            seen[0] |= y[0] != y[1];
+            seen[1] |= y[0] > -128 && y[0] < 127;
+        }
+        assert!(seen[0] && seen[1], "outputs are not trivial");
+        assert!(matches!(
+            m.infer(&[0.0; 4], &mut [0.0; 64]),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            m.infer_int8(&[0; 3], &mut act, &mut cell),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    });
+}
+
+#[test]
+fn int8_inference_refuses_unaligned_bytes() {
+    with_int8(|b| {
+        let n = b.len();
+        let mut buf = [0u8; 1040];
+        let mut results = 0;
+        for shift in 0..4 {
+            buf[shift..shift + n].copy_from_slice(b);
+            let m = Model::parse(&buf[shift..shift + n]).unwrap();
+            let aligned = m.layer(0).unwrap().tensor(1).unwrap().as_i32().is_some();
+            let mut act = [0i8; 64];
+            let r = m.infer_int8(&[0; 4], &mut act, &mut []);
+            if aligned {
+                assert!(r.is_ok());
+            } else {
+                assert!(matches!(r, Err(Error::Unsupported { .. })));
+                results += 1;
+            }
+        }
+        assert_eq!(results, 3);
+    });
+}
+
+#[test]
+fn int8_quantization_chain_is_checked() {
+    with_int8(|b| {
+        let o = HEADER_LEN + LAYER_ENTRY_LEN;
+        // Layer 1's input zero point differs from layer 0's output.
+        let old: [u8; 4] = b[o + L_IN_ZP..o + L_IN_ZP + 4].try_into().unwrap();
+        b[o + L_IN_ZP..o + L_IN_ZP + 4].copy_from_slice(&5i32.to_le_bytes());
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset, .. }) if offset == o + L_IN_SCALE
+        ));
+        // A zero point outside i8.
+        b[o + L_IN_ZP..o + L_IN_ZP + 4].copy_from_slice(&(-129i32).to_le_bytes());
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset, .. }) if offset == o + L_IN_ZP
+        ));
+        b[o + L_IN_ZP..o + L_IN_ZP + 4].copy_from_slice(&old);
+        // A negative scale.
+        b[o + L_OUT_SCALE + 3] |= 0x80;
+        reseal(b);
+        assert!(Model::parse(b).is_err());
+        b[o + L_OUT_SCALE + 3] &= 0x7f;
+        // The sigmoid layer must produce the fixed sigmoid output quantization.
+        let s = HEADER_LEN + 2 * LAYER_ENTRY_LEN + L_OUT_ZP;
+        b[s] = 0;
+        reseal(b);
+        assert!(Model::parse(b).is_err());
+        b[s] = 0x80;
+        reseal(b);
+        assert!(Model::parse(b).is_ok());
+    });
+}
+
+#[test]
+fn int8_corruption_never_panics() {
+    with_int8(|b| {
+        let n = b.len();
+        for cut in 0..n {
+            assert!(Model::parse(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let tables = HEADER_LEN + 3 * LAYER_ENTRY_LEN + 7 * TENSOR_ENTRY_LEN;
+        let mut valid = 0;
+        for i in 8..n - 4 {
+            for v in [0u8, 1, 2, 5, 0x7f, 0x80, 0xff] {
+                if i >= tables && v > 2 {
+                    continue;
+                }
+                let old = b[i];
+                b[i] = v;
+                reseal(b);
+                if let Ok(m) = Model::parse(b) {
+                    valid += 1;
+                    let x = [0i8; 64];
+                    let need = int8_scratch_len(&m);
+                    let mut act = [0i8; 256];
+                    let mut cell = [0i16; 16];
+                    if need.act <= 256 && need.cell <= 16 && m.input_len() <= 64 {
+                        let _ = m.infer_int8(&x[..m.input_len()], &mut act, &mut cell);
+                    }
+                }
+                b[i] = old;
+            }
+        }
+        reseal(b);
+        assert!(valid > 0);
+        assert!(Model::parse(b).is_ok());
     });
 }

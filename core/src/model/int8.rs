@@ -1,0 +1,222 @@
+//! Integer-only inference straight from a parsed int8 model file, with
+//! caller-owned scratch. Weights, biases and multipliers are read in place.
+
+use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
+use crate::Error;
+use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
+use crate::quant::lstm::{LstmQ, lstm_sequence};
+use crate::quant::{OutputQuant, Requant};
+
+/// Scratch [`Model::infer_int8`] needs: `i8` activations and `i16` LSTM cell
+/// states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int8ScratchLen {
+    /// `i8` elements: two buffers of the largest activation plus an LSTM's
+    /// hidden-state scratch.
+    pub act: usize,
+    /// `i16` elements: the largest LSTM's cell state.
+    pub cell: usize,
+}
+
+/// The scratch [`Model::infer_int8`] needs for `model`.
+pub fn int8_scratch_len(model: &Model<'_>) -> Int8ScratchLen {
+    let (act, hidden) = sizes(model);
+    Int8ScratchLen {
+        act: 2 * act + hidden,
+        cell: hidden,
+    }
+}
+
+fn sizes(model: &Model<'_>) -> (usize, usize) {
+    let mut act = model.input_len();
+    let mut hidden = 0;
+    for l in model.layers() {
+        act = act.max(shape_len(l.out_shape));
+        if l.kind == LayerKind::Lstm {
+            hidden = hidden.max(shape_len(l.out_shape));
+        }
+    }
+    (act, hidden)
+}
+
+const UNALIGNED: Error = Error::Unsupported {
+    what: "int8 inference needs the model bytes 4-byte aligned in memory",
+};
+
+fn tensor<'a>(l: &LayerView<'a>, j: usize) -> Result<TensorView<'a>, Error> {
+    l.tensor(j).ok_or(Error::Unsupported {
+        what: "layer without its tensors",
+    })
+}
+
+fn weights<'a>(l: &LayerView<'a>, j: usize) -> Result<&'a [i8], Error> {
+    tensor(l, j)?.as_i8().ok_or(Error::Unsupported {
+        what: "int8 layer with non-i8 weights",
+    })
+}
+
+fn bias<'a>(l: &LayerView<'a>, j: usize) -> Result<&'a [i32], Error> {
+    tensor(l, j)?.as_i32().ok_or(UNALIGNED)
+}
+
+fn requant<'a>(l: &LayerView<'a>, j: usize) -> Result<&'a [Requant], Error> {
+    tensor(l, j)?.as_requant().ok_or(UNALIGNED)
+}
+
+fn to_q12(l: &LayerView<'_>) -> Result<Requant, Error> {
+    tensor(l, 0)?.requant_at(0).ok_or(Error::Unsupported {
+        what: "activation layer without its multiplier",
+    })
+}
+
+impl Model<'_> {
+    /// Runs one quantized sample through an int8 model with integer
+    /// arithmetic only; returns the output codes, which live in `act`.
+    ///
+    /// `input` holds the input's codes (see [`Model::input_quant`]); the
+    /// output's scale and zero point are [`Model::output_quant`] (the argmax
+    /// of the codes is the predicted class). `act` and `cell` hold at least
+    /// [`int8_scratch_len`] elements. The bytes must be 4-byte aligned in
+    /// memory (biases and multipliers are read in place as `i32`s).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a float model or unaligned bytes,
+    /// [`Error::ShapeMismatch`] for short scratch or a wrong input length.
+    pub fn infer_int8<'s>(
+        &self,
+        input: &[i8],
+        act: &'s mut [i8],
+        cell: &mut [i16],
+    ) -> Result<&'s [i8], Error> {
+        if self.arithmetic() != Arithmetic::Int8 {
+            return Err(Error::Unsupported {
+                what: "int8 inference of a float model",
+            });
+        }
+        let need = int8_scratch_len(self);
+        for (found, expected) in [(act.len(), need.act), (cell.len(), need.cell)] {
+            if found < expected {
+                return Err(Error::ShapeMismatch { expected, found });
+            }
+        }
+        if input.len() != self.input_len() {
+            return Err(Error::ShapeMismatch {
+                expected: self.input_len(),
+                found: input.len(),
+            });
+        }
+        let (max, _) = sizes(self);
+        let (a, rest) = act.split_at_mut(max);
+        let (b, extra) = rest.split_at_mut(max);
+        a[..input.len()].copy_from_slice(input);
+        let (mut cur, mut next) = (a, b);
+        let mut len = input.len();
+        for l in self.layers() {
+            let out = shape_len(l.out_shape);
+            layer(&l, &cur[..len], &mut next[..out], extra, cell)?;
+            core::mem::swap(&mut cur, &mut next);
+            len = out;
+        }
+        Ok(&cur[..len])
+    }
+}
+
+/// One int8 layer from `x` into `y`.
+fn layer(
+    l: &LayerView<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    extra: &mut [i8],
+    cell: &mut [i16],
+) -> Result<(), Error> {
+    let q = l.quant.ok_or(Error::Unsupported {
+        what: "int8 layer without quantization",
+    })?;
+    let in_zp = q.input.zero_point;
+    let relu = l.activation == Activation::Relu;
+    let output = if relu {
+        OutputQuant::relu(q.output.zero_point)
+    } else {
+        OutputQuant::linear(q.output.zero_point)
+    };
+    let [c, h, w] = l.in_shape;
+    let p = l.params.map(|v| v as usize);
+    match l.kind {
+        LayerKind::Dense => {
+            let d = DenseQ {
+                weights: weights(l, 0)?,
+                bias: bias(l, 1)?,
+                requant: requant(l, 2)?,
+                input_zero_point: in_zp,
+                output,
+            };
+            int8::dense(&d, x, y)
+        }
+        LayerKind::Conv2d => {
+            let shape = Conv2dShape {
+                in_channels: c,
+                in_size: [h, w],
+                out_channels: l.out_shape[0],
+                kernel: [p[0], p[1]],
+                stride: [p[2], p[2]],
+                padding: [p[3], p[3]],
+            };
+            let conv = ConvQ {
+                weights: weights(l, 0)?,
+                bias: bias(l, 1)?,
+                requant: requant(l, 2)?,
+                input_zero_point: in_zp,
+                output,
+            };
+            int8::conv2d(&conv, &shape, x, y)
+        }
+        LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+            let shape = Pool2dShape {
+                channels: c,
+                in_size: [h, w],
+                kernel: [p[0], p[0]],
+                stride: [p[1], p[1]],
+            };
+            if l.kind == LayerKind::MaxPool2d {
+                int8::max_pool2d(&shape, x, y)?;
+            } else {
+                int8::avg_pool2d(&shape, x, y)?;
+            }
+            if relu {
+                int8::relu(y, q.output.zero_point);
+            }
+            Ok(())
+        }
+        LayerKind::Lstm => {
+            let lstm = LstmQ {
+                input_weights: weights(l, 0)?,
+                recurrent_weights: weights(l, 1)?,
+                bias: bias(l, 2)?,
+                input_requant: requant(l, 3)?,
+                recurrent_requant: requant(l, 4)?,
+                input_zero_point: in_zp,
+            };
+            let hidden = y.len();
+            let short = Error::ShapeMismatch {
+                expected: hidden,
+                found: cell.len().min(extra.len()),
+            };
+            let cell = cell.get_mut(..hidden).ok_or(short)?;
+            let scratch = extra.get_mut(..hidden).ok_or(short)?;
+            y.fill(0);
+            cell.fill(0);
+            lstm_sequence(&lstm, x, y, cell, scratch)
+        }
+        LayerKind::Activation => match l.activation {
+            Activation::Sigmoid => int8::sigmoid(x, in_zp, to_q12(l)?, y),
+            Activation::Tanh => int8::tanh(x, in_zp, to_q12(l)?, y),
+            _ => {
+                y.copy_from_slice(x);
+                if relu {
+                    int8::relu(y, q.output.zero_point);
+                }
+                Ok(())
+            }
+        },
+    }
+}
