@@ -359,3 +359,35 @@ fn lstm_step_matches_finite_differences() {
         loss(run(&wx, &wh, &b, &x, &h0, v))
     });
 }
+
+#[test]
+fn lstm_cell_backward_matches_closed_form_beyond_one_chunk() {
+    let h = 150; // spans several internal chunks
+    let mut gates = data(4 * h, 30);
+    for (idx, v) in gates.iter_mut().enumerate() {
+        // i, f, o in (0, 1); g in (-1, 1)
+        if !(2 * h..3 * h).contains(&idx) {
+            *v = 0.5 + 0.45 * *v;
+        }
+    }
+    let (c_prev, c, dh, dc0) = (data(h, 31), data(h, 32), data(h, 33), data(h, 34));
+    let mut dc = dc0.clone();
+    let mut dz = vec![0.0; 4 * h];
+    lstm_cell_backward(&gates, &c_prev, &c, &dh, &mut dc, &mut dz);
+    for k in 0..h {
+        let g64 = |j: usize| gates[j * h + k] as f64;
+        let (i, f, g, o) = (g64(0), g64(1), g64(2), g64(3));
+        let tc = (c[k] as f64).tanh();
+        let dck = dc0[k] as f64 + dh[k] as f64 * o * (1.0 - tc * tc);
+        let want = [
+            dck * g * i * (1.0 - i),
+            dck * c_prev[k] as f64 * f * (1.0 - f),
+            dck * i * (1.0 - g * g),
+            dh[k] as f64 * tc * o * (1.0 - o),
+        ];
+        for (j, w) in want.iter().enumerate() {
+            assert!((dz[j * h + k] as f64 - w).abs() < 1e-5, "dz[{j}][{k}]");
+        }
+        assert!((dc[k] as f64 - dck * f).abs() < 1e-5, "dc[{k}]");
+    }
+}

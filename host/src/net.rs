@@ -496,6 +496,21 @@ pub struct Hyper {
     pub validation: usize,
 }
 
+impl Hyper {
+    /// The defaults of a TOML description: Adam at 1e-3 with a cosine
+    /// schedule, 10 epochs of batch 64, 5,000 validation samples.
+    pub const DEFAULT: Hyper = Hyper {
+        epochs: 10,
+        batch: 64,
+        lr: 1e-3,
+        optimizer: OptimizerKind::ADAM,
+        schedule: Schedule::Cosine,
+        weight_decay: 0.0,
+        patience: 0,
+        validation: 5000,
+    };
+}
+
 /// A network description with its training hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
@@ -518,16 +533,7 @@ pub fn preset(name: &str) -> Result<Recipe> {
         units: 10,
         activation: Activation::Identity,
     };
-    let base = Hyper {
-        epochs: 10,
-        batch: 64,
-        lr: 1e-3,
-        optimizer: OptimizerKind::ADAM,
-        schedule: Schedule::Cosine,
-        weight_decay: 0.0,
-        patience: 0,
-        validation: 5000,
-    };
+    let base = Hyper::DEFAULT;
     let (layers, hyper) = match name {
         "mnist-mlp" => (
             vec![
@@ -729,7 +735,7 @@ pub fn recipe_from_toml_str(text: &str, input: Shape) -> Result<Recipe> {
         shape = layer.out_shape;
         specs.push(spec);
     }
-    let mut hyper = preset("mnist-mlp")?.hyper;
+    let mut hyper = Hyper::DEFAULT;
     let tr = &t.train;
     hyper.epochs = tr.epochs.unwrap_or(hyper.epochs);
     hyper.batch = tr.batch.unwrap_or(hyper.batch);
@@ -841,12 +847,9 @@ mod tests {
 
     #[test]
     fn huge_size_fields_are_refused_before_allocating() {
-        // 2^36 units on 16 inputs is a 2^40-element weight matrix.
-        let e = recipe_from_toml_str(
-            "[[layer]]\nkind = \"dense\"\nunits = 68719476736\n",
-            [1, 4, 4],
-        )
-        .unwrap_err();
+        // 2^32 - 1 units on 784 inputs: a 3.4e12-element weight matrix.
+        let e = recipe_from_toml_str("[[layer]]\nkind = \"dense\"\nunits = 4294967295\n", MNIST)
+            .unwrap_err();
         let e = format!("{e:#}");
         assert!(e.contains("layer 1") && e.contains("too large"), "{e}");
         let e = recipe_from_toml_str(
@@ -881,6 +884,11 @@ mod tests {
             units = 10
         "#;
         let r = recipe_from_toml_str(text, MNIST).unwrap();
+        let plain = "[[layer]]\nkind = \"dense\"\nunits = 10\n";
+        assert_eq!(
+            recipe_from_toml_str(plain, MNIST).unwrap().hyper,
+            Hyper::DEFAULT
+        );
         assert_eq!(r.hyper.epochs, 3);
         assert_eq!(r.hyper.optimizer, OptimizerKind::Sgd { momentum: 0.8 });
         let net = Network::from_specs(MNIST, &r.layers).unwrap();

@@ -7,8 +7,6 @@
 //! `i = σ(z_i)`, `f = σ(z_f)`, `g = tanh(z_g)`, `o = σ(z_o)`,
 //! `c = f ⊙ c_prev + i ⊙ g`, `h = o ⊙ tanh(c)`.
 
-use crate::math::tanhf;
-
 /// Sizes of an LSTM cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -82,21 +80,28 @@ pub fn lstm_cell_backward(
         c_prev.len() == hn && dh.len() == hn && dc.len() == hn,
         "lstm: state length"
     );
-    for k in 0..hn {
-        let (i, f, g, o) = (
-            gates[k],
-            gates[hn + k],
-            gates[2 * hn + k],
-            gates[3 * hn + k],
-        );
-        let tc = tanhf(c[k]);
-        let d_o = dh[k] * tc;
-        let dck = dc[k] + dh[k] * o * (1.0 - tc * tc);
-        dz[k] = dck * g * i * (1.0 - i);
-        dz[hn + k] = dck * c_prev[k] * f * (1.0 - f);
-        dz[2 * hn + k] = dck * i * (1.0 - g * g);
-        dz[3 * hn + k] = d_o * o * (1.0 - o);
-        dc[k] = dck * f;
+    // tanh(c) through the SIMD kernel, a stack chunk at a time.
+    const CHUNK: usize = 64;
+    let mut tc = [0.0f32; CHUNK];
+    for k0 in (0..hn).step_by(CHUNK) {
+        let len = CHUNK.min(hn - k0);
+        super::tanh(&c[k0..k0 + len], &mut tc[..len]);
+        for (j, &t) in tc[..len].iter().enumerate() {
+            let k = k0 + j;
+            let (i, f, g, o) = (
+                gates[k],
+                gates[hn + k],
+                gates[2 * hn + k],
+                gates[3 * hn + k],
+            );
+            let d_o = dh[k] * t;
+            let dck = dc[k] + dh[k] * o * (1.0 - t * t);
+            dz[k] = dck * g * i * (1.0 - i);
+            dz[hn + k] = dck * c_prev[k] * f * (1.0 - f);
+            dz[2 * hn + k] = dck * i * (1.0 - g * g);
+            dz[3 * hn + k] = d_o * o * (1.0 - o);
+            dc[k] = dck * f;
+        }
     }
 }
 
