@@ -1,5 +1,7 @@
 //! The `myelin` command-line tool.
 
+#![forbid(unsafe_code)]
+
 fn main() -> std::process::ExitCode {
     match myelin::host::cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -22,6 +22,9 @@ pub const THUMB_TARGETS: [&str; 3] = [
 /// Features of `myelin-core` that build on a bare-metal target (`std` needs an OS).
 const BARE_METAL_FEATURES: [&str; 2] = ["defmt", "half"];
 
+/// Seconds CI fuzzes each parser.
+const CI_FUZZ_SECONDS: u64 = 45;
+
 /// A named check.
 struct Step {
     name: String,
@@ -58,6 +61,10 @@ pub fn run(args: &[String]) -> Result<()> {
         steps.push(step("setup: rust targets and components", setup_rust));
         steps.push(step("setup: defmt-print", setup_defmt_print));
         steps.push(step("setup: qemu-system-arm", setup_qemu));
+        steps.push(step("setup: nightly, cargo-fuzz and miri", || {
+            crate::fuzz::setup()?;
+            crate::miri::setup()
+        }));
     }
     steps.push(cargo_step(
         "cargo fmt --check",
@@ -121,6 +128,15 @@ pub fn run(args: &[String]) -> Result<()> {
             "--no-deps",
         ]))
     }));
+
+    steps.push(step(
+        format!("cargo xtask fuzz (each parser {CI_FUZZ_SECONDS} s)"),
+        || crate::fuzz::fuzz(&[], CI_FUZZ_SECONDS).map(|r| crate::fuzz::print_table(&r)),
+    ));
+    steps.push(step(
+        "cargo xtask miri (core unsafe and zero-copy code)",
+        crate::miri::check,
+    ));
 
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut failures = Vec::new();

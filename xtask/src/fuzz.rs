@@ -7,7 +7,8 @@
 //! git); the committed seeds in `fuzz/seeds/<target>` are read every run,
 //! and `fuzz/dicts/<target>.dict` (tokens of the format) when present.
 //! A crash leaves its input in `fuzz/artifacts/<target>/` and fails the
-//! command. Installs `cargo-fuzz` (and the nightly toolchain) when missing.
+//! command. `cargo xtask fuzz` installs `cargo-fuzz` (and the nightly
+//! toolchain) when missing; CI does that in its setup steps.
 
 use crate::util::{self, on_path, root};
 use anyhow::{Context, Result, bail};
@@ -70,6 +71,7 @@ pub fn run(args: &[String]) -> Result<()> {
             s => targets.push(s.to_string()),
         }
     }
+    setup()?;
     let reports = fuzz(&targets, seconds)?;
     print_table(&reports);
     Ok(())
@@ -135,9 +137,8 @@ pub fn list() -> Result<Vec<String>> {
 }
 
 /// Builds and runs `targets` (all when empty) for `seconds` each. Stops at
-/// the first crash, leak, timeout or memory-limit hit.
+/// the first crash, leak, timeout or memory-limit hit. Needs [`setup`] done.
 pub fn fuzz(targets: &[String], seconds: u64) -> Result<Vec<Report>> {
-    setup()?;
     let all = list()?;
     let chosen: Vec<String> = if targets.is_empty() {
         all.clone()
@@ -255,7 +256,8 @@ fn parse_line(line: &str, r: &mut Report) {
     }
 }
 
-fn print_table(reports: &[Report]) {
+/// Prints one line of figures per target.
+pub fn print_table(reports: &[Report]) {
     println!(
         "{:<14} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "target", "runs", "cov", "ft", "corpus", "rss MiB", "seconds"

@@ -8,6 +8,8 @@
 //! - `cargo xtask report [--json]`: instructions, flash, RAM and stack per firmware program.
 //! - `cargo xtask gen-firmware-models [--check]`: train and export the models the firmware runs.
 
+#![forbid(unsafe_code)]
+
 mod ci;
 mod firmware_check;
 mod fuzz;
@@ -64,7 +66,9 @@ fn dispatch(args: &[String]) -> Result<()> {
                 "  fuzz [--seconds N] [TARGET...]  run each parser fuzz target for N seconds (default {})",
                 fuzz::DEFAULT_SECONDS
             );
-            println!("  miri           the core's unsafe and zero-copy code under Miri (scalar and AVX2)");
+            println!(
+                "  miri           the core's unsafe and zero-copy code under Miri (scalar and AVX2)"
+            );
             Ok(())
         }
         other => bail!("unknown command `{other}` (try `cargo xtask help`)"),

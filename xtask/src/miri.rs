@@ -34,12 +34,17 @@ pub const LIB_TESTS: [&str; 14] = [
     "train::tests::clipping_bounds_the_norm",
 ];
 
-/// Runs the Miri passes.
+/// `cargo xtask miri`: installs Miri if missing, then runs [`check`].
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(bad) = args.first() {
         bail!("unknown argument `{bad}` for `cargo xtask miri`");
     }
     setup()?;
+    check()
+}
+
+/// Runs the Miri passes (Miri must be installed, see [`setup`]).
+pub fn check() -> Result<()> {
     let (passed, skipped) = pass(None)?;
     eprintln!("miri (scalar): {passed} tests passed, {skipped} filtered out");
     if cfg!(target_arch = "x86_64") {
