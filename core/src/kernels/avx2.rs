@@ -268,6 +268,45 @@ pub(super) unsafe fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
     }
 }
 
+/// Row cross-correlation sums `out[t] += sum_j g[j] * x[j + t]`, four taps at a
+/// time sharing each load of `g`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn corr_dot_acc(out: &mut [f32], x: &[f32], g: &[f32]) {
+    let (k, n) = (out.len(), g.len());
+    if k == 0 || n == 0 {
+        return;
+    }
+    assert!(x.len() + 1 >= n + k, "corr_dot_acc: input too short");
+    let (px, pg) = (x.as_ptr(), g.as_ptr());
+    for t0 in (0..k).step_by(4) {
+        let nt = (k - t0).min(4);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut j = 0;
+        // SAFETY: lanes j..j+8 <= n of `g`; of `x`, lanes up to
+        // j + 8 + t0 + q <= n + k - 1 <= x.len() for q < nt.
+        unsafe {
+            while j + LANES <= n {
+                let gv = ld(pg.add(j));
+                for (q, acc) in acc.iter_mut().enumerate().take(nt) {
+                    *acc = _mm256_fmadd_ps(gv, ld(px.add(j + t0 + q)), *acc);
+                }
+                j += LANES;
+            }
+        }
+        for (q, acc) in acc.iter().enumerate().take(nt) {
+            let t = t0 + q;
+            let mut s = hsum(*acc);
+            for jj in j..n {
+                s += g[jj] * x[jj + t];
+            }
+            out[t] += s;
+        }
+    }
+}
+
 // ---------------------------------------------------------------- gemm
 
 /// Rows of `C` per micro-kernel tile.

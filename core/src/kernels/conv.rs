@@ -429,19 +429,57 @@ fn backward(
 /// `dw += ∂L/∂w` alone.
 fn weight_grads(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     let s = g.s;
+    if s == 1 {
+        for_each_row(g, |oc, ic, kh, oh, ih| {
+            let dwr = &mut dw[((oc * g.in_ch + ic) * g.k_h + kh) * g.k_w..][..g.k_w];
+            let xr = &x[(ic * g.in_h + ih) * g.in_w..][..g.in_w];
+            let dyr = &dy[(oc * g.out_h + oh) * g.out_w..][..g.out_w];
+            corr_dot_padded(dwr, xr, dyr, g.p_w);
+        });
+        return;
+    }
     g.for_each_tap(|wi, y0, x0, lo, hi| {
         let xs = (x0 + (lo * s) as isize) as usize;
         let dyr = &dy[y0 + lo..y0 + hi];
-        if s == 1 {
-            dw[wi] += super::dot(dyr, &x[xs..xs + (hi - lo)]);
-        } else {
-            dw[wi] += dyr
-                .iter()
-                .enumerate()
-                .map(|(j, &gv)| gv * x[xs + j * s])
-                .sum::<f32>();
-        }
+        dw[wi] += dyr
+            .iter()
+            .enumerate()
+            .map(|(j, &gv)| gv * x[xs + j * s])
+            .sum::<f32>();
     });
+}
+
+/// `out[t] += sum_j dy[j] * x[j + t - pad]` with `x` zero outside its bounds:
+/// [`super::corr_dot_acc`] over the outputs whose taps all land inside `x`,
+/// checked scalar code for the rest.
+fn corr_dot_padded(out: &mut [f32], x: &[f32], dy: &[f32], pad: usize) {
+    let (k, n, xl, p) = (
+        out.len() as isize,
+        dy.len() as isize,
+        x.len() as isize,
+        pad as isize,
+    );
+    // Interior: j - p >= 0 and j - p + k - 1 < xl.
+    let lo = p.clamp(0, n);
+    let hi = (xl + p - k + 1).clamp(lo, n);
+    if hi > lo {
+        let x0 = (lo - p) as usize;
+        let len = (hi - lo) as usize;
+        super::corr_dot_acc(
+            out,
+            &x[x0..x0 + len + out.len() - 1],
+            &dy[lo as usize..hi as usize],
+        );
+    }
+    for j in (0..lo).chain(hi..n) {
+        let gv = dy[j as usize];
+        for (t, o) in out.iter_mut().enumerate() {
+            let i = j + t as isize - p;
+            if (0..xl).contains(&i) {
+                *o += gv * x[i as usize];
+            }
+        }
+    }
 }
 
 /// 2-D convolution forward, direct (no scratch): `y = conv(x, w) + b`.

@@ -334,6 +334,19 @@ pub fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
     )
 }
 
+/// Row cross-correlation sums: `out[t] += sum_j g[j] * x[j + t]` for every
+/// tap `t`. The weight-gradient loop of the stride-1 convolutions.
+///
+/// # Panics
+/// If `x.len() < g.len() + out.len() - 1`.
+pub fn corr_dot_acc(out: &mut [f32], x: &[f32], g: &[f32]) {
+    dispatch!(
+        avx2: avx2::corr_dot_acc(out, x, g),
+        neon: scalar::corr_dot_acc(out, x, g),
+        scalar: scalar::corr_dot_acc(out, x, g),
+    )
+}
+
 /// Checks that three slices have one length and returns it.
 #[inline]
 fn same_len(name: &str, a: usize, b: usize, c: usize) -> usize {

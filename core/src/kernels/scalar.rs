@@ -219,3 +219,21 @@ pub fn corr_acc(y: &mut [f32], x: &[f32], w: &[f32], rev: bool) {
         *yv += s;
     }
 }
+
+/// Row cross-correlation sums: `out[t] += sum_j g[j] * x[j + t]` for every
+/// tap `t` (the weight gradient of a stride-1 convolution row).
+///
+/// # Panics
+/// If `x.len() < g.len() + out.len() - 1`.
+pub fn corr_dot_acc(out: &mut [f32], x: &[f32], g: &[f32]) {
+    if out.is_empty() || g.is_empty() {
+        return;
+    }
+    assert!(
+        x.len() + 1 >= g.len() + out.len(),
+        "corr_dot_acc: input too short"
+    );
+    for (t, o) in out.iter_mut().enumerate() {
+        *o += dot(g, &x[t..t + g.len()]);
+    }
+}

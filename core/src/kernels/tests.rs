@@ -69,6 +69,22 @@ fn dispatch_uses_simd_where_available() {
     }
     #[cfg(target_arch = "aarch64")]
     assert_eq!(isa(), Isa::Neon);
+
+    // The cap is process-wide, so it is exercised here, in the one test
+    // that looks at `isa()`.
+    // Tests running meanwhile compare against scalar with tolerances, so a
+    // brief cap cannot break them.
+    let best = isa();
+    set_max_isa(Isa::Scalar);
+    assert_eq!(isa(), Isa::Scalar);
+    let (a, b) = ([1.0f32, 2.0, 3.0, 4.0], [5.0f32, 6.0, 7.0, 8.0]);
+    let mut c = [0.0f32; 4];
+    gemm(false, false, 2, 2, 2, &a, &b, 0.0, &mut c);
+    assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+    set_max_isa(Isa::Avx2Fma);
+    assert!(matches!(isa(), Isa::Avx2Fma | Isa::Neon | Isa::Scalar));
+    set_max_isa(Isa::Avx512F);
+    assert_eq!(isa(), best);
 }
 
 proptest! {
@@ -179,6 +195,19 @@ proptest! {
     }
 
     #[test]
+    fn corr_dot_acc_matches_scalar(
+        (out, x, g) in (1usize..9, 0usize..50).prop_flat_map(|(k, n)| {
+            (vec_of(k, 1.0), vec_of(n + k - 1, 1.0), vec_of(n, 1.0))
+        })
+    ) {
+        let mut o0 = out.clone();
+        let mut o1 = out.clone();
+        scalar::corr_dot_acc(&mut o0, &x, &g);
+        corr_dot_acc(&mut o1, &x, &g);
+        close(&o1, &o0, 1e-5 * (g.len() as f32 + 1.0))?;
+    }
+
+    #[test]
     fn max_matches_scalar(x in (0usize..100, scale()).prop_flat_map(|(n, s)| vec_of(n, s)), nan_at in any::<prop::sample::Index>()) {
         prop_assert_eq!(max(&x), scalar::max(&x));
         if !x.is_empty() {
@@ -238,23 +267,6 @@ fn approximations_meet_documented_error() {
             );
         }
     }
-}
-
-#[test]
-fn isa_cap_selects_the_tier() {
-    // Other tests run concurrently: every tier computes the same gemm here
-    // within rounding, so capping briefly cannot break them.
-    let best = isa();
-    set_max_isa(Isa::Scalar);
-    assert_eq!(isa(), Isa::Scalar);
-    let (a, b) = ([1.0f32, 2.0, 3.0, 4.0], [5.0f32, 6.0, 7.0, 8.0]);
-    let mut c = [0.0f32; 4];
-    gemm(false, false, 2, 2, 2, &a, &b, 0.0, &mut c);
-    assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
-    set_max_isa(Isa::Avx2Fma);
-    assert!(matches!(isa(), Isa::Avx2Fma | Isa::Neon | Isa::Scalar));
-    set_max_isa(Isa::Avx512F);
-    assert_eq!(isa(), best);
 }
 
 #[test]
