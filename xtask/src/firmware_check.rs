@@ -13,7 +13,7 @@
 //! and the exit status is non-zero if any step failed. Running the QEMU
 //! programs is `cargo xtask qemu`.
 
-use crate::qemu::{self, cargo_in};
+use crate::qemu::{self, firmware_cargo};
 use crate::util;
 use anyhow::{Result, bail};
 
@@ -34,7 +34,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let fw = fw.clone();
         steps.push((
             "firmware: cargo fmt --check".into(),
-            Box::new(move || util::run(cargo_in(&fw).args(["fmt", "--", "--check"]))),
+            Box::new(move || util::run(firmware_cargo(&fw).args(["fmt", "--", "--check"]))),
         ));
     }
     for krate in HOST_CRATES {
@@ -42,7 +42,7 @@ pub fn run(args: &[String]) -> Result<()> {
         steps.push((
             format!("{krate}: clippy (host)"),
             Box::new(move || {
-                util::run(cargo_in(&dir).args([
+                util::run(firmware_cargo(&dir).args([
                     "clippy",
                     "-p",
                     krate,
@@ -56,7 +56,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let dir = fw.clone();
         steps.push((
             format!("{krate}: tests (host)"),
-            Box::new(move || util::run(cargo_in(&dir).args(["test", "-p", krate]))),
+            Box::new(move || util::run(firmware_cargo(&dir).args(["test", "-p", krate]))),
         ));
     }
     for board in qemu::boards()? {
@@ -69,7 +69,7 @@ pub fn run(args: &[String]) -> Result<()> {
         steps.push((
             format!("{}: clippy ({}, {what})", board.name, board.target),
             Box::new(move || {
-                util::run(cargo_in(&b.dir).args([
+                util::run(firmware_cargo(&b.dir).args([
                     "clippy",
                     "--release",
                     "--bins",

@@ -1,11 +1,16 @@
-//! `cargo xtask gen-firmware-models [--check] [NAME...]`: the trained models
+//! `cargo xtask gen-firmware-models [--export | --check] [NAME...]`: the trained models
 //! the QEMU firmware runs, reproducibly.
 //!
-//! For each model: `myelin train` (fixed preset, seed and thread count) into
-//! `target/firmware-models/`, the model file copied to
-//! `firmware/models/data/NAME.myl`, then `myelin export --rust` of that file
-//! with the first test images of `data/mnist` and the host's outputs for them
-//! into `firmware/models/src/`. Both are committed; CI does not retrain.
+//! For each model, in order: `myelin train` (fixed preset, seed and thread
+//! count; the model file copied from `target/firmware-models/` to
+//! `firmware/models/data/NAME.myl`) or `myelin quantize --int8` of an
+//! earlier one, then `myelin export --rust` of the file with the first test
+//! images of `data/mnist` and the host's outputs for them into
+//! `firmware/models/src/`. Model files and sources are committed; CI does
+//! not retrain.
+//!
+//! `--export` retrains nothing: it only exports the committed model files
+//! again (after a change to `myelin export`).
 //!
 //! `--check` retrains nothing: it exports every committed model file again
 //! and fails if the result differs from the committed source, so the weights,
@@ -17,24 +22,51 @@ use crate::util::{self, root};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-/// One model the firmware runs.
+/// Where a model comes from.
+enum Source {
+    /// `myelin train` with these arguments (besides data, seed, threads, output).
+    Train(&'static [&'static str]),
+    /// `myelin quantize --int8` of the named model, calibrated on training images.
+    Int8Of(&'static str),
+}
+
+/// One model the firmware runs (or one the others are made from).
 struct Spec {
     /// File stem under `firmware/models/data/` and the name in the generated docs.
     name: &'static str,
-    /// Module file under `firmware/models/src/`.
-    module: &'static str,
-    /// `myelin train` arguments (besides data, seed, threads and output).
-    train: &'static [&'static str],
-    /// Test images embedded with the host's outputs.
-    samples: usize,
+    /// How the model file is made.
+    source: Source,
+    /// Module file under `firmware/models/src/` and the test images embedded
+    /// in it with the host's outputs; `None` for a model only quantized.
+    export: Option<(&'static str, usize)>,
 }
 
-const SPECS: [Spec; 1] = [Spec {
-    name: "mnist-mlp",
-    module: "mnist_mlp_f32.rs",
-    train: &["--preset", "mnist-mlp"],
-    samples: 500,
-}];
+const SPECS: [Spec; 4] = [
+    Spec {
+        name: "mnist-mlp",
+        source: Source::Train(&["--preset", "mnist-mlp"]),
+        export: Some(("mnist_mlp_f32.rs", 500)),
+    },
+    Spec {
+        name: "mnist-mlp-int8",
+        source: Source::Int8Of("mnist-mlp"),
+        export: Some(("mnist_mlp_int8.rs", 300)),
+    },
+    Spec {
+        name: "mnist-cnn",
+        source: Source::Train(&["--preset", "mnist-cnn", "--epochs", "3"]),
+        export: None,
+    },
+    // 200 images keep the Cortex-M0 program within its 256 KiB of flash.
+    Spec {
+        name: "mnist-cnn-int8",
+        source: Source::Int8Of("mnist-cnn"),
+        export: Some(("mnist_cnn_int8.rs", 200)),
+    },
+];
+
+/// Training images the int8 activation ranges are calibrated on.
+const CALIB_SAMPLES: &str = "1000";
 
 /// Seed and thread count of every training run (the result depends on both).
 const SEED: &str = "1";
@@ -53,8 +85,8 @@ fn myelin(args: &[&str]) -> Result<()> {
     )
 }
 
-fn export(spec: &Spec, model: &Path, out: &Path) -> Result<()> {
-    let samples = spec.samples.to_string();
+fn export(spec: &Spec, samples: usize, model: &Path, out: &Path) -> Result<()> {
+    let samples = samples.to_string();
     myelin(&[
         "export",
         &model.to_string_lossy(),
@@ -72,13 +104,15 @@ fn export(spec: &Spec, model: &Path, out: &Path) -> Result<()> {
 /// Runs the command.
 pub fn run(args: &[String]) -> Result<()> {
     let mut check = false;
+    let mut export_only = false;
     let mut names = Vec::new();
     for a in args {
         match a.as_str() {
             "--check" => check = true,
+            "--export" => export_only = true,
             s if s.starts_with('-') => {
                 bail!(
-                    "unknown option `{s}` (usage: cargo xtask gen-firmware-models [--check] [NAME...])"
+                    "unknown option `{s}` (usage: cargo xtask gen-firmware-models [--export | --check] [NAME...])"
                 )
             }
             s => names.push(s.to_string()),
@@ -97,12 +131,17 @@ pub fn run(args: &[String]) -> Result<()> {
     let data = models_dir().join("data");
     std::fs::create_dir_all(&data)?;
     let mut stale = Vec::new();
+    let data_dir = root().join("data/mnist");
+    let data_dir = data_dir.to_string_lossy();
     for spec in selected {
         let committed_model = data.join(format!("{}.myl", spec.name));
-        let module = models_dir().join("src").join(spec.module);
         if check {
-            let fresh = work.join(spec.module);
-            export(spec, &committed_model, &fresh)?;
+            let Some((module, samples)) = spec.export else {
+                continue;
+            };
+            let module = models_dir().join("src").join(module);
+            let fresh = work.join(module.file_name().unwrap_or_default());
+            export(spec, samples, &committed_model, &fresh)?;
             let a = std::fs::read(&fresh)?;
             let b = std::fs::read(&module).with_context(|| format!("{}", module.display()))?;
             if a == b {
@@ -121,26 +160,52 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             continue;
         }
-        let trained = work.join(format!("{}.myl", spec.name));
-        let mut train = vec!["train"];
-        train.extend_from_slice(spec.train);
-        let data_dir = root().join("data/mnist");
-        let data_dir = data_dir.to_string_lossy();
-        let out = trained.to_string_lossy();
-        train.extend_from_slice(&[
-            "--data",
-            &data_dir,
-            "--seed",
-            SEED,
-            "--threads",
-            THREADS,
-            "--out",
-            &out,
-        ]);
-        myelin(&train)?;
-        std::fs::copy(&trained, &committed_model)
-            .with_context(|| format!("copying to {}", committed_model.display()))?;
-        export(spec, &committed_model, &module)?;
+        match spec.source {
+            _ if export_only => {}
+            Source::Train(args) => {
+                let trained = work.join(format!("{}.myl", spec.name));
+                let out = trained.to_string_lossy();
+                let mut train = vec!["train"];
+                train.extend_from_slice(args);
+                train.extend_from_slice(&[
+                    "--data",
+                    &data_dir,
+                    "--seed",
+                    SEED,
+                    "--threads",
+                    THREADS,
+                    "--out",
+                    &out,
+                ]);
+                myelin(&train)?;
+                std::fs::copy(&trained, &committed_model)
+                    .with_context(|| format!("copying to {}", committed_model.display()))?;
+            }
+            Source::Int8Of(from) => {
+                let from = data.join(format!("{from}.myl"));
+                myelin(&[
+                    "quantize",
+                    &from.to_string_lossy(),
+                    "--int8",
+                    "--calib-data",
+                    &data_dir,
+                    "--calib-samples",
+                    CALIB_SAMPLES,
+                    "--threads",
+                    THREADS,
+                    "--out",
+                    &committed_model.to_string_lossy(),
+                ])?;
+            }
+        }
+        if let Some((module, samples)) = spec.export {
+            export(
+                spec,
+                samples,
+                &committed_model,
+                &models_dir().join("src").join(module),
+            )?;
+        }
     }
     if !stale.is_empty() {
         bail!(

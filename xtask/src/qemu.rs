@@ -68,7 +68,7 @@ impl Board {
 
     /// `cargo build --release --bins` in the board's directory.
     pub fn build(&self) -> Result<()> {
-        util::run(cargo_in(&self.dir).args(["build", "--release", "--bins"]))
+        util::run(firmware_cargo(&self.dir).args(["build", "--release", "--bins"]))
     }
 }
 
@@ -81,6 +81,15 @@ pub fn firmware_dir() -> PathBuf {
 pub fn cargo_in(dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(dir);
+    cmd
+}
+
+/// [`cargo_in`] for the firmware workspace: its ELFs must land in
+/// `firmware/target/` (where [`Board::elf`] looks), whatever target
+/// directory the root workspace uses.
+pub fn firmware_cargo(dir: &Path) -> Command {
+    let mut cmd = cargo_in(dir);
+    cmd.env_remove("CARGO_TARGET_DIR");
     cmd
 }
 

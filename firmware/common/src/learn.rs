@@ -93,8 +93,8 @@ impl State {
     }
 }
 
-fn first<const N: usize>(buf: &mut [f32; m::SCRATCH]) -> &mut [f32; N] {
-    const { assert!(N <= m::SCRATCH) };
+fn first<const N: usize>(buf: &mut [f32; m::SCRATCH_A]) -> &mut [f32; N] {
+    const { assert!(N <= m::SCRATCH_A) };
     match buf.first_chunk_mut::<N>() {
         Some(p) => p,
         None => unreachable!(),

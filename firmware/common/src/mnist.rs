@@ -6,7 +6,11 @@
 //! programs that use it.
 
 use crate::Checks;
-#[cfg(feature = "mnist-mlp-f32")]
+#[cfg(any(
+    feature = "mnist-mlp-f32",
+    feature = "mnist-mlp-int8",
+    feature = "mnist-cnn-int8"
+))]
 use crate::measure;
 
 /// The network input for raw pixels: `pixel / 255`, as the host computes it.
@@ -250,3 +254,77 @@ pub fn mnist_mlp_file() -> ! {
     tally.check(&mut t, "mnist-mlp f32 (model file, zero-copy)", false);
     t.finish()
 }
+
+/// The input codes of raw pixels, through the model's pixel-to-code table.
+#[inline(never)]
+pub fn pixels_to_codes(pixels: &[u8], table: &[i8; 256], x: &mut [i8]) {
+    for (v, &p) in x.iter_mut().zip(pixels) {
+        *v = table[usize::from(p)];
+    }
+}
+
+/// A program running an int8 model of `myelin-fw-models` on every embedded
+/// test image, checking the raw output codes against the host's bit for bit.
+macro_rules! int8_program {
+    ($(#[$doc:meta])* $name:ident, $module:ident, $model:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> ! {
+            use core::mem::size_of_val;
+            use myelin_fw_models::$module::{self as m, samples};
+            measure::paint_stack();
+            let mut t = Checks::new();
+            let mut scratch = m::Scratch::ZERO;
+            let mut x = [0i8; m::INPUT];
+            let mut y = [0i8; m::OUTPUT];
+            pixels_to_codes(&samples::PIXELS[0], &m::PIXEL_CODES, &mut x);
+            let x0 = core::hint::black_box(&x);
+            let ran = measure::instructions(|| m::NETWORK.infer(x0, &mut y, &mut scratch));
+            let stack = measure::peak_stack();
+            let data = size_of_val(&samples::PIXELS)
+                + size_of_val(&samples::LABELS)
+                + size_of_val(&samples::OUTPUTS)
+                + size_of_val(&samples::CLASSES)
+                + size_of_val(&m::PIXEL_CODES);
+            measure::report_with_data(
+                $model,
+                "int8",
+                m::MACS as u32,
+                m::WEIGHTS_BYTES as u32,
+                data as u32,
+                stack,
+            );
+            t.record(ran.is_ok(), "measured inference ran");
+            let mut tally = Tally::new();
+            for i in 0..samples::COUNT {
+                pixels_to_codes(&samples::PIXELS[i], &m::PIXEL_CODES, &mut x);
+                if m::NETWORK.infer(&x, &mut y, &mut scratch).is_err() {
+                    defmt::error!("sample {}: inference failed", i);
+                    y = [i8::MIN; m::OUTPUT];
+                }
+                tally.add_i8(i, &y, &samples::OUTPUTS[i], samples::CLASSES[i], samples::LABELS[i]);
+            }
+            tally.check(&mut t, concat!($model, " int8"), true);
+            t.finish()
+        }
+    };
+}
+
+#[cfg(feature = "mnist-mlp-int8")]
+int8_program!(
+    /// The int8 mnist-mlp (typed network, static weights; `SMLAD` where the
+    /// core has DSP) on every embedded test image, bit for bit against the
+    /// host; the first inference is measured.
+    mnist_mlp_int8,
+    mnist_mlp_int8,
+    "mnist-mlp"
+);
+
+#[cfg(feature = "mnist-cnn-int8")]
+int8_program!(
+    /// The int8 mnist-cnn (two convolutions, two max pools, dense) on every
+    /// embedded test image, bit for bit against the host; the first inference
+    /// is measured.
+    mnist_cnn_int8,
+    mnist_cnn_int8,
+    "mnist-cnn"
+);

@@ -22,6 +22,7 @@
 //! let y = model.infer(&x, &mut scratch)?;
 //! ```
 
+mod int8;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -35,7 +36,7 @@ use myelin_core::model::{DType, Model, shape_len};
 use crate::checkpoint::{self, Checkpoint, check_writable, write_atomic};
 use crate::data::MnistFiles;
 
-pub use source::{Samples, rust_source};
+pub use source::{Outputs, Samples, rust_source};
 
 /// Arguments of `myelin export`.
 #[derive(Debug, Args)]
@@ -62,8 +63,9 @@ pub struct ExportArgs {
 /// Runs `myelin export`.
 pub fn run(a: &ExportArgs) -> Result<()> {
     check_writable(&a.rust)?;
-    let bytes = read_model(&a.model)?;
-    let model = Model::parse(&bytes).with_context(|| format!("{}", a.model.display()))?;
+    let (buf, at) = aligned(&read_model(&a.model)?);
+    let bytes = &buf[at..];
+    let model = Model::parse(bytes).with_context(|| format!("{}", a.model.display()))?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.model
             .file_stem()
@@ -105,6 +107,16 @@ fn read_model(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// A copy of `bytes` starting at a 16-byte aligned address: the buffer and
+/// the offset of the copy in it (int8 inference reads `i32`s in place).
+fn aligned(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; bytes.len() + 16];
+    let at = (16 - buf.as_ptr() as usize % 16) % 16;
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+    buf.truncate(at + bytes.len());
+    (buf, at)
+}
+
 /// Test images `first..first + n` of the IDX directory `dir`, checked against
 /// the model's input.
 fn load_samples(dir: &Path, model: &Model<'_>, first: usize, n: usize) -> Result<Samples> {
@@ -134,10 +146,10 @@ fn load_samples(dir: &Path, model: &Model<'_>, first: usize, n: usize) -> Result
     }
     if let Some(t) = (0..model.tensor_count())
         .filter_map(|i| model.tensor(i))
-        .find(|t| t.dtype != DType::F32)
+        .find(|t| t.dtype == DType::F16)
     {
         bail!(
-            "embedding samples needs the host's outputs, computed here for f32 models only; \
+            "embedding samples needs the host's outputs, computed here for f32 and int8 models; \
              this model holds {} tensors",
             t.dtype.name()
         );

@@ -1,7 +1,9 @@
 //! The Rust text `myelin export --rust` writes.
 
 use anyhow::{Result, bail};
-use myelin_core::model::{self, Activation, DType, LayerKind, LayerView, Model, shape_len};
+use myelin_core::model::{
+    self, Activation, Arithmetic, DType, LayerKind, LayerView, Model, shape_len,
+};
 
 /// Values per line of a generated array.
 const PER_LINE: usize = 16;
@@ -16,13 +18,33 @@ pub struct Samples {
     /// Labels.
     pub labels: Vec<u8>,
     /// The model's outputs on the host, sample after sample.
-    pub outputs: Vec<f32>,
+    pub outputs: Outputs,
     /// Index of the largest output (the first on ties).
     pub classes: Vec<u8>,
 }
 
+/// What the host computed for the embedded samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outputs {
+    /// Outputs of an f32 model (`Model::infer`).
+    F32(Vec<f32>),
+    /// Output codes of an int8 model (`Model::infer_int8`), from input codes
+    /// quantized from `pixel / 255` with the model's input quantization.
+    I8(Vec<i8>),
+}
+
+impl Outputs {
+    fn len(&self) -> usize {
+        match self {
+            Outputs::F32(v) => v.len(),
+            Outputs::I8(v) => v.len(),
+        }
+    }
+}
+
 impl Samples {
-    /// Runs `model` (f32) on each sample with the core's model inference.
+    /// Runs `model` on each sample with the core's model inference (f32 or
+    /// integer-only int8). An int8 model's bytes must be 4-byte aligned.
     pub fn compute(
         model: &Model<'_>,
         first: usize,
@@ -37,16 +59,36 @@ impl Samples {
                 labels.len()
             );
         }
-        let mut scratch = vec![0.0f32; model::scratch_len(model)];
-        let mut outputs = Vec::new();
         let mut classes = Vec::new();
-        for image in pixels.chunks_exact(len) {
-            let x: Vec<f32> = image.iter().map(|&p| f32::from(p) / 255.0).collect();
-            let y = model.infer(&x, &mut scratch)?;
-            let class = myelin_core::train::argmax(y);
-            classes.push(u8::try_from(class).unwrap_or(u8::MAX));
-            outputs.extend_from_slice(y);
-        }
+        let outputs = if model.arithmetic() == Arithmetic::Int8 {
+            let Some(inq) = model.input_quant() else {
+                bail!("int8 model without input quantization");
+            };
+            let need = model::int8_scratch_len(model);
+            let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+            let mut outputs = Vec::new();
+            for image in pixels.chunks_exact(len) {
+                let x: Vec<i8> = image
+                    .iter()
+                    .map(|&p| inq.quantize(f32::from(p) / 255.0))
+                    .collect();
+                let y = model.infer_int8(&x, &mut act, &mut cell)?;
+                classes.push(u8::try_from(argmax_i8(y)).unwrap_or(u8::MAX));
+                outputs.extend_from_slice(y);
+            }
+            Outputs::I8(outputs)
+        } else {
+            let mut scratch = vec![0.0f32; model::scratch_len(model)];
+            let mut outputs = Vec::new();
+            for image in pixels.chunks_exact(len) {
+                let x: Vec<f32> = image.iter().map(|&p| f32::from(p) / 255.0).collect();
+                let y = model.infer(&x, &mut scratch)?;
+                let class = myelin_core::train::argmax(y);
+                classes.push(u8::try_from(class).unwrap_or(u8::MAX));
+                outputs.extend_from_slice(y);
+            }
+            Outputs::F32(outputs)
+        };
         Ok(Samples {
             first,
             pixels,
@@ -55,6 +97,17 @@ impl Samples {
             classes,
         })
     }
+}
+
+/// Index of the largest code (the first on ties).
+fn argmax_i8(y: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &v) in y.iter().enumerate() {
+        if v > y[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// One layer as the generated code sees it.
@@ -66,34 +119,39 @@ struct Plan<'a> {
     out_len: usize,
 }
 
-/// Generates the Rust module for the f32 `model`.
+/// Generates the Rust module for `model` (f32 or int8), with `samples` embedded.
 ///
 /// # Errors
-/// For tensors that are not f32, layer kinds this generator does not emit
-/// (LSTM; non-square convolution kernels) and non-finite weights, naming the layer.
+/// For layer kinds this generator does not emit (LSTM; non-square f32
+/// convolution kernels; int8 sigmoid/tanh), f16 tensors and non-finite
+/// weights, naming the layer.
 pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> Result<String> {
+    if model.arithmetic() == Arithmetic::Int8 {
+        return super::int8::rust_source_int8(model, name, samples);
+    }
     let plans = plan(model)?;
     let input = model.input_shape();
     let in_len = model.input_len();
     let out_len = model.output_len();
-    let scratch = plans
-        .iter()
-        .take(plans.len().saturating_sub(1))
-        .map(|p| p.out_len)
-        .max()
-        .unwrap_or(1);
+    // Hidden activations alternate between the buffers: even layers write A, odd ones B.
+    let hidden = |parity: usize| {
+        plans
+            .iter()
+            .take(plans.len().saturating_sub(1))
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, p)| p.out_len)
+            .max()
+            .unwrap_or(1)
+    };
+    let (scratch_a, scratch_b) = (hidden(0), hidden(1));
     let macs: usize = plans.iter().map(|p| macs(&p.layer)).sum();
     let weights_bytes: usize = plans
         .iter()
         .flat_map(|p| (0..p.layer.tensor_count()).filter_map(|j| p.layer.tensor(j)))
         .map(|t| t.data.len())
         .sum();
-    let shape = |s: [usize; 3]| format!("{}x{}x{}", s[0], s[1], s[2]);
-    let crc = {
-        let b = model.bytes();
-        let c = b.len().saturating_sub(4);
-        u32::from_le_bytes([b[c], b[c + 1], b[c + 2], b[c + 3]])
-    };
+    let crc = crc(model);
 
     let mut s = String::new();
     let w = &mut s;
@@ -155,9 +213,14 @@ pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> 
     wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
     wl(
         w,
-        "/// Elements of each of the two activation buffers (the largest hidden activation).",
+        "/// Elements of activation buffer A (outputs of layers 1, 3, 5, ... but the last).",
     );
-    wl(w, &format!("pub const SCRATCH: usize = {scratch};"));
+    wl(w, &format!("pub const SCRATCH_A: usize = {scratch_a};"));
+    wl(
+        w,
+        "/// Elements of activation buffer B (outputs of layers 2, 4, 6, ... but the last).",
+    );
+    wl(w, &format!("pub const SCRATCH_B: usize = {scratch_b};"));
     wl(w, "/// Multiply-accumulates per inference.");
     wl(w, &format!("pub const MACS: usize = {macs};"));
     wl(w, "/// Bytes of weights and biases.");
@@ -193,34 +256,34 @@ pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> 
     // Scratch.
     wl(
         w,
-        "/// The two activation buffers [`Network::infer`] alternates between.",
+        "/// The two activation buffers [`Network::infer`] alternates between (A, B).",
     );
     wl(w, "#[derive(Debug, Clone, Copy, PartialEq)]");
     wl(
         w,
-        "pub struct Scratch(pub [f32; SCRATCH], pub [f32; SCRATCH]);",
+        "pub struct Scratch(pub [f32; SCRATCH_A], pub [f32; SCRATCH_B]);",
     );
     wl(w, "");
     wl(w, "impl Scratch {");
     wl(w, "    /// Zeroed buffers (usable in a `static`).");
     wl(
         w,
-        "    pub const ZERO: Self = Self([0.0; SCRATCH], [0.0; SCRATCH]);",
+        "    pub const ZERO: Self = Self([0.0; SCRATCH_A], [0.0; SCRATCH_B]);",
     );
     wl(w, "}");
     wl(w, "");
     wl(
         w,
-        "/// The first `N` elements of `buf` as an array (`N <= SCRATCH`, checked at compile time).",
+        "/// The first `N` elements of `buf` as an array (`N <= M`, checked at compile time).",
     );
     wl(w, "#[inline(always)]");
     wl(
         w,
-        "fn part<const N: usize>(buf: &mut [f32; SCRATCH]) -> &mut [f32; N] {",
+        "fn part<const N: usize, const M: usize>(buf: &mut [f32; M]) -> &mut [f32; N] {",
     );
     wl(
         w,
-        "    const { assert!(N <= SCRATCH, \"activation larger than the scratch\") };",
+        "    const { assert!(N <= M, \"activation larger than its buffer\") };",
     );
     wl(w, "    match buf.first_chunk_mut::<N>() {");
     wl(w, "        Some(p) => p,");
@@ -281,8 +344,23 @@ pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> 
     Ok(s)
 }
 
+/// `CxHxW`.
+pub(super) fn shape(s: [usize; 3]) -> String {
+    format!("{}x{}x{}", s[0], s[1], s[2])
+}
+
+/// The CRC-32 stored at the end of the model file.
+pub(super) fn crc(model: &Model<'_>) -> u32 {
+    let b = model.bytes();
+    let c = b.len().saturating_sub(4);
+    b.get(c..)
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0)
+}
+
 /// Appends `line` and a newline.
-fn wl(w: &mut String, line: &str) {
+pub(super) fn wl(w: &mut String, line: &str) {
     w.push_str(line);
     w.push('\n');
 }
@@ -298,7 +376,7 @@ fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
             };
             if t.dtype != DType::F32 {
                 bail!(
-                    "{}: {} tensors; --rust emits f32 models (int8 export follows the int8 model format)",
+                    "{}: {} tensors; --rust emits f32 and int8 models, not f16 ones",
                     where_(),
                     t.dtype.name()
                 );
@@ -336,7 +414,8 @@ fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
     Ok(plans)
 }
 
-fn macs(l: &LayerView<'_>) -> usize {
+/// Multiply-accumulates of one layer.
+pub(super) fn macs(l: &LayerView<'_>) -> usize {
     match l.kind {
         LayerKind::Dense => shape_len(l.in_shape) * shape_len(l.out_shape),
         LayerKind::Conv2d => {
@@ -462,7 +541,7 @@ fn emit_weights(w: &mut String, field: &str, l: &LayerView<'_>) -> Result<()> {
 }
 
 /// An f32 literal that parses back to the same bits (shortest round trip).
-fn float(v: f32) -> String {
+pub(super) fn float(v: f32) -> String {
     let s = format!("{v:?}");
     // `{:?}` writes `inf`/`NaN` for non-finite values; callers refuse those first.
     debug_assert!(v.is_finite());
@@ -470,7 +549,13 @@ fn float(v: f32) -> String {
 }
 
 /// A nested array literal of `data` with dimensions `dims`, indented by `depth` levels.
-fn nested<T>(w: &mut String, dims: &[usize], data: &[T], depth: usize, f: &dyn Fn(&T) -> String) {
+pub(super) fn nested<T>(
+    w: &mut String,
+    dims: &[usize],
+    data: &[T],
+    depth: usize,
+    f: &dyn Fn(&T) -> String,
+) {
     let pad = "    ".repeat(depth + 1);
     if dims.len() <= 1 {
         w.push('[');
@@ -507,12 +592,20 @@ fn nested<T>(w: &mut String, dims: &[usize], data: &[T], depth: usize, f: &dyn F
     w.push(']');
 }
 
-fn emit_samples(w: &mut String, s: &Samples, in_len: usize, out_len: usize) -> Result<()> {
+/// The `samples` module: pixels, labels and the host's outputs and classes.
+pub(super) fn emit_samples(
+    w: &mut String,
+    s: &Samples,
+    in_len: usize,
+    out_len: usize,
+) -> Result<()> {
     let n = s.labels.len();
     if s.pixels.len() != n * in_len || s.outputs.len() != n * out_len || s.classes.len() != n {
         bail!("samples do not match the model's input and output sizes");
     }
-    if let Some(bad) = s.outputs.iter().find(|v| !v.is_finite()) {
+    if let Outputs::F32(v) = &s.outputs
+        && let Some(bad) = v.iter().find(|v| !v.is_finite())
+    {
         bail!("the host computed a non-finite output ({bad}) for an embedded sample");
     }
     wl(w, "");
@@ -542,14 +635,29 @@ fn emit_samples(w: &mut String, s: &Samples, in_len: usize, out_len: usize) -> R
     w.push_str("    pub static LABELS: [u8; COUNT] = ");
     nested(w, &[n], &s.labels, 1, &|v| v.to_string());
     wl(w, ";");
-    wl(
-        w,
-        "    /// The host's outputs for each sample (`Model::infer` on the model file).",
-    );
-    w.push_str(&format!(
-        "    pub static OUTPUTS: [[f32; {out_len}]; COUNT] = "
-    ));
-    nested(w, &[n, out_len], &s.outputs, 1, &|v| float(*v));
+    match &s.outputs {
+        Outputs::F32(v) => {
+            wl(
+                w,
+                "    /// The host's outputs for each sample (`Model::infer` on the model file).",
+            );
+            w.push_str(&format!(
+                "    pub static OUTPUTS: [[f32; {out_len}]; COUNT] = "
+            ));
+            nested(w, &[n, out_len], v, 1, &|v| float(*v));
+        }
+        Outputs::I8(v) => {
+            wl(
+                w,
+                "    /// The host's output codes for each sample (`Model::infer_int8` on the model file,",
+            );
+            wl(w, "    /// input codes from [`super::PIXEL_CODES`]).");
+            w.push_str(&format!(
+                "    pub static OUTPUTS: [[i8; {out_len}]; COUNT] = "
+            ));
+            nested(w, &[n, out_len], v, 1, &|v| v.to_string());
+        }
+    }
     wl(w, ";");
     wl(
         w,

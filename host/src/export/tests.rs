@@ -77,7 +77,8 @@ fn dense_network_source() {
     for want in [
         "pub const INPUT: usize = 4;",
         "pub const OUTPUT: usize = 2;",
-        "pub const SCRATCH: usize = 3;",
+        "pub const SCRATCH_A: usize = 3;",
+        "pub const SCRATCH_B: usize = 1;",
         "pub const MACS: usize = 18;",
         "pub const WEIGHTS_BYTES: usize = 92;",
         "pub l1: Dense<4, 3>,",
@@ -172,7 +173,8 @@ fn conv_pool_dense_source() {
     for want in [
         "pub l1: Conv2d<1, 4, 4, 2, 2, 1, 0, 3, 3>,",
         "pub l2: Dense<8, 3>,",
-        "pub const SCRATCH: usize = 18;",
+        "pub const SCRATCH_A: usize = 18;",
+        "pub const SCRATCH_B: usize = 8;",
         // 18 outputs x 4 taps + 8 x 3.
         "pub const MACS: usize = 96;",
         "k_h: 2, k_w: 2, stride: 1, pad: 0",
@@ -253,11 +255,14 @@ fn samples_carry_the_hosts_outputs() {
     let m = Model::parse(&bytes).unwrap();
     let pixels = vec![0, 255, 128, 7, 255, 0, 0, 30];
     let s = Samples::compute(&m, 5, pixels.clone(), vec![1, 0]).unwrap();
+    let Outputs::F32(outputs) = &s.outputs else {
+        panic!("f32 model, int8 outputs");
+    };
     let mut scratch = vec![0.0; myelin_core::model::scratch_len(&m)];
     for (k, img) in pixels.chunks(4).enumerate() {
         let x: Vec<f32> = img.iter().map(|&p| f32::from(p) / 255.0).collect();
         let y = m.infer(&x, &mut scratch).unwrap();
-        assert_eq!(&s.outputs[2 * k..2 * k + 2], y);
+        assert_eq!(&outputs[2 * k..2 * k + 2], y);
         assert_eq!(
             usize::from(s.classes[k]),
             myelin_core::train::argmax(y),
@@ -276,4 +281,191 @@ fn samples_carry_the_hosts_outputs() {
         assert!(src.contains(want), "missing `{want}` in:\n{src}");
     }
     assert!(Samples::compute(&m, 0, vec![0; 7], vec![1, 2]).is_err());
+}
+
+mod int8 {
+    use super::*;
+    use myelin_core::model::{LayerQuant, encode_int8};
+    use myelin_core::quant::{ActQuant, Requant};
+
+    fn q(scale: f32, zero_point: i8) -> ActQuant {
+        ActQuant { scale, zero_point }
+    }
+
+    fn int8_file(input: Shape, layers: &[LayerDesc<'_>], quant: &[LayerQuant]) -> Vec<u8> {
+        let mut out = vec![0u8; encoded_len(layers).unwrap()];
+        encode_int8(input, layers, quant, &mut out).unwrap();
+        out
+    }
+
+    const W1: [i8; 12] = [1, -2, 3, -4, 5, -6, 7, -8, 127, -127, 0, 9];
+    const B1: [i32; 3] = [100, -50, 0];
+    const W2: [i8; 6] = [10, -20, 30, -40, 50, -60];
+    const B2: [i32; 2] = [-7, 7];
+
+    fn tiny() -> Vec<u8> {
+        let rq1 = [
+            Requant {
+                multiplier: 1 << 30,
+                shift: -4,
+            },
+            Requant {
+                multiplier: 1_500_000_000,
+                shift: -5,
+            },
+            Requant {
+                multiplier: 1_100_000_000,
+                shift: -3,
+            },
+        ];
+        let rq2 = [
+            Requant {
+                multiplier: 1 << 30,
+                shift: -6,
+            },
+            Requant {
+                multiplier: 2_000_000_000,
+                shift: -7,
+            },
+        ];
+        let (s1, s2) = ([0.01f32; 3], [0.02f32; 2]);
+        let (sb1, sb2) = ([1e-4f32; 3], [2e-4f32; 2]);
+        let t1 = [
+            TensorDesc {
+                dims: &[3, 4],
+                data: TensorData::I8 {
+                    values: &W1,
+                    scales: &s1,
+                },
+            },
+            TensorDesc {
+                dims: &[3],
+                data: TensorData::I32 {
+                    values: &B1,
+                    scales: &sb1,
+                },
+            },
+            TensorDesc {
+                dims: &[3],
+                data: TensorData::Requant(&rq1),
+            },
+        ];
+        let t2 = [
+            TensorDesc {
+                dims: &[2, 3],
+                data: TensorData::I8 {
+                    values: &W2,
+                    scales: &s2,
+                },
+            },
+            TensorDesc {
+                dims: &[2],
+                data: TensorData::I32 {
+                    values: &B2,
+                    scales: &sb2,
+                },
+            },
+            TensorDesc {
+                dims: &[2],
+                data: TensorData::Requant(&rq2),
+            },
+        ];
+        let layers = [
+            dense(4, 3, Activation::Relu, &t1),
+            dense(3, 2, Activation::Identity, &t2),
+        ];
+        let quant = [
+            LayerQuant {
+                input: q(1.0 / 255.0, -128),
+                output: q(0.05, -100),
+            },
+            LayerQuant {
+                input: q(0.05, -100),
+                output: q(0.1, 3),
+            },
+        ];
+        int8_file([1, 1, 4], &layers, &quant)
+    }
+
+    /// Every integer token between `from` and the next `to`, in order.
+    fn ints(text: &str, from: &str, to: &str) -> Vec<i64> {
+        let start = text.find(from).unwrap() + from.len();
+        let end = start + text[start..].find(to).unwrap();
+        text[start..end]
+            .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .filter_map(|t| t.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn dense_network_source() {
+        let raw = tiny();
+        let (buf, at) = super::super::aligned(&raw);
+        let m = Model::parse(&buf[at..]).unwrap();
+        let src = rust_source(&m, "tiny-int8", None).unwrap();
+        for want in [
+            "pub const INPUT: usize = 4;",
+            "pub const SCRATCH_A: usize = 3;",
+            "pub const MACS: usize = 18;",
+            // 18 weights + 5 biases x 4 + 5 multipliers x 8.
+            "pub const WEIGHTS_BYTES: usize = 78;",
+            "pub const INPUT_ZERO_POINT: i8 = -128;",
+            "pub const OUTPUT_ZERO_POINT: i8 = 3;",
+            "pub l1: Dense8<4, 3, 3>,",
+            "pub l2: Dense8<3, 2, 2>,",
+            "int8::dense(&self.l1.view(), x, h1)?;",
+            "int8::dense(&self.l2.view(), h1, y)?;",
+            "output: OutputQuant { zero_point: -100, min: -100, max: 127 },",
+            "output: OutputQuant { zero_point: 3, min: -128, max: 127 },",
+            "Requant { multiplier: 1500000000, shift: -5 }",
+        ] {
+            assert!(src.contains(want), "missing `{want}` in:\n{src}");
+        }
+        let l1: Vec<i64> = ints(&src, "    l1: Dense8 {", "requant:");
+        let want: Vec<i64> = W1
+            .iter()
+            .map(|&v| v.into())
+            .chain(B1.map(i64::from))
+            .collect();
+        assert_eq!(l1, want);
+        let l2: Vec<i64> = ints(&src, "    l2: Dense8 {", "requant:");
+        let want: Vec<i64> = W2
+            .iter()
+            .map(|&v| v.into())
+            .chain(B2.map(i64::from))
+            .collect();
+        assert_eq!(l2, want);
+        // The pixel table is the model's input quantization of p / 255.
+        let codes = ints(&src, "pub static PIXEL_CODES: [i8; 256] =", ";");
+        assert_eq!(codes.len(), 256);
+        let inq = m.input_quant().unwrap();
+        for (p, c) in codes.iter().enumerate() {
+            assert_eq!(*c, i64::from(inq.quantize(p as f32 / 255.0)));
+        }
+    }
+
+    #[test]
+    fn samples_carry_the_hosts_output_codes() {
+        let raw = tiny();
+        let (buf, at) = super::super::aligned(&raw);
+        let m = Model::parse(&buf[at..]).unwrap();
+        let pixels = vec![0, 255, 128, 7, 255, 0, 3, 200];
+        let s = Samples::compute(&m, 0, pixels.clone(), vec![0, 1]).unwrap();
+        let Outputs::I8(codes) = &s.outputs else {
+            panic!("int8 model, f32 outputs");
+        };
+        let inq = m.input_quant().unwrap();
+        let need = myelin_core::model::int8_scratch_len(&m);
+        let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+        for (k, img) in pixels.chunks(4).enumerate() {
+            let x: Vec<i8> = img
+                .iter()
+                .map(|&p| inq.quantize(f32::from(p) / 255.0))
+                .collect();
+            let y = m.infer_int8(&x, &mut act, &mut cell).unwrap();
+            assert_eq!(&codes[2 * k..2 * k + 2], y);
+        }
+        let src = rust_source(&m, "tiny-int8", Some(&s)).unwrap();
+        assert!(src.contains("pub static OUTPUTS: [[i8; 2]; COUNT] = "));
+    }
 }
