@@ -56,6 +56,8 @@ pub fn write_svg(path: &Path, title: &str, history: &[EpochStats]) -> Result<()>
                 .map_err(|e| anyhow!("{e}"))?;
             chart
                 .configure_mesh()
+                .x_labels(history.len().clamp(2, 12))
+                .x_label_formatter(&|x| format!("{x:.0}"))
                 .x_desc("epoch")
                 .y_desc(label)
                 .draw()
