@@ -188,12 +188,78 @@ pub(super) unsafe fn max(x: &[f32]) -> f32 {
     best
 }
 
-const MR: usize = 4;
+/// Rows of `C` per micro-kernel tile.
+const MR: usize = 8;
+/// Columns of `C` per micro-kernel tile (two vectors).
 const NR: usize = 8;
+/// Largest depth block of the packed `B` strip.
 const KC: usize = 256;
 
+/// One `R x NR` tile: `C[..R, ..nr] = beta * C + A_panel · B_panel` over depth
+/// `kc` (conventions as in the AVX2 micro-kernel).
+///
+/// # Safety
+/// `a` readable for `R` rows and `kc` depth steps with these strides, `bp`
+/// for `kc * NR` floats, `c` writable for `R` rows of `nr` floats, stride `ldc`.
+#[target_feature(enable = "neon")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro<const TA: bool, const R: usize>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    bp: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    nr: usize,
+    beta: f32,
+) {
+    let mut acc = [[vdupq_n_f32(0.0); 2]; R];
+    // SAFETY: reads stay inside the A panel and the packed strip.
+    unsafe {
+        let mut pb = bp;
+        if TA {
+            let mut pa = a;
+            for _ in 0..kc {
+                let (b0, b1) = (vld1q_f32(pb), vld1q_f32(pb.add(LANES)));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = *pa.add(r);
+                    acc[0] = vfmaq_n_f32(acc[0], b0, av);
+                    acc[1] = vfmaq_n_f32(acc[1], b1, av);
+                }
+                pa = pa.add(lda);
+                pb = pb.add(NR);
+            }
+        } else {
+            let mut rows: [*const f32; R] = core::array::from_fn(|r| a.add(r * lda));
+            for _ in 0..kc {
+                let (b0, b1) = (vld1q_f32(pb), vld1q_f32(pb.add(LANES)));
+                for (acc, row) in acc.iter_mut().zip(rows.iter_mut()) {
+                    let av = **row;
+                    acc[0] = vfmaq_n_f32(acc[0], b0, av);
+                    acc[1] = vfmaq_n_f32(acc[1], b1, av);
+                    *row = row.add(1);
+                }
+                pb = pb.add(NR);
+            }
+        }
+    }
+    let mut tile = [0.0f32; NR];
+    for (r, acc) in acc.iter().enumerate() {
+        // SAFETY: `tile` holds NR floats; row r of C holds nr writable floats.
+        unsafe {
+            vst1q_f32(tile.as_mut_ptr(), acc[0]);
+            vst1q_f32(tile.as_mut_ptr().add(LANES), acc[1]);
+            for (j, &t) in tile.iter().enumerate().take(nr) {
+                let pc = c.add(r * ldc + j);
+                let old = if beta == 0.0 { 0.0 } else { beta * *pc };
+                *pc = old + t;
+            }
+        }
+    }
+}
+
 /// `c = beta * c + op(a) · op(b)`: packs `NR`-column strips of `op(B)` and
-/// runs a `MR x NR` register tile over the rows of `op(A)`.
+/// runs an `8 x 8` register tile over balanced row panels of `op(A)`.
 ///
 /// # Safety
 /// The CPU must support NEON.
@@ -222,15 +288,20 @@ pub(super) unsafe fn gemm(
         }
         return;
     }
-    let at = |i: usize, p: usize| if trans_a { a[p * m + i] } else { a[i * k + p] };
+    let blocks = k.div_ceil(KC);
+    let kb = k.div_ceil(blocks);
     let mut packed = [0.0f32; KC * NR];
+    let lda = if trans_a { m } else { k };
+    let tiles = m.div_ceil(MR);
+    let pc_ptr = c.as_mut_ptr();
     for jc in (0..n).step_by(NR) {
         let nr = NR.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        for pc in (0..k).step_by(kb) {
+            let kc = kb.min(k - pc);
             for p in 0..kc {
-                for j in 0..NR {
-                    packed[p * NR + j] = if j >= nr {
+                let dst = &mut packed[p * NR..(p + 1) * NR];
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = if j >= nr {
                         0.0
                     } else if trans_b {
                         b[(jc + j) * k + pc + p]
@@ -240,33 +311,34 @@ pub(super) unsafe fn gemm(
                 }
             }
             let beta_blk = if pc == 0 { beta } else { 1.0 };
-            for ic in (0..m).step_by(MR) {
-                let mr = MR.min(m - ic);
-                let mut acc = [[vdupq_n_f32(0.0); 2]; MR];
-                let pb = packed.as_ptr();
-                for p in 0..kc {
-                    // SAFETY: `packed` holds KC * NR >= kc * NR floats.
-                    let (b0, b1) =
-                        unsafe { (vld1q_f32(pb.add(p * NR)), vld1q_f32(pb.add(p * NR + LANES))) };
-                    for (r, acc) in acc.iter_mut().enumerate() {
-                        let av = at(ic + if r < mr { r } else { 0 }, pc + p);
-                        acc[0] = vfmaq_n_f32(acc[0], b0, av);
-                        acc[1] = vfmaq_n_f32(acc[1], b1, av);
+            let mut ic = 0;
+            for t in 0..tiles {
+                let mr = (m - ic) / (tiles - t);
+                let a_off = if trans_a { pc * m + ic } else { ic * k + pc };
+                // SAFETY: the A panel spans mr rows and kc depth steps inside
+                // `a`; the C tile spans mr rows of nr floats inside `c`; the
+                // packed strip holds KC * NR >= kc * NR floats.
+                unsafe {
+                    let ap = a.as_ptr().add(a_off);
+                    let cp = pc_ptr.add(ic * n + jc);
+                    let bp = packed.as_ptr();
+                    macro_rules! run {
+                        ($ta:literal) => {
+                            match mr {
+                                1 => micro::<$ta, 1>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                2 => micro::<$ta, 2>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                3 => micro::<$ta, 3>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                4 => micro::<$ta, 4>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                5 => micro::<$ta, 5>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                6 => micro::<$ta, 6>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                7 => micro::<$ta, 7>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                                _ => micro::<$ta, MR>(kc, ap, lda, bp, cp, n, nr, beta_blk),
+                            }
+                        };
                     }
+                    if trans_a { run!(true) } else { run!(false) }
                 }
-                let mut tile = [0.0f32; NR];
-                for (r, acc) in acc.iter().enumerate().take(mr) {
-                    // SAFETY: `tile` holds 2 * LANES floats.
-                    unsafe {
-                        vst1q_f32(tile.as_mut_ptr(), acc[0]);
-                        vst1q_f32(tile.as_mut_ptr().add(LANES), acc[1]);
-                    }
-                    let row = &mut c[(ic + r) * n + jc..(ic + r) * n + jc + nr];
-                    for (cv, &t) in row.iter_mut().zip(&tile) {
-                        let old = if beta_blk == 0.0 { 0.0 } else { beta_blk * *cv };
-                        *cv = old + t;
-                    }
-                }
+                ic += mr;
             }
         }
     }
