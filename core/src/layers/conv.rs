@@ -7,6 +7,22 @@ use crate::train::{Init, Rng};
 /// 2-D convolution: `C x H x W` in, `OC x OH x OW` out, square `K x K`
 /// kernel, stride `S`, zero padding `P`. `OH` and `OW` are checked at compile
 /// time to equal `(H + 2P - K) / S + 1` and `(W + 2P - K) / S + 1`.
+///
+/// ```
+/// use myelin_core::layers::{Conv2d, Layer, Zero};
+/// let conv = Conv2d::<1, 28, 28, 8, 5, 1, 0, 24, 24>::ZERO;
+/// let mut y = [[[0.0; 24]; 24]; 8];
+/// conv.forward(&[[[0.0; 28]; 28]; 1], &mut y, &mut ());
+/// ```
+///
+/// A wrong output size does not compile:
+///
+/// ```compile_fail
+/// use myelin_core::layers::{Conv2d, Layer, Zero};
+/// let conv = Conv2d::<1, 28, 28, 8, 5, 1, 0, 25, 24>::ZERO;
+/// let mut y = [[[0.0; 24]; 25]; 8];
+/// conv.forward(&[[[0.0; 28]; 28]; 1], &mut y, &mut ());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conv2d<
     const C: usize,

@@ -150,6 +150,19 @@ impl<
 
 /// Reshapes a tensor `T` (e.g. `C x H x W`) into a flat `[f32; N]`; `N` must
 /// equal the element count of `T` (checked at compile time).
+///
+/// ```
+/// use myelin_core::layers::{Flatten, Layer};
+/// let mut y = [0.0; 12];
+/// Flatten::<[[[f32; 2]; 3]; 2], 12>::new().forward(&[[[1.0; 2]; 3]; 2], &mut y, &mut ());
+/// assert_eq!(y, [1.0; 12]);
+/// ```
+///
+/// ```compile_fail
+/// use myelin_core::layers::{Flatten, Layer};
+/// let mut y = [0.0; 13];
+/// Flatten::<[[[f32; 2]; 3]; 2], 13>::new().forward(&[[[1.0; 2]; 3]; 2], &mut y, &mut ());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flatten<T, const N: usize>(PhantomData<T>);
 
