@@ -1,4 +1,4 @@
-//! The `myelin` command line: `train`, `eval`, `inspect`, `info`.
+//! The `myelin` command line: `train`, `quantize`, `eval`, `inspect`, `info`.
 //!
 //! Errors are returned with the offending file named first; the binary
 //! prints them as `error: <file>: <problem>` and exits non-zero. With
@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use myelin_core::model::{self, DType, Model, shape_len};
+use myelin_core::model::{DType, Model, shape_len};
 use myelin_core::train::Rng;
 use serde_json::json;
 
@@ -33,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Train a network on an MNIST-layout IDX directory and save it.
     Train(TrainArgs),
+    /// Quantize a float model: int8 (calibrated on data) or f16 weights.
+    Quantize(crate::quantize::QuantizeArgs),
     /// Measure a saved model's accuracy on the test set.
     Eval(EvalArgs),
     /// Show a model's layers, shapes, parameter count and bytes per dtype.
@@ -156,6 +158,7 @@ pub fn run() -> Result<()> {
             ..TrainArgs::default()
         }),
         Some(Command::Train(a)) => train(a),
+        Some(Command::Quantize(a)) => crate::quantize::run(&a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
@@ -189,16 +192,8 @@ pub fn load_network(path: &Path) -> Result<Network> {
         bytes
     };
     let m = Model::parse(&model_bytes).with_context(|| format!("{}", path.display()))?;
-    for t in (0..m.tensor_count()).filter_map(|i| m.tensor(i)) {
-        if t.dtype != DType::F32 {
-            bail!(
-                "{}: holds {} tensors; this build trains and evaluates f32 models only",
-                path.display(),
-                t.dtype.name()
-            );
-        }
-    }
-    Network::from_model(&m).with_context(|| format!("{}", path.display()))
+    // f16 weights are widened to f32; int8 models are refused here.
+    crate::quantize::float_network(&m).with_context(|| format!("{}", path.display()))
 }
 
 /// Checks `data` fits `net`: same sample size, labels below the class count.
@@ -424,6 +419,9 @@ fn apply_overrides(h: &mut crate::net::Hyper, a: &TrainArgs) {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
+    if crate::quantize::is_int8_file(&a.model)? {
+        return crate::quantize::eval_int8(&a.model, &a.data, a.limit, a.threads, a.json);
+    }
     let net = load_network(&a.model)?;
     if !a.data.is_dir() {
         bail!("{}: not a directory", a.data.display());
@@ -480,9 +478,10 @@ fn inspect(a: InspectArgs) -> Result<()> {
     human(
         a.json,
         &format!(
-            "{}: model format v{}, {} bytes, input {c}x{h}x{w}",
+            "{}: model format v{}, {}, {} bytes, input {c}x{h}x{w}",
             path.display(),
-            model::VERSION,
+            m.version(),
+            m.arithmetic().name(),
             model_bytes.len()
         ),
     );
@@ -523,6 +522,12 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 tensors.join(" ")
             ),
         );
+        if let Some(q) = &l.quant {
+            human(
+                a.json,
+                &format!("     {}", crate::quantize::describe_quant(q)),
+            );
+        }
         layers.push(json!({
             "kind": l.kind.name(),
             "activation": l.activation.name(),
@@ -530,6 +535,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
             "out": l.out_shape,
             "params": l.param_count(),
             "tensors": tensors,
+            "quant": l.quant.map(crate::quantize::quant_json),
         }));
     }
     human(a.json, &format!("parameters: {}", m.param_count()));
@@ -549,7 +555,8 @@ fn inspect(a: InspectArgs) -> Result<()> {
             json!({
                 "command": "inspect",
                 "model": path.display().to_string(),
-                "format_version": model::VERSION,
+                "format_version": m.version(),
+                "arithmetic": m.arithmetic().name(),
                 "file_bytes": model_bytes.len(),
                 "input": m.input_shape(),
                 "parameters": m.param_count(),
