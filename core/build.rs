@@ -1,4 +1,5 @@
-//! Sets `cfg(myelin_arm_dsp)` on Arm targets with the DSP extension.
+//! Sets `cfg(myelin_arm_dsp)` on Arm targets with the DSP extension, and
+//! `cfg(myelin_cortex_m_fpu)` on Cortex-M targets with a fused-multiply-add FPU.
 //!
 //! Stable Rust does not expose `cfg(target_feature = "dsp")` on Arm, so the
 //! int8 kernels cannot select their SMLAD path from it. Every `thumbv7em`
@@ -10,6 +11,7 @@ use std::env;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(myelin_arm_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(myelin_cortex_m_fpu)");
     println!("cargo::rerun-if-changed=build.rs");
     let target = env::var("TARGET").unwrap_or_default();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -17,5 +19,10 @@ fn main() {
     let has_dsp_feature = features.split(',').any(|f| f == "dsp");
     if arch == "arm" && (target.starts_with("thumbv7em") || has_dsp_feature) {
         println!("cargo::rustc-cfg=myelin_arm_dsp");
+    }
+    // Cortex-M cores whose single-precision FPU has fused multiply-add
+    // (FPv4-SP, FPv5): the f32 kernels of `kernels::cortex_m`.
+    if target == "thumbv7em-none-eabihf" || target == "thumbv8m.main-none-eabihf" {
+        println!("cargo::rustc-cfg=myelin_cortex_m_fpu");
     }
 }

@@ -16,6 +16,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(myelin_cortex_m_fpu)]
+mod cortex_m;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
@@ -242,16 +244,30 @@ macro_rules! dispatch {
 /// # Panics
 /// If the slices differ in length.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    dispatch!(avx2: avx2::dot(a, b), neon: neon::dot(a, b), scalar: scalar::dot(a, b))
+    #[cfg(myelin_cortex_m_fpu)]
+    {
+        cortex_m::dot(a, b)
+    }
+    #[cfg(not(myelin_cortex_m_fpu))]
+    {
+        dispatch!(avx2: avx2::dot(a, b), neon: neon::dot(a, b), scalar: scalar::dot(a, b))
+    }
 }
 
 /// `y = W x + b`, with `W` of shape `y.len() x x.len()`.
 pub fn gemv(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
-    dispatch!(
-        avx2: avx2::gemv(w, x, b, y),
-        neon: neon::gemv(w, x, b, y),
-        scalar: scalar::gemv(w, x, b, y),
-    )
+    #[cfg(myelin_cortex_m_fpu)]
+    {
+        cortex_m::gemv(w, x, b, y)
+    }
+    #[cfg(not(myelin_cortex_m_fpu))]
+    {
+        dispatch!(
+            avx2: avx2::gemv(w, x, b, y),
+            neon: neon::gemv(w, x, b, y),
+            scalar: scalar::gemv(w, x, b, y),
+        )
+    }
 }
 
 /// `y += W x`, with `W` of shape `y.len() x x.len()`.

@@ -47,9 +47,21 @@ fn unreachable_exit() -> ! {
     }
 }
 
+/// Logs where the panic happened (and its message when that is a plain
+/// string) without `core::fmt`, whose formatting code would otherwise be a
+/// large part of every program's flash.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    defmt::error!("panicked: {}", defmt::Display2Format(info));
+    let message = info.message().as_str().unwrap_or("(formatted message)");
+    match info.location() {
+        Some(l) => defmt::error!(
+            "panicked at {=str}:{=u32}: {=str}",
+            l.file(),
+            l.line(),
+            message
+        ),
+        None => defmt::error!("panicked: {=str}", message),
+    }
     exit_failure()
 }
 

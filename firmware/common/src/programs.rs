@@ -10,7 +10,8 @@ use core::hint::black_box;
 use myelin_app::{demo, demo_q};
 use myelin_core::kernels;
 
-/// `myelin_core::kernels::{dot, gemv}` on fixed data with known answers.
+/// `myelin_core::kernels::{dot, gemv}` on fixed data with known answers, and
+/// against the scalar kernels on random data.
 pub fn kernels() -> ! {
     let mut t = Checks::new();
     let a: [f32; 8] = black_box([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
@@ -33,7 +34,50 @@ pub fn kernels() -> ! {
     kernels::gemv(&w, &x, &bias, &mut y);
     defmt::info!("gemv(W, x, b) = {}", y);
     t.same_f32("gemv", &y, &[31.0, 2.0, 4.0]);
+    dispatched_vs_scalar(&mut t);
     t.finish()
+}
+
+/// `kernels::{dot, gemv}` (the target's fastest variant: `VFMA` on Cortex-M
+/// cores with an FPU) against `kernels::scalar` on random data of every length
+/// from 0 to 67, within the rounding both can differ by: `1e-6` of the sum of
+/// the products' magnitudes (plus the smallest normal).
+fn dispatched_vs_scalar(t: &mut Checks) {
+    use myelin_core::train::Rng;
+    let mut rng = Rng::new(0x5eed);
+    let mut a = [0.0f32; 67];
+    let mut b = [0.0f32; 67];
+    let (mut dot_ok, mut gemv_ok) = (true, true);
+    for n in 0..=a.len() {
+        for v in a.iter_mut().chain(b.iter_mut()) {
+            *v = rng.range(-4.0, 4.0);
+        }
+        let (a, b) = (black_box(&a[..n]), black_box(&b[..n]));
+        let bound = |x: &[f32], y: &[f32]| {
+            x.iter().zip(y).map(|(p, q)| (p * q).abs()).sum::<f32>() * 1e-6 + f32::MIN_POSITIVE
+        };
+        let (fast, slow) = (kernels::dot(a, b), kernels::scalar::dot(a, b));
+        if (fast - slow).abs() > bound(a, b) {
+            defmt::error!("dot, n = {}: {} vs scalar {}", n, fast, slow);
+            dot_ok = false;
+        }
+        // Two rows: a and b; x = b; bias 0.5, -0.5.
+        let mut w = [0.0f32; 2 * 67];
+        w[..n].copy_from_slice(a);
+        w[n..2 * n].copy_from_slice(b);
+        let (mut y, mut ys) = ([0.0f32; 2], [0.0f32; 2]);
+        kernels::gemv(&w[..2 * n], b, &[0.5, -0.5], &mut y);
+        kernels::scalar::gemv(&w[..2 * n], b, &[0.5, -0.5], &mut ys);
+        let rows = [a, b];
+        for k in 0..2 {
+            if (y[k] - ys[k]).abs() > bound(rows[k], b) + 1e-6 {
+                defmt::error!("gemv row {}, n = {}: {} vs scalar {}", k, n, y[k], ys[k]);
+                gemv_ok = false;
+            }
+        }
+    }
+    t.record(dot_ok, "dot == scalar dot (within rounding), n = 0..=67");
+    t.record(gemv_ok, "gemv == scalar gemv (within rounding), n = 0..=67");
 }
 
 /// The demo dense network (`myelin_app::demo`) on every built-in sample,
