@@ -1,17 +1,31 @@
 //! Inference straight from a parsed model file, with caller-owned scratch.
 
-use super::{Activation, LayerKind, LayerView, Model, TensorView, shape_len};
+use super::{Activation, DType, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
 use crate::kernels;
 
 /// Floats per layer of extra scratch: a weight row for dense layers in
-/// unaligned files, the gates and states of an LSTM.
+/// unaligned files, the gates and states of an LSTM (and its weights widened
+/// to f32 when they are stored as f16).
 fn extra_len(l: &LayerView<'_>) -> usize {
     match l.kind {
         LayerKind::Dense => shape_len(l.in_shape),
-        LayerKind::Lstm => 8 * l.params[0] as usize,
+        LayerKind::Lstm => {
+            let h = l.params[0] as usize;
+            let widened = if lstm_is_f16(l) {
+                h.saturating_mul(4)
+                    .saturating_mul(l.in_shape[2].saturating_add(h))
+            } else {
+                0
+            };
+            h.saturating_mul(8).saturating_add(widened)
+        }
         _ => 0,
     }
+}
+
+fn lstm_is_f16(l: &LayerView<'_>) -> bool {
+    (0..2).any(|j| l.tensor(j).is_some_and(|t| t.dtype == DType::F16))
 }
 
 /// Floats of scratch [`Model::infer`] needs for `model`: three buffers of the
@@ -84,14 +98,47 @@ fn dense(l: &LayerView<'_>, x: &[f32], y: &mut [f32], row: &mut [f32]) -> Result
     Ok(())
 }
 
+/// Widens an f16 (or copies an f32) weight tensor into `out`.
+fn widen<'s>(t: TensorView<'_>, out: &'s mut [f32]) -> Result<&'s [f32], Error> {
+    let short = Error::ShapeMismatch {
+        expected: t.len(),
+        found: out.len(),
+    };
+    let out = out.get_mut(..t.len()).ok_or(short)?;
+    if t.dtype == DType::F32 {
+        t.read_f32(out)?;
+        return Ok(out);
+    }
+    #[cfg(feature = "half")]
+    if t.dtype == DType::F16 {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = half::f16::from_bits(t.f16_bits_at(i).unwrap_or(0)).to_f32();
+        }
+        return Ok(out);
+    }
+    Err(Error::Unsupported {
+        what: "f16 LSTM weights need the core's `half` feature",
+    })
+}
+
 fn lstm(l: &LayerView<'_>, x: &[f32], y: &mut [f32], extra: &mut [f32]) -> Result<(), Error> {
-    let (wx, wh, b) = (aligned(l, 0)?, aligned(l, 1)?, aligned(l, 2)?);
     let shape = kernels::LstmShape {
         input: l.in_shape[2],
         hidden: l.params[0] as usize,
     };
     let h = shape.hidden;
-    let (gates, rest) = extra.split_at_mut(4 * h);
+    let b = aligned(l, 2)?;
+    let (state, widened) = extra.split_at_mut(8 * h);
+    let (wx, wh) = if lstm_is_f16(l) {
+        let (wx_buf, wh_buf) = widened.split_at_mut(4 * h * shape.input);
+        (
+            widen(tensor(l, 0)?, wx_buf)?,
+            widen(tensor(l, 1)?, wh_buf)? as &[f32],
+        )
+    } else {
+        (aligned(l, 0)?, aligned(l, 1)?)
+    };
+    let (gates, rest) = state.split_at_mut(4 * h);
     let (c0, rest) = rest.split_at_mut(h);
     let (c1, rest) = rest.split_at_mut(h);
     let (h0, rest) = rest.split_at_mut(h);
@@ -115,9 +162,10 @@ impl Model<'_> {
     /// Weights are read in place. Dense layers also work on files that are not
     /// 4-byte aligned in memory (a row at a time); conv2d and LSTM layers
     /// need aligned bytes and return [`Error::Unsupported`] otherwise. f16
-    /// dense and conv2d weights (feature `half`) are widened a block at a
-    /// time and computed in f32; other non-f32 tensors (f16 LSTM weights,
-    /// int8 models: [`Model::infer_int8`]) return [`Error::Unsupported`].
+    /// weights (feature `half`) are widened exactly, a block (dense) or a
+    /// filter (conv2d) at a time, LSTM weights once into the scratch, and
+    /// computed in f32.
+    /// int8 models ([`Model::infer_int8`]) return [`Error::Unsupported`].
     pub fn infer<'s>(&self, input: &[f32], scratch: &'s mut [f32]) -> Result<&'s [f32], Error> {
         let (act, _) = sizes(self);
         let need = scratch_len(self);

@@ -163,3 +163,29 @@ fn float_loader_refuses_int8() {
     let e = float_network(&m).unwrap_err().to_string();
     assert!(e.contains("int8"), "{e}");
 }
+
+#[test]
+fn f16_lstm_runs_in_the_core() {
+    let specs = [
+        LayerSpec::Lstm { hidden: 5 },
+        LayerSpec::Dense {
+            units: 3,
+            activation: Activation::Identity,
+        },
+    ];
+    let n = net(&specs, [1, 4, 6]);
+    let f = AlignedBytes::new(&encode_f16(&n).unwrap());
+    let m = Model::parse(f.bytes()).unwrap();
+    let back = float_network(&m).unwrap();
+    let data = random_set(8, &[4, 6], 4);
+    let mut scratch = vec![0f32; model::scratch_len(&m)];
+    let mut ws = Workspace::new(&back, 1);
+    for i in 0..data.len() {
+        let core = m.infer(data.sample(i), &mut scratch).unwrap().to_vec();
+        let k = ws.gather(&data, &[i as u32]);
+        let host = ws.forward(&back, k);
+        for (c, h) in core.iter().zip(host) {
+            assert!((c - h).abs() <= 1e-5 * (1.0 + h.abs()), "{c} vs {h}");
+        }
+    }
+}
