@@ -274,6 +274,12 @@ fn bad_inputs_fail_cleanly() {
     std::fs::write(&flipped, f).unwrap();
     let junk = t.path("junk.myl");
     std::fs::write(&junk, b"definitely not a model").unwrap();
+    let logits_toml = t.path("logits.toml");
+    std::fs::write(
+        &logits_toml,
+        "[[layer]]\nkind = \"dense\"\nunits = 10\nactivation = \"relu\"\n",
+    )
+    .unwrap();
     let bad_toml = t.path("bad.toml");
     std::fs::write(&bad_toml, "[[layer]\nkind = ").unwrap();
     let sizes_toml = t.path("sizes.toml");
@@ -285,6 +291,7 @@ fn bad_inputs_fail_cleanly() {
 
     let g = good.display().to_string();
     let s = |p: &Path| p.display().to_string();
+    let lt = s(&logits_toml);
     let missing = t.s("missing-dir");
     let (tr, fl, jk, bt, st) = (
         s(&truncated),
@@ -307,6 +314,7 @@ fn bad_inputs_fail_cleanly() {
         (vec!["train", "--data", &huge], vec![train_img, "limit"]),
         (vec!["train", "--data", &g, "--preset", "nope"], vec!["unknown preset 'nope'"]),
         (vec!["train", "--data", &g, "--config", &bt], vec!["bad.toml"]),
+        (vec!["train", "--data", &g, "--config", &lt], vec!["logits.toml", "no activation"]),
         (vec!["train", "--data", &g, "--config", &st], vec!["sizes.toml", "layer 2", "64", "32"]),
         (vec!["train", "--data", &g, "--preset", "mnist-mlp", "--config", &st], vec!["cannot be used with"]),
         (vec!["train", "--data", &g, "--epochs", "0"], vec!["epochs"]),

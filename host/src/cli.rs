@@ -39,10 +39,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Show a model's layers, shapes, parameter count and bytes per dtype.
     Inspect(InspectArgs),
-    /// Write a model as Rust source for firmware (static weights, typed network).
-    Export(crate::export::ExportArgs),
     /// Show the kernels this build selected for this CPU.
     Info,
+    /// Write a model as Rust source for firmware (static weights, typed network).
+    Export(crate::export::ExportArgs),
     /// Run an experiment: `vanishing-gradient`.
     #[command(subcommand)]
     Experiment(crate::experiment::ExperimentCommand),
@@ -161,8 +161,8 @@ pub fn run() -> Result<()> {
         Some(Command::Quantize(a)) => crate::quantize::run(&a),
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Inspect(a)) => inspect(a),
-        Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
         Some(Command::Export(a)) => crate::export::run(&a),
+        Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
         Some(Command::Info) => {
             println!("myelin {}", env!("CARGO_PKG_VERSION"));
             println!("kernels: {:?}", myelin_core::kernels::isa());
@@ -268,7 +268,11 @@ fn train(a: TrainArgs) -> Result<()> {
     };
     let hyper = trainer.meta.hyper;
     net::check_hyper(&hyper).context("training options")?;
-    check_trainable(&trainer.net).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let source = match (&a.config, &a.resume) {
+        (Some(p), _) | (None, Some(p)) => p.display().to_string(),
+        (None, None) => format!("preset {name}"),
+    };
+    check_trainable(&trainer.net).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     check_data(
         &trainer.net,
         &train_set,
@@ -305,7 +309,7 @@ fn train(a: TrainArgs) -> Result<()> {
 
     crate::pretrain::pretrain_network(
         &mut trainer.net,
-        &a.pretrain,
+        &a.pretrain.resolve(a.config.as_deref())?,
         hyper.batch,
         &train_set,
         seed,
