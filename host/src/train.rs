@@ -708,6 +708,23 @@ mod tests {
     }
 
     #[test]
+    fn early_stopping_keeps_the_best_epoch() {
+        let train = blobs(90, 10);
+        // A validation set the network cannot get right: accuracy stays 0,
+        // so only the first epoch counts as an improvement.
+        let mut val = blobs(3, 11);
+        val.labels = vec![9, 9, 9];
+        let mut h = hyper(OptimizerKind::ADAM, 0.01);
+        h.patience = 2;
+        let mut t = Trainer::new(net(), "t", h, 2, 1);
+        let s = t.run(&train, &val, &quiet()).unwrap();
+        assert!(s.stopped_early);
+        assert_eq!(s.history.len(), 3);
+        assert_eq!(s.kept_epoch, 1);
+        assert_ne!(t.best(), &t.net);
+    }
+
+    #[test]
     fn presets_have_usable_hyper_parameters() {
         for p in crate::net::PRESETS {
             crate::net::check_hyper(&preset(p).unwrap().hyper).unwrap();
