@@ -118,6 +118,10 @@ pub fn run(args: &[String]) -> Result<()> {
         ],
     ));
     steps.push(step(
+        "cargo xtask firmware-check (firmware fmt, clippy, tests, board builds)",
+        || crate::firmware_check::run(&[]),
+    ));
+    steps.push(step(
         "cargo xtask qemu (firmware on emulated Cortex-M)",
         || crate::qemu::run(&[]),
     ));
