@@ -263,12 +263,26 @@ impl QuantizedNet {
             let [c, h, w] = l.in_shape;
             let p = l.params.map(|v| v as usize);
             let t = &l.tensors;
+            // Missing tensors read as empty: the kernels then report the
+            // shape mismatch instead of this code panicking.
+            let i8s = |j: usize| t.get(j).map_or(&[][..], QTensor::i8);
+            let i32s = |j: usize| t.get(j).map_or(&[][..], QTensor::i32);
+            let req = |j: usize| t.get(j).map_or(&[][..], QTensor::requant);
+            let to_q12 = || {
+                req(0)
+                    .first()
+                    .copied()
+                    .ok_or(myelin_core::Error::ShapeMismatch {
+                        expected: 1,
+                        found: 0,
+                    })
+            };
             match l.kind {
                 LayerKind::Dense => {
                     let d = DenseQ {
-                        weights: t[0].i8(),
-                        bias: t[1].i32(),
-                        requant: t[2].requant(),
+                        weights: i8s(0),
+                        bias: i32s(1),
+                        requant: req(2),
                         input_zero_point: q.input.zero_point,
                         output,
                     };
@@ -284,9 +298,9 @@ impl QuantizedNet {
                         padding: [p[3], p[3]],
                     };
                     let conv = ConvQ {
-                        weights: t[0].i8(),
-                        bias: t[1].i32(),
-                        requant: t[2].requant(),
+                        weights: i8s(0),
+                        bias: i32s(1),
+                        requant: req(2),
                         input_zero_point: q.input.zero_point,
                         output,
                     };
@@ -310,11 +324,11 @@ impl QuantizedNet {
                 }
                 LayerKind::Lstm => {
                     let lstm = LstmQ {
-                        input_weights: t[0].i8(),
-                        recurrent_weights: t[1].i8(),
-                        bias: t[2].i32(),
-                        input_requant: t[3].requant(),
-                        recurrent_requant: t[4].requant(),
+                        input_weights: i8s(0),
+                        recurrent_weights: i8s(1),
+                        bias: i32s(2),
+                        input_requant: req(3),
+                        recurrent_requant: req(4),
                         input_zero_point: q.input.zero_point,
                     };
                     let mut cell = vec![0i16; y.len()];
@@ -323,11 +337,9 @@ impl QuantizedNet {
                 }
                 _ => match l.activation {
                     Activation::Sigmoid => {
-                        int8::sigmoid(&cur, q.input.zero_point, t[0].requant()[0], &mut y)?
+                        int8::sigmoid(&cur, q.input.zero_point, to_q12()?, &mut y)?
                     }
-                    Activation::Tanh => {
-                        int8::tanh(&cur, q.input.zero_point, t[0].requant()[0], &mut y)?
-                    }
+                    Activation::Tanh => int8::tanh(&cur, q.input.zero_point, to_q12()?, &mut y)?,
                     _ => {
                         y.copy_from_slice(&cur);
                         if relu {
