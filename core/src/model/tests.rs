@@ -506,10 +506,14 @@ fn with_int8<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
         },
     ];
     let n = encoded_len(&layers).unwrap();
-    let mut buf = [0u8; 1024];
-    encode_int8([1, 2, 2], &layers, &quant, &mut buf[..n]).unwrap();
-    f(&mut buf[..n])
+    let mut buf = Aligned([0u8; 1024]);
+    encode_int8([1, 2, 2], &layers, &quant, &mut buf.0[..n]).unwrap();
+    f(&mut buf.0[..n])
 }
+
+/// Bytes at a 16-byte aligned address, as firmware embeds a model file.
+#[repr(C, align(16))]
+struct Aligned([u8; 1024]);
 
 fn int8_reference(x: &[i8]) -> [i8; 2] {
     use crate::quant::int8::{DenseQ, dense_scalar, sigmoid};
