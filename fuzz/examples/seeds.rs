@@ -1,14 +1,17 @@
 //! Writes the committed seed corpora under `fuzz/seeds/<target>/`:
 //! small valid inputs of every kind each parser accepts, so fuzzing starts
-//! from deep inside the formats. Run after a format change:
+//! from deep inside the formats (model files in the current format version;
+//! the `v1-*` files there were written by the version 1 encoder and stay as
+//! seeds of the older layout). Run after a format change:
 //! `cargo run --manifest-path fuzz/Cargo.toml --example seeds`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use myelin_core::model::{
-    self, Activation, LayerDesc, LayerKind, Shape, TensorData, TensorDesc, crc32,
+    self, Activation, LayerDesc, LayerKind, LayerQuant, Shape, TensorData, TensorDesc,
 };
+use myelin_core::quant::{ActQuant, Requant};
 use myelin_core::train::Rng;
 use myelin_host::checkpoint::{Checkpoint, EpochStats, Meta};
 use myelin_host::idx;
@@ -35,72 +38,92 @@ fn ramp(n: usize) -> Vec<f32> {
     (0..n).map(|i| (i as f32 * 0.37).sin()).collect()
 }
 
-/// A one-layer int8 dense model (per-channel i8 weights, per-tensor i32
-/// bias), laid out by hand: the encoder writes f32 only.
+/// A one-layer int8 dense model: per-channel i8 weights, i32 biases,
+/// fixed-point multipliers, input and output quantization.
 fn int8_dense() -> Vec<u8> {
-    let (inp, out) = (3usize, 2usize);
-    let tables = model::HEADER_LEN + model::LAYER_ENTRY_LEN + 2 * model::TENSOR_ENTRY_LEN;
-    let w_off = tables.next_multiple_of(16);
-    let wq_off = (w_off + inp * out).next_multiple_of(16);
-    let b_off = (wq_off + out * model::QUANT_CHANNEL_LEN).next_multiple_of(16);
-    let bq_off = (b_off + 4 * out).next_multiple_of(16);
-    let total = (bq_off + model::QUANT_CHANNEL_LEN).next_multiple_of(16) + 4;
-    let mut b = vec![0u8; total];
-    let put =
-        |b: &mut Vec<u8>, off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    b[..8].copy_from_slice(&model::MAGIC);
-    b[8..10].copy_from_slice(&model::VERSION.to_le_bytes());
-    b[10..12].copy_from_slice(&(model::HEADER_LEN as u16).to_le_bytes());
-    put(&mut b, 16, total as u32);
-    put(&mut b, 20, 1);
-    put(&mut b, 24, 2);
-    for (k, d) in [1u32, 1, inp as u32].into_iter().enumerate() {
-        put(&mut b, 28 + 4 * k, d);
-    }
-    let l = model::HEADER_LEN;
-    b[l..l + 2].copy_from_slice(&LayerKind::Dense.code().to_le_bytes());
-    b[l + 2] = Activation::Relu.code();
-    put(&mut b, l + 8, 2);
-    for (k, d) in [1u32, 1, inp as u32].into_iter().enumerate() {
-        put(&mut b, l + 12 + 4 * k, d);
-    }
-    for (k, d) in [1u32, 1, out as u32].into_iter().enumerate() {
-        put(&mut b, l + 24 + 4 * k, d);
-    }
-    let t = model::HEADER_LEN + model::LAYER_ENTRY_LEN;
-    // Weights: i8 [OUT, IN], per channel.
-    b[t..t + 4].copy_from_slice(&[3, 2, 2, 0]);
-    put(&mut b, t + 4, out as u32);
-    put(&mut b, t + 8, inp as u32);
-    put(&mut b, t + 20, w_off as u32);
-    put(&mut b, t + 24, (inp * out) as u32);
-    put(&mut b, t + 28, wq_off as u32);
-    put(&mut b, t + 32, (out * model::QUANT_CHANNEL_LEN) as u32);
-    // Bias: i32 [OUT], per tensor.
-    let t = t + model::TENSOR_ENTRY_LEN;
-    b[t..t + 4].copy_from_slice(&[4, 1, 1, 0]);
-    put(&mut b, t + 4, out as u32);
-    put(&mut b, t + 20, b_off as u32);
-    put(&mut b, t + 24, (4 * out) as u32);
-    put(&mut b, t + 28, bq_off as u32);
-    put(&mut b, t + 32, model::QUANT_CHANNEL_LEN as u32);
-    for (k, w) in [1i8, -2, 3, -128, 127, 0].into_iter().enumerate() {
-        b[w_off + k] = w as u8;
-    }
-    for c in 0..out {
-        let q = wq_off + c * model::QUANT_CHANNEL_LEN;
-        b[q..q + 4].copy_from_slice(&0.02f32.to_le_bytes());
-        put(&mut b, q + 8, 1 << 30);
-        put(&mut b, q + 12, (-7i32) as u32);
-    }
-    put(&mut b, b_off, 100);
-    put(&mut b, b_off + 4, (-5i32) as u32);
-    b[bq_off..bq_off + 4].copy_from_slice(&0.0004f32.to_le_bytes());
-    let body = total - 4;
-    let c = crc32(&b[..body]);
-    b[body..].copy_from_slice(&c.to_le_bytes());
-    model::Model::parse(&b).expect("valid int8 seed");
-    b
+    let w = [1i8, -2, 3, -128, 127, 0];
+    let w_scales = [0.02f32, 0.01];
+    let b = [100i32, -5];
+    let b_scales = [0.02f32 * 0.05, 0.01 * 0.05];
+    let m = [
+        Requant {
+            multiplier: 1 << 30,
+            shift: -7,
+        },
+        Requant {
+            multiplier: 1_500_000_000,
+            shift: -8,
+        },
+    ];
+    let tensors = [
+        TensorDesc {
+            dims: &[2, 3],
+            data: TensorData::I8 {
+                values: &w,
+                scales: &w_scales,
+            },
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::I32 {
+                values: &b,
+                scales: &b_scales,
+            },
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::Requant(&m),
+        },
+    ];
+    let layers = [LayerDesc {
+        kind: LayerKind::Dense,
+        activation: Activation::Relu,
+        in_shape: [1, 1, 3],
+        out_shape: [1, 1, 2],
+        params: [0; 6],
+        tensors: &tensors,
+    }];
+    let quant = [LayerQuant {
+        input: ActQuant {
+            scale: 0.05,
+            zero_point: -3,
+        },
+        output: ActQuant {
+            scale: 0.1,
+            zero_point: -128,
+        },
+    }];
+    let mut out = vec![0u8; model::encoded_len(&layers).expect("small model")];
+    model::encode_int8([1, 1, 3], &layers, &quant, &mut out).expect("valid int8 seed");
+    out
+}
+
+/// A one-layer dense model with f16 weights and f32 biases.
+fn f16_dense() -> Vec<u8> {
+    let w: Vec<u16> = ramp(12)
+        .iter()
+        .map(|&v| half::f16::from_f32(v).to_bits())
+        .collect();
+    let b = [0.5f32, -0.25, 0.0];
+    let tensors = [
+        TensorDesc {
+            dims: &[3, 4],
+            data: TensorData::F16(&w),
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::F32(&b),
+        },
+    ];
+    let layers = [LayerDesc {
+        kind: LayerKind::Dense,
+        activation: Activation::Identity,
+        in_shape: [1, 1, 4],
+        out_shape: [1, 1, 3],
+        params: [0; 6],
+        tensors: &tensors,
+    }];
+    encode_layers([1, 1, 4], &layers)
 }
 
 const TOML_SEEDS: [(&str, &str); 6] = [
@@ -264,6 +287,7 @@ fn main() {
     ];
     write(&dir, "lstm.myl", &encode_layers([1, 4, 3], &layers));
     write(&dir, "int8-dense.myl", &int8_dense());
+    write(&dir, "f16-dense.myl", &f16_dense());
 
     // IDX: images and labels of every rank, raw and gzip.
     let dir = root.join("idx");

@@ -1,12 +1,13 @@
 //! The core's zero-copy model-file parser on arbitrary bytes, then on the
 //! same bytes with a matching version, length and CRC (so mutations reach the
-//! tables). Parsed files are walked through every accessor; f32 files must
-//! also survive the host's decode/encode round trip unchanged.
+//! tables). Parsed files are walked through every accessor and run through
+//! the core's float or int8 inference; f32 files must also survive the
+//! host's decode/encode round trip unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use myelin_core::model::Model;
-use myelin_fuzz::{fix_model, walk_model};
+use myelin_fuzz::{fix_model, infer_model, walk_model};
 use myelin_host::net::Network;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     walk_model(&m);
+    infer_model(&m);
     if let Ok(net) = Network::from_model(&m) {
         let once = net.encode().expect("a parsed f32 model re-encodes");
         let again = Network::decode(&once).expect("a re-encoded model parses");

@@ -23,7 +23,7 @@ pub const THUMB_TARGETS: [&str; 3] = [
 const BARE_METAL_FEATURES: [&str; 2] = ["defmt", "half"];
 
 /// Seconds CI fuzzes each parser.
-const CI_FUZZ_SECONDS: u64 = 45;
+const CI_FUZZ_SECONDS: u64 = 30;
 
 /// A named check.
 struct Step {

@@ -6,14 +6,15 @@
 //! features at run time), then with AVX2 and FMA enabled at compile time on
 //! x86-64, so the intrinsic kernels and their pointer loads and stores run
 //! under Miri as well. Tests are chosen for small sizes; property tests with
-//! many cases are left to the normal test run.
+//! many cases are left to the normal test run, and so is code that reaches
+//! libm's `sqrt` (inline assembly on x86-64, which Miri cannot run).
 
 use crate::util::{self, root};
 use anyhow::{Context, Result, bail};
 use std::process::{Command, Stdio};
 
 /// Library tests of `myelin-core` run under Miri (name filters).
-pub const LIB_TESTS: [&str; 14] = [
+pub const LIB_TESTS: [&str; 13] = [
     // The model format: zero-copy views, `align_to` casts, every truncation.
     "model::tests::round_trip_views",
     "model::tests::tensor_data_is_aligned_in_the_file",
@@ -30,8 +31,6 @@ pub const LIB_TESTS: [&str; 14] = [
     "quant::dot::",
     "quant::int8::",
     "quant::fixed::",
-    // Optimizers and clipping work on slices in place.
-    "train::tests::clipping_bounds_the_norm",
 ];
 
 /// `cargo xtask miri`: installs Miri if missing, then runs [`check`].
