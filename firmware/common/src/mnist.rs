@@ -159,8 +159,8 @@ pub fn mnist_mlp_f32() -> ! {
     let mut x = [0.0f32; m::INPUT];
     let mut y = [0.0f32; m::OUTPUT];
     pixels_to_input(&samples::PIXELS[0], &mut x);
-    let x = core::hint::black_box(x);
-    measure::instructions(|| m::NETWORK.infer(&x, &mut y, &mut scratch));
+    let x0 = core::hint::black_box(&x);
+    measure::instructions(|| m::NETWORK.infer(x0, &mut y, &mut scratch));
     let stack = measure::peak_stack();
     measure::report_with_data(
         "mnist-mlp",
@@ -171,7 +171,6 @@ pub fn mnist_mlp_f32() -> ! {
         stack,
     );
     let mut tally = Tally::new();
-    let mut x = x;
     for i in 0..samples::COUNT {
         pixels_to_input(&samples::PIXELS[i], &mut x);
         m::NETWORK.infer(&x, &mut y, &mut scratch);
@@ -217,8 +216,8 @@ pub fn mnist_mlp_file() -> ! {
     let mut scratch = [0.0f32; SCRATCH];
     let mut x = [0.0f32; 784];
     pixels_to_input(&samples::PIXELS[0], &mut x);
-    let x0 = core::hint::black_box(x);
-    let first = measure::instructions(|| model.infer(&x0, &mut scratch).is_ok());
+    let x0 = core::hint::black_box(&x);
+    let first = measure::instructions(|| model.infer(x0, &mut scratch).is_ok());
     let stack = measure::peak_stack();
     let weights: usize = (0..model.tensor_count())
         .filter_map(|i| model.tensor(i))

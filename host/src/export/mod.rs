@@ -1,10 +1,13 @@
 //! `myelin export MODEL --rust FILE.rs`: a model file as Rust source for firmware.
 //!
 //! The generated module holds every weight tensor as a `static` array (in flash
-//! on a microcontroller) inside one typed, const-size value built from
-//! `myelin-core`'s layers (`Dense<IN, OUT>`, `Conv2d<...>`), and an `infer`
+//! on a microcontroller) inside one typed, const-size value, and an `infer`
 //! method that runs the layers through two caller-owned activation buffers:
 //! no allocator, no parsing at run time, shapes checked by the compiler.
+//! f32 models are built from `myelin-core`'s layers (`Dense<IN, OUT>`,
+//! `Conv2d<...>`); int8 models from `Dense8<IN, OUT, R>` / `Conv8<...>`,
+//! generated wrappers that hand their tensors to the core's integer-only
+//! int8 kernels, so the board computes the bits `Model::infer_int8` computes.
 //!
 //! With `--samples-from DIR --samples N` it also embeds N MNIST-layout test
 //! images, their labels and what the host computed for each (the outputs and
