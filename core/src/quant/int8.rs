@@ -48,7 +48,14 @@ impl DenseQ<'_> {
 /// [`Error::ShapeMismatch`] if the layer's tensors do not fit `x.len()`
 /// inputs and `y.len()` outputs.
 pub fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
-    dense_with::<dot::Active>(layer, x, y)
+    #[cfg(myelin_arm_dsp)]
+    {
+        super::rows::dense(layer, x, y)
+    }
+    #[cfg(not(myelin_arm_dsp))]
+    {
+        dense_with::<dot::Active>(layer, x, y)
+    }
 }
 
 /// Scalar reference of [`dense`].

@@ -26,6 +26,8 @@ pub mod fixed;
 pub mod int8;
 pub mod lstm;
 pub mod params;
+#[cfg(myelin_arm_dsp)]
+mod rows;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -1,15 +1,16 @@
 //! int8 kernels on the Cortex-M4's DSP extension: the `SMLAD` variants
 //! against the scalar references, bit for bit, on deterministic
 //! pseudo-random inputs (every length up to 67, extreme values, wrapping
-//! accumulators). A 256x64 int8 dense layer and an 8x12x12 -> 16x8x8 5x5
-//! convolution are measured both ways for `cargo xtask report`.
+//! accumulators). A 256x64 int8 dense layer (the per-step intrinsics loop,
+//! the active one-`asm!` loop and scalar) and an 8x12x12 -> 16x8x8 5x5
+//! convolution are measured for `cargo xtask report`.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use myelin_core::quant::dot::{DSP_ACTIVE, dot_dsp, dot_scalar, dot2_dsp, dot2_scalar};
 use myelin_core::quant::int8::{
-    Conv2dShape, ConvQ, DenseQ, conv2d_dsp, conv2d_scalar, dense_dsp, dense_scalar,
+    Conv2dShape, ConvQ, DenseQ, conv2d_dsp, conv2d_scalar, dense, dense_dsp, dense_scalar,
 };
 use myelin_core::quant::{OutputQuant, Requant};
 use myelin_fw_common::{Checks, entry, measure};
@@ -100,6 +101,16 @@ fn main() -> ! {
     measure::report("int8-dense-256x64", "int8-scalar", macs, bytes, stack);
     t.record(r.is_ok(), "dense_scalar 256x64 ran");
     t.record(y_dsp == y_ref, "dense 256x64: dsp == scalar");
+    let mut y_act = [0i8; OUT];
+    measure::paint_stack();
+    let r = measure::instructions(|| dense(&layer, x_in, &mut y_act));
+    let stack = measure::peak_stack();
+    measure::report("int8-dense-256x64", "int8-dsp-asm", macs, bytes, stack);
+    t.record(
+        r.is_ok(),
+        "dense (active: asm loop, two rows per pass) 256x64 ran",
+    );
+    t.record(y_act == y_ref, "dense 256x64: active == scalar");
 
     // Measured: a LeNet-style second convolution, 8x12x12 -> 16x8x8, 5x5.
     let conv_shape = Conv2dShape {
@@ -194,7 +205,18 @@ fn main() -> ! {
 
     // Dense layers of odd shapes.
     let mut bad = 0u32;
-    for (n_in, n_out) in [(1, 1), (3, 2), (4, 3), (7, 5), (17, 8), (33, 7), (64, 10)] {
+    for (n_in, n_out) in [
+        (0, 3),
+        (1, 1),
+        (3, 2),
+        (4, 3),
+        (7, 5),
+        (8, 1),
+        (17, 8),
+        (33, 7),
+        (64, 10),
+        (67, 9),
+    ] {
         rng.fill(&mut w[..n_in * n_out]);
         rng.fill(&mut x[..n_in]);
         let layer = DenseQ {
@@ -204,15 +226,20 @@ fn main() -> ! {
             input_zero_point: rng.int8(),
             output: OutputQuant::linear(rng.int8()),
         };
-        let (mut p, mut q) = ([0i8; OUT], [0i8; OUT]);
+        let (mut p, mut q, mut r) = ([0i8; OUT], [0i8; OUT], [0i8; OUT]);
         let ok_a = dense_dsp(&layer, &x[..n_in], &mut p[..n_out]).is_ok();
         let ok_b = dense_scalar(&layer, &x[..n_in], &mut q[..n_out]).is_ok();
-        if !(ok_a && ok_b) {
+        let ok_c = dense(&layer, &x[..n_in], &mut r[..n_out]).is_ok();
+        if !(ok_a && ok_b && ok_c) {
             bad += 1;
         }
         count_mismatches(&p, &q, &mut bad);
+        count_mismatches(&r, &q, &mut bad);
     }
-    t.record(bad == 0, "dense: dsp == scalar on 7 odd shapes");
+    t.record(
+        bad == 0,
+        "dense: dsp == active == scalar on 10 odd shapes (0..=67 inputs)",
+    );
 
     // Convolutions with padding and strides (kernel rows of 1..=5 taps).
     let mut bad = 0u32;
