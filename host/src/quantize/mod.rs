@@ -4,7 +4,7 @@
 //!
 //! The int8 recipe (`docs/quantization.md`): run the f32 network on
 //! calibration samples and feed every requantizing layer's outputs to a
-//! [`Calibrator`]; weights symmetric per output channel, biases `i32` at
+//! [`Calibrator`](myelin_core::quant::calib::Calibrator); weights symmetric per output channel, biases `i32` at
 //! `s_in s_w[c]`, fixed-point output multipliers per channel. A dense or
 //! conv2d layer with a sigmoid or tanh becomes the layer (output calibrated
 //! before the activation) followed by an activation layer. Evaluation runs
