@@ -7,8 +7,6 @@
 //! outputs equal [`dense_scalar`](super::int8::dense_scalar)'s bit for bit
 //! (checked on target by the firmware's `int8_dsp` and MNIST programs).
 
-use super::dot::{dot_dsp, dot_scalar};
-use super::fixed::channel_requant;
 use super::int8::DenseQ;
 use crate::Error;
 use core::arch::asm;
@@ -76,8 +74,20 @@ unsafe fn dot2_blocks(
     (a0, a1)
 }
 
+/// `sum(w[i] * (x[i] - zp))` over the elements past the last whole block, added to `acc`.
+#[inline(always)]
+fn tail(w: &[i8], x: &[i8], zp: i8, acc: i32) -> i32 {
+    let zp = i32::from(zp);
+    w.iter().zip(x).fold(acc, |acc, (&w, &x)| {
+        acc.wrapping_add(i32::from(w) * (i32::from(x) - zp))
+    })
+}
+
 /// int8 dense forward, two rows per pass (the layer kernel
 /// [`int8::dense`](super::int8::dense) uses on targets with the DSP extension).
+///
+/// Nothing here can panic (no indexing, no assertions): a program that runs
+/// only this kernel links no panic-message formatting.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] if the layer's tensors do not fit `x.len()`
@@ -87,36 +97,52 @@ pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Er
     layer.check(n, y.len())?;
     let zp = layer.input_zero_point;
     let out = &layer.output;
+    // One multiplier for the whole tensor, or one per output (checked above).
+    let requant = |o: usize| {
+        let k = if layer.requant.len() == 1 { 0 } else { o };
+        layer.requant.get(k).copied().unwrap_or_default()
+    };
+    let bias = |o: usize| layer.bias.get(o).copied().unwrap_or(0);
+    let n4 = n & !3;
+    let offset = packed_offset(zp);
+    let (x4, x_tail) = x.split_at(n4);
+    // Rows `o` and `o + 1` (`o + 1 == o` for a last, odd row: computed twice,
+    // kept once).
+    let pair = |o: usize, w0: &[i8], w1: &[i8]| -> (i32, i32) {
+        let mut acc = (bias(o), bias(o + 1));
+        if n4 > 0 && w0.len() == n && w1.len() == n {
+            // SAFETY: `n4 / 4 > 0` blocks, and `x`, `w0`, `w1` hold `n >= n4` bytes each.
+            acc =
+                unsafe { dot2_blocks(x4.as_ptr(), w0.as_ptr(), w1.as_ptr(), n4 / 4, offset, acc) };
+        }
+        (
+            tail(w0.get(n4..).unwrap_or_default(), x_tail, zp, acc.0),
+            tail(w1.get(n4..).unwrap_or_default(), x_tail, zp, acc.1),
+        )
+    };
     if n == 0 {
         for (o, y) in y.iter_mut().enumerate() {
-            *y = out.requantize(layer.bias[o], channel_requant(layer.requant, o));
+            *y = out.requantize(bias(o), requant(o));
         }
         return Ok(());
     }
-    let n4 = n & !3;
-    let offset = packed_offset(zp);
     let mut rows = layer.weights.chunks_exact(n);
+    let mut pairs = y.chunks_exact_mut(2);
     let mut o = 0;
-    while o + 2 <= y.len() {
+    for yo in &mut pairs {
         let (Some(w0), Some(w1)) = (rows.next(), rows.next()) else {
             break;
         };
-        let mut acc = (layer.bias[o], layer.bias[o + 1]);
-        if n4 > 0 {
-            // SAFETY: `n4 / 4 > 0` blocks, and `x`, `w0`, `w1` hold `n >= n4` bytes each.
-            acc = unsafe { dot2_blocks(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), n4 / 4, offset, acc) };
+        let (a0, a1) = pair(o, w0, w1);
+        if let [y0, y1] = yo {
+            *y0 = out.requantize(a0, requant(o));
+            *y1 = out.requantize(a1, requant(o + 1));
         }
-        let a0 = dot_scalar(&w0[n4..], &x[n4..], zp, acc.0);
-        let a1 = dot_scalar(&w1[n4..], &x[n4..], zp, acc.1);
-        y[o] = out.requantize(a0, channel_requant(layer.requant, o));
-        y[o + 1] = out.requantize(a1, channel_requant(layer.requant, o + 1));
         o += 2;
     }
-    if o < y.len()
-        && let Some(w) = rows.next()
-    {
-        let acc = dot_dsp(w, x, zp, layer.bias[o]);
-        y[o] = out.requantize(acc, channel_requant(layer.requant, o));
+    if let ([y_last], Some(w)) = (pairs.into_remainder(), rows.next()) {
+        let (acc, _) = pair(o, w, w);
+        *y_last = out.requantize(acc, requant(o));
     }
     Ok(())
 }
