@@ -82,13 +82,21 @@ pub struct EpochStats {
     /// Training accuracy (while the weights were changing).
     pub train_accuracy: f64,
     /// Validation loss (NaN without a validation set).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub val_loss: f64,
     /// Validation accuracy (NaN without a validation set).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub val_accuracy: f64,
     /// Seconds spent in training steps (not validation).
     pub seconds: f64,
     /// Training samples per second.
     pub samples_per_second: f64,
+}
+
+/// A number, or `null` read back as NaN: JSON has no NaN, and serde_json
+/// writes NaN (no validation set) as `null`.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The metadata block of a checkpoint.
@@ -240,6 +248,26 @@ mod tests {
         let mut bad = bytes.clone();
         bad[20] ^= 4;
         assert!(Checkpoint::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn a_run_without_validation_set_round_trips() {
+        // NaN validation figures are written as JSON null and must read back.
+        let mut c = sample();
+        c.meta.history.push(EpochStats {
+            epoch: 1,
+            lr: 0.1,
+            train_loss: 2.0,
+            train_accuracy: 0.1,
+            val_loss: f64::NAN,
+            val_accuracy: f64::NAN,
+            seconds: 1.0,
+            samples_per_second: 10.0,
+        });
+        let back = Checkpoint::decode(&c.encode().unwrap()).unwrap();
+        let stats = back.meta.history[0];
+        assert!(stats.val_loss.is_nan() && stats.val_accuracy.is_nan());
+        assert_eq!(stats.train_loss, 2.0);
     }
 
     #[test]
