@@ -9,6 +9,7 @@
 //!   and [`DelayNs`](embedded_hal::delay::DelayNs), so it is tested on the
 //!   host with mocks and runs unchanged on every board.
 #![no_std]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod blink;
