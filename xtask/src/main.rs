@@ -6,7 +6,7 @@
 //! - `cargo xtask fuzz [--seconds N]`: fuzz the parsers (model file, IDX, TOML, checkpoint).
 //! - `cargo xtask miri`: the core's unsafe and zero-copy code under Miri.
 //! - `cargo xtask report [--json]`: instructions, flash, RAM and stack per firmware program.
-//! - `cargo xtask gen-firmware-models [--check]`: train and export the models the firmware runs.
+//! - `cargo xtask gen-firmware-models [--export | --check]`: train and export the models the firmware runs.
 
 #![forbid(unsafe_code)]
 
@@ -60,7 +60,7 @@ fn dispatch(args: &[String]) -> Result<()> {
                 "  report [--json] instructions per inference, flash, RAM and stack of each firmware program"
             );
             println!(
-                "  gen-firmware-models [--check]  train and export the firmware's models (--check: committed sources match)"
+                "  gen-firmware-models [--export | --check]  train, quantize and export the firmware's models (--export: only export; --check: committed sources match)"
             );
             println!(
                 "  fuzz [--seconds N] [TARGET...]  run each parser fuzz target for N seconds (default {})",
