@@ -13,6 +13,7 @@
 use crate::util::{self, on_path, root};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Seconds per target when `--seconds` is not given.
@@ -148,26 +149,49 @@ pub fn fuzz(targets: &[String], seconds: u64) -> Result<Vec<Report>> {
     if let Some(bad) = chosen.iter().find(|t| !all.contains(t)) {
         bail!("no fuzz target `{bad}` (targets: {})", all.join(", "));
     }
-    // One build for all targets: ASan, release, debug assertions on.
-    util::run(fuzz_cmd().args(["build", "-O", "-a"]))?;
+    // One build for all targets: ASan, release, debug assertions on. The
+    // binaries then run directly, so an edit made meanwhile cannot trigger
+    // a rebuild between targets.
+    let target_dir = root().join("fuzz").join("target");
+    util::run(
+        fuzz_cmd()
+            .args(["build", "-O", "-a", "--target-dir"])
+            .arg(&target_dir)
+            .env_remove("CARGO_TARGET_DIR"),
+    )?;
+    let bin_dir = target_dir.join(host_triple()?).join("release");
     let mut reports = Vec::new();
     for t in &chosen {
-        reports.push(run_target(t, seconds)?);
+        reports.push(run_target(&bin_dir.join(t), t, seconds)?);
     }
     Ok(reports)
 }
 
-fn run_target(target: &str, seconds: u64) -> Result<Report> {
+/// The nightly toolchain's host triple (cargo-fuzz builds for it).
+fn host_triple() -> Result<String> {
+    let out = Command::new("rustc")
+        .args(["+nightly", "-vV"])
+        .output()
+        .context("cannot run `rustc +nightly -vV`")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|h| h.trim().to_string())
+        .context("no host triple in `rustc +nightly -vV`")
+}
+
+fn run_target(bin: &Path, target: &str, seconds: u64) -> Result<Report> {
     let fuzz_dir = root().join("fuzz");
     let corpus = fuzz_dir.join("corpus").join(target);
     let seeds = fuzz_dir.join("seeds").join(target);
-    std::fs::create_dir_all(&corpus).with_context(|| format!("{}", corpus.display()))?;
+    let artifacts = fuzz_dir.join("artifacts").join(target);
+    for d in [&corpus, &artifacts] {
+        std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
+    }
     let dict = fuzz_dir.join("dicts").join(format!("{target}.dict"));
-    let mut cmd = fuzz_cmd();
-    cmd.args(["run", "-O", "-a", target])
-        .arg(&corpus)
-        .arg(&seeds)
-        .arg("--");
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(&fuzz_dir)
+        .arg(format!("-artifact_prefix={}/", artifacts.display()));
     if dict.is_file() {
         cmd.arg(format!("-dict={}", dict.display()));
     }
@@ -177,6 +201,8 @@ fn run_target(target: &str, seconds: u64) -> Result<Report> {
         .arg(format!("-max_len={MAX_LEN}"))
         .arg("-timeout=10")
         .arg("-print_final_stats=1")
+        .arg(&corpus)
+        .arg(&seeds)
         .stderr(Stdio::piped());
     eprintln!("$ {}", util::show(&cmd));
     let start = std::time::Instant::now();
