@@ -233,6 +233,18 @@ const CASES: &[Case] = &[
         expect: &["t10k-images-idx3-ubyte.gz"],
     },
     Case {
+        name: "train: gzip IDX with fewer data bytes than its header claims",
+        setup: |d| {
+            data(d);
+            let p = d.join("data/train-images-idx3-ubyte");
+            std::fs::remove_file(&p).unwrap();
+            let short = idx::encode(&[20, SIDE, SIDE], &[3; 100]);
+            std::fs::write(d.join("data/train-images-idx3-ubyte.gz"), gzip(&short)).unwrap();
+        },
+        args: TRAIN,
+        expect: &["train-images-idx3-ubyte.gz", "truncated", "found 100"],
+    },
+    Case {
         name: "train: IDX header claims 2^40 elements",
         setup: |d| {
             replace(

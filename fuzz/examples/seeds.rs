@@ -338,4 +338,15 @@ fn main() {
         optimizer: ramp(2 * net.param_count()),
     };
     write(&dir, "mlp.ckpt", &ck.encode().expect("encode checkpoint"));
+    // A run without a validation set: NaN figures, written as JSON null.
+    let mut no_val = ck;
+    no_val.meta.history[0].val_loss = f64::NAN;
+    no_val.meta.history[0].val_accuracy = f64::NAN;
+    no_val.meta.best = None;
+    no_val.best_model.clear();
+    write(
+        &dir,
+        "no-validation.ckpt",
+        &no_val.encode().expect("encode checkpoint"),
+    );
 }
