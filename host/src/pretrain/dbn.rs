@@ -14,8 +14,23 @@ use super::mlp::{Activation, Dense, Mlp};
 use super::rbm::{self as rbm_train, RbmConfig, TrainedRbm};
 use myelin_core::train::Rng;
 
+/// Hidden width up to which an RBM trains at `RbmConfig::learning_rate`;
+/// a wider one trains at that rate times `WIDE_RBM / hidden`.
+///
+/// Every hidden unit's update moves the reconstruction, so the step the
+/// visible units see grows with the hidden width: at 0.1, a 2000-unit RBM
+/// on MNIST oscillates instead of learning (reconstruction error flat at the
+/// data's variance), where 256 and 500 units learn well.
+pub const WIDE_RBM: usize = 500;
+
+/// The learning rate for an RBM with `hidden` units under `cfg`.
+pub fn rbm_learning_rate(cfg: &RbmConfig, hidden: usize) -> f32 {
+    cfg.learning_rate * (WIDE_RBM as f32 / hidden.max(1) as f32).min(1.0)
+}
+
 /// Trains one RBM per hidden width in `hidden`, bottom-up, on `data`
-/// (`n x inputs`). Progress (one line per epoch) goes to `log`.
+/// (`n x inputs`), each at [`rbm_learning_rate`]. Progress (one line per
+/// epoch) goes to `log`.
 pub fn pretrain(
     data: &[f32],
     inputs: usize,
@@ -29,12 +44,16 @@ pub fn pretrain(
     let mut stack = Vec::with_capacity(hidden.len());
     for (l, &width) in hidden.iter().enumerate() {
         let x = layer_input.as_deref().unwrap_or(data);
+        let layer_cfg = RbmConfig {
+            learning_rate: rbm_learning_rate(cfg, width),
+            ..*cfg
+        };
         let trained = rbm_train::train(
             x,
             below,
             width,
             VisibleUnits::Bernoulli,
-            cfg,
+            &layer_cfg,
             rng,
             |epoch, err| {
                 log(&format!(
@@ -117,5 +136,16 @@ mod tests {
         assert!(net.validate().is_ok());
         assert_eq!(net.hidden[1].weights, stack[1].rbm.weights);
         assert_eq!(net.hidden[2].bias, stack[2].rbm.hidden_bias);
+    }
+
+    #[test]
+    fn wide_rbms_train_at_a_smaller_rate() {
+        let cfg = RbmConfig::default();
+        assert_eq!(rbm_learning_rate(&cfg, 256), cfg.learning_rate);
+        assert_eq!(rbm_learning_rate(&cfg, WIDE_RBM), cfg.learning_rate);
+        assert_eq!(
+            rbm_learning_rate(&cfg, 4 * WIDE_RBM),
+            cfg.learning_rate / 4.0
+        );
     }
 }
