@@ -58,6 +58,7 @@ fn train_save_and_compare(specs: &[LayerSpec], name: &str) {
         weight_decay: 0.0,
         patience: 0,
         validation: 0,
+        clip_grad_norm: 0.0,
     };
     let mut trainer = Trainer::new(net, name, hyper, 5, 2);
     let opts = Options {

@@ -98,6 +98,7 @@ fn quantize_then_eval_and_inspect() {
         weight_decay: 0.0,
         patience: 0,
         validation: 0,
+        clip_grad_norm: 0.0,
     };
     let mut t = Trainer::new(net, "bars", hyper, 5, 1);
     let opts = Options {

@@ -53,6 +53,7 @@ fn train(specs: &[LayerSpec], data: &Dataset, lr: f32) -> Network {
         weight_decay: 0.0,
         patience: 0,
         validation: 0,
+        clip_grad_norm: 0.0,
     };
     let mut t = Trainer::new(net, "quant-test", hyper, 3, 2);
     let opts = Options {

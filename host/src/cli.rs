@@ -90,6 +90,9 @@ pub struct TrainArgs {
     /// Stop after N epochs without better validation accuracy (0: never).
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Rescale each step's whole gradient to at most this L2 norm (0: off).
+    #[arg(long, value_name = "NORM")]
+    pub clip_grad: Option<f32>,
     /// Training samples held out for validation.
     #[arg(long)]
     pub validation: Option<usize>,
@@ -416,6 +419,9 @@ fn apply_overrides(h: &mut crate::net::Hyper, a: &TrainArgs) {
     }
     if let Some(p) = a.patience {
         h.patience = p;
+    }
+    if let Some(c) = a.clip_grad {
+        h.clip_grad_norm = c;
     }
     if let Some(v) = a.validation {
         h.validation = v;

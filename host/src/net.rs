@@ -494,6 +494,9 @@ pub struct Hyper {
     pub patience: usize,
     /// Training samples held out for validation.
     pub validation: usize,
+    /// Rescale each step's whole gradient to at most this L2 norm (0: off).
+    #[serde(default)]
+    pub clip_grad_norm: f32,
 }
 
 impl Hyper {
@@ -508,6 +511,7 @@ impl Hyper {
         weight_decay: 0.0,
         patience: 0,
         validation: 5000,
+        clip_grad_norm: 0.0,
     };
 }
 
@@ -646,6 +650,7 @@ struct TomlTrain {
     weight_decay: Option<f32>,
     patience: Option<usize>,
     validation: Option<usize>,
+    clip_grad_norm: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -763,6 +768,7 @@ pub fn recipe_from_toml_str(text: &str, input: Shape) -> Result<Recipe> {
     hyper.weight_decay = tr.weight_decay.unwrap_or(0.0);
     hyper.patience = tr.patience.unwrap_or(0);
     hyper.validation = tr.validation.unwrap_or(hyper.validation);
+    hyper.clip_grad_norm = tr.clip_grad_norm.unwrap_or(0.0);
     check_hyper(&hyper)?;
     Ok(Recipe {
         name: "config".to_string(),
@@ -784,6 +790,12 @@ pub fn check_hyper(h: &Hyper) -> Result<()> {
     }
     if !(h.weight_decay.is_finite() && h.weight_decay >= 0.0) {
         bail!("weight decay must be zero or positive");
+    }
+    if !(h.clip_grad_norm.is_finite() && h.clip_grad_norm >= 0.0) {
+        bail!(
+            "gradient clipping norm must be zero (off) or positive, not {}",
+            h.clip_grad_norm
+        );
     }
     Ok(())
 }

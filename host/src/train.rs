@@ -260,8 +260,9 @@ impl Trainer {
 
     /// Adds the shard gradients (in thread order), divides by the batch size
     /// and applies the optimizer, each thread on its own slice of every
-    /// tensor. Returns false (leaving that slice unchanged) if a gradient is
-    /// NaN or infinite.
+    /// tensor; with `clip_grad_norm` set, first rescales the whole gradient
+    /// to at most that L2 norm. Returns false (leaving the affected weights
+    /// unchanged) if a gradient is NaN or infinite.
     fn apply(&mut self, used: usize, batch: usize, lr: f32) -> bool {
         let t = self.workers.len();
         let hyper = self.meta.hyper;
@@ -308,18 +309,25 @@ impl Trainer {
             }
         }
         let scale = 1.0 / batch as f32;
-        let run = |jobs: Vec<Job<'_>>| -> bool {
-            let mut finite = true;
-            for job in jobs {
+        // Sums the shards into the first worker's gradients, scales to the
+        // batch mean and returns the squared L2 norm of this thread's part.
+        let reduce = |jobs: &mut Vec<Job<'_>>| -> f64 {
+            let mut squares = 0.0f64;
+            for job in jobs.iter_mut() {
                 let n = job.params.len();
                 for o in &others {
                     let src = &o.grads[job.layer][job.tensor][job.offset..job.offset + n];
                     kernels::axpy(1.0, src, job.grads);
                 }
                 kernels::scalar::scale(scale, job.grads);
-                if !kernels::dot(job.grads, job.grads).is_finite() {
-                    finite = false;
-                    continue;
+                squares += f64::from(kernels::dot(job.grads, job.grads));
+            }
+            squares
+        };
+        let update = |jobs: Vec<Job<'_>>, factor: f32| {
+            for job in jobs {
+                if factor != 1.0 {
+                    kernels::scalar::scale(factor, job.grads);
                 }
                 let wd = if job.decay { hyper.weight_decay } else { 0.0 };
                 match hyper.optimizer {
@@ -339,21 +347,31 @@ impl Trainer {
                     .update(step, job.params, job.grads, job.first, job.second),
                 }
             }
-            finite
         };
-        if t == 1 {
-            return jobs.into_iter().all(run);
+        let clip = hyper.clip_grad_norm;
+        if clip == 0.0 {
+            // One pass: each thread updates its slices unless its part of the
+            // gradient is not finite.
+            let parts = on_threads(jobs, |mut part| {
+                let squares = reduce(&mut part);
+                if squares.is_finite() {
+                    update(part, 1.0);
+                }
+                squares.is_finite()
+            });
+            return parts.into_iter().all(|finite| finite);
         }
-        std::thread::scope(|s| {
-            let mut it = jobs.into_iter();
-            let mine = it.next();
-            let handles: Vec<_> = it.map(|j| s.spawn(|| run(j))).collect();
-            let mut finite = mine.is_none_or(run);
-            for h in handles {
-                finite &= h.join().expect("update thread");
-            }
-            finite
-        })
+        // Two passes: the global norm needs every thread's part first.
+        let squares: f64 = on_threads(jobs.iter_mut().collect(), reduce)
+            .into_iter()
+            .sum();
+        if !squares.is_finite() {
+            return false;
+        }
+        let norm = squares.sqrt() as f32;
+        let factor = if norm > clip { clip / norm } else { 1.0 };
+        on_threads(jobs, |part| update(part, factor));
+        true
     }
 
     /// The weights with the best validation accuracy so far (the current
@@ -582,6 +600,26 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     Checkpoint::decode(&bytes).with_context(|| format!("{}", path.display()))
 }
 
+/// Runs `f` on every item, the first on this thread and the others on
+/// scoped threads, and returns the results in item order.
+fn on_threads<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let mut it = items.into_iter();
+    let Some(first) = it.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = it.map(|item| s.spawn(move || f(item))).collect();
+        let mut out = vec![f(first)];
+        out.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("update thread")),
+        );
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,6 +656,7 @@ mod tests {
             weight_decay: 1e-4,
             patience: 0,
             validation: 0,
+            clip_grad_norm: 0.0,
         }
     }
 
@@ -659,6 +698,44 @@ mod tests {
             );
             assert!(s.history[5].train_loss < s.history[0].train_loss);
         }
+    }
+
+    fn flat_params(n: &Network) -> Vec<f32> {
+        n.layers
+            .iter()
+            .flat_map(|l| l.tensors.iter().flat_map(|t| t.data.iter().copied()))
+            .collect()
+    }
+
+    #[test]
+    fn gradient_clipping_bounds_the_step() {
+        let train = blobs(96, 11);
+        let step_norm = |clip: f32| {
+            let h = Hyper {
+                epochs: 1,
+                batch: 96,
+                lr: 1.0,
+                optimizer: OptimizerKind::Sgd { momentum: 0.0 },
+                weight_decay: 0.0,
+                clip_grad_norm: clip,
+                ..hyper(OptimizerKind::SGD, 1.0)
+            };
+            let mut t = Trainer::new(net(), "t", h, 3, 2);
+            let before = flat_params(&t.net);
+            t.run(&train, &Dataset::empty(&train.sample_dims), &quiet())
+                .unwrap();
+            let after = flat_params(&t.net);
+            let sq: f64 = before
+                .iter()
+                .zip(&after)
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum();
+            sq.sqrt()
+        };
+        let unclipped = step_norm(0.0);
+        let clipped = step_norm(1e-3);
+        assert!(unclipped > 1e-2, "unclipped step {unclipped}");
+        assert!((clipped - 1e-3).abs() < 2e-5, "clipped step {clipped}");
     }
 
     #[test]
