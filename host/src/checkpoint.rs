@@ -52,7 +52,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("{}: cannot write", path.display()));
     }
+    remove_stale_temps(&dir, &name.to_string_lossy());
     Ok(())
+}
+
+/// Removes the temporary files that a killed writer of `dir/name` left
+/// behind (`.NAME.tmp-PID` whose process no longer runs). Only where
+/// `/proc` tells which processes run; best effort, errors are ignored.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists();
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Checks that a file can be created in `path`'s directory, before a long run.
@@ -219,6 +247,28 @@ pub fn is_checkpoint(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::net::preset;
+
+    #[test]
+    fn write_atomic_removes_temp_files_of_dead_writers() {
+        let dir = std::env::temp_dir().join(format!("myelin-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("m.myl");
+        // Above Linux's largest pid: no such process can run.
+        let dead = dir.join(".m.myl.tmp-999999999");
+        let live = dir.join(format!(".m.myl.tmp-{}", std::process::id()));
+        let other = dir.join(".other.myl.tmp-999999999");
+        for f in [&dead, &other] {
+            std::fs::write(f, b"partial").unwrap();
+        }
+        write_atomic(&target, b"model").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"model");
+        assert!(!live.exists(), "the writer's own temp file was renamed");
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead writer's temp file is removed");
+        }
+        assert!(other.exists(), "another file's temp file is left alone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn sample() -> Checkpoint {
         Checkpoint {
