@@ -19,6 +19,9 @@ pub const THUMB_TARGETS: [&str; 3] = [
     "thumbv8m.main-none-eabihf",
 ];
 
+/// The target on which the core's tests run the NEON kernels, under `qemu-aarch64`.
+const NEON_TEST_TARGET: &str = "aarch64-unknown-linux-musl";
+
 /// Features of `myelin-core` that build on a bare-metal target (`std` needs an OS).
 const BARE_METAL_FEATURES: [&str; 2] = ["defmt", "half"];
 
@@ -118,6 +121,10 @@ pub fn run(args: &[String]) -> Result<()> {
         ],
     ));
     steps.push(step(
+        "myelin-core tests on aarch64 (NEON kernels, under qemu-aarch64)",
+        test_neon,
+    ));
+    steps.push(step(
         "cargo xtask firmware-check (firmware fmt, clippy, tests, board builds)",
         || crate::firmware_check::run(&[]),
     ));
@@ -177,7 +184,7 @@ fn setup_rust() -> Result<()> {
     add.current_dir(root())
         .args(["target", "add"])
         .args(THUMB_TARGETS)
-        .arg("aarch64-unknown-linux-gnu");
+        .args(["aarch64-unknown-linux-gnu", NEON_TEST_TARGET]);
     util::run(&mut add)?;
     util::run(Command::new("rustup").current_dir(root()).args([
         "component",
@@ -186,6 +193,22 @@ fn setup_rust() -> Result<()> {
         "rustfmt",
         "llvm-tools",
     ]))
+}
+
+/// Runs the core's tests, NEON kernels included, on aarch64 Linux under
+/// user-mode QEMU (statically linked musl binaries, linked by rust-lld).
+fn test_neon() -> Result<()> {
+    if !on_path("qemu-aarch64") {
+        bail!("qemu-aarch64 is missing (Debian package qemu-user)");
+    }
+    let target_env = NEON_TEST_TARGET.to_uppercase().replace('-', "_");
+    util::run(
+        cargo()
+            .args(["test", "-p", "myelin-core", "--features", "std", "--target"])
+            .arg(NEON_TEST_TARGET)
+            .env(format!("CARGO_TARGET_{target_env}_LINKER"), "rust-lld")
+            .env(format!("CARGO_TARGET_{target_env}_RUNNER"), "qemu-aarch64"),
+    )
 }
 
 fn setup_defmt_print() -> Result<()> {
@@ -205,9 +228,9 @@ fn is_root() -> bool {
 }
 
 fn setup_qemu() -> Result<()> {
-    const PACKAGES: [&str; 2] = ["qemu-system-arm", "binutils-arm-none-eabi"];
-    if on_path("qemu-system-arm") && on_path("arm-none-eabi-nm") {
-        eprintln!("qemu-system-arm and arm-none-eabi binutils already installed");
+    const PACKAGES: [&str; 3] = ["qemu-system-arm", "binutils-arm-none-eabi", "qemu-user"];
+    if on_path("qemu-system-arm") && on_path("arm-none-eabi-nm") && on_path("qemu-aarch64") {
+        eprintln!("qemu-system-arm, qemu-aarch64 and arm-none-eabi binutils already installed");
         return Ok(());
     }
     if !is_root() {
