@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use myelin_core::model::{Activation, DType, LayerKind, LayerView, Model, shape_len};
 use myelin_core::quant::{ActQuant, OutputQuant};
 
-use super::source::{Samples, macs, nested, shape, wl};
+use super::source::{Samples, Sizes, emit_sizes, macs, nested, shape, wl};
 
 /// One layer as the generated code sees it.
 struct Plan<'a> {
@@ -184,26 +184,18 @@ pub fn rust_source_int8(
     wl(w, "#[allow(unused_imports)]");
     wl(w, "use myelin_core::quant::{OutputQuant, Requant};");
     wl(w, "");
-    wl(w, &format!("/// Input elements ({}).", shape(input)));
-    wl(w, &format!("pub const INPUT: usize = {in_len};"));
-    wl(w, "/// Output elements.");
-    wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
-    wl(
+    emit_sizes(
         w,
-        "/// Elements of activation buffer A (outputs of layers 1, 3, 5, ... but the last).",
-    );
-    wl(w, &format!("pub const SCRATCH_A: usize = {scratch_a};"));
-    wl(
-        w,
-        "/// Elements of activation buffer B (outputs of layers 2, 4, 6, ... but the last).",
-    );
-    wl(w, &format!("pub const SCRATCH_B: usize = {scratch_b};"));
-    wl(w, "/// Multiply-accumulates per inference.");
-    wl(w, &format!("pub const MACS: usize = {macs};"));
-    wl(w, "/// Bytes of weights, biases and multipliers.");
-    wl(
-        w,
-        &format!("pub const WEIGHTS_BYTES: usize = {weights_bytes};"),
+        Sizes {
+            input,
+            in_len,
+            out_len,
+            scratch_a,
+            scratch_b,
+            macs,
+            weights_bytes,
+            weights_what: "weights, biases and multipliers",
+        },
     );
     emit_act_quant(w, "INPUT", inq);
     emit_act_quant(w, "OUTPUT", outq);

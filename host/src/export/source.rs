@@ -206,26 +206,18 @@ pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> 
     wl(w, "#[allow(unused_imports)]");
     wl(w, "use myelin_core::layers::{Conv2d, Dense, Tensor};");
     wl(w, "");
-    wl(w, &format!("/// Input elements ({}).", shape(input)));
-    wl(w, &format!("pub const INPUT: usize = {in_len};"));
-    wl(w, "/// Output elements.");
-    wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
-    wl(
+    emit_sizes(
         w,
-        "/// Elements of activation buffer A (outputs of layers 1, 3, 5, ... but the last).",
-    );
-    wl(w, &format!("pub const SCRATCH_A: usize = {scratch_a};"));
-    wl(
-        w,
-        "/// Elements of activation buffer B (outputs of layers 2, 4, 6, ... but the last).",
-    );
-    wl(w, &format!("pub const SCRATCH_B: usize = {scratch_b};"));
-    wl(w, "/// Multiply-accumulates per inference.");
-    wl(w, &format!("pub const MACS: usize = {macs};"));
-    wl(w, "/// Bytes of weights and biases.");
-    wl(
-        w,
-        &format!("pub const WEIGHTS_BYTES: usize = {weights_bytes};"),
+        Sizes {
+            input,
+            in_len,
+            out_len,
+            scratch_a,
+            scratch_b,
+            macs,
+            weights_bytes,
+            weights_what: "weights and biases",
+        },
     );
     wl(w, "");
 
@@ -362,6 +354,45 @@ pub(super) fn crc(model: &Model<'_>) -> u32 {
 pub(super) fn wl(w: &mut String, line: &str) {
     w.push_str(line);
     w.push('\n');
+}
+
+/// The sizes a generated module states as constants.
+pub(super) struct Sizes {
+    pub input: [usize; 3],
+    pub in_len: usize,
+    pub out_len: usize,
+    pub scratch_a: usize,
+    pub scratch_b: usize,
+    pub macs: usize,
+    pub weights_bytes: usize,
+    /// What `WEIGHTS_BYTES` counts, for its doc line.
+    pub weights_what: &'static str,
+}
+
+/// Writes `INPUT`, `OUTPUT`, `SCRATCH_A`, `SCRATCH_B`, `MACS` and
+/// `WEIGHTS_BYTES`, each with its doc line.
+pub(super) fn emit_sizes(w: &mut String, s: Sizes) {
+    wl(w, &format!("/// Input elements ({}).", shape(s.input)));
+    wl(w, &format!("pub const INPUT: usize = {};", s.in_len));
+    wl(w, "/// Output elements.");
+    wl(w, &format!("pub const OUTPUT: usize = {};", s.out_len));
+    wl(
+        w,
+        "/// Elements of activation buffer A (outputs of layers 1, 3, 5, ... but the last).",
+    );
+    wl(w, &format!("pub const SCRATCH_A: usize = {};", s.scratch_a));
+    wl(
+        w,
+        "/// Elements of activation buffer B (outputs of layers 2, 4, 6, ... but the last).",
+    );
+    wl(w, &format!("pub const SCRATCH_B: usize = {};", s.scratch_b));
+    wl(w, "/// Multiply-accumulates per inference.");
+    wl(w, &format!("pub const MACS: usize = {};", s.macs));
+    wl(w, &format!("/// Bytes of {}.", s.weights_what));
+    wl(
+        w,
+        &format!("pub const WEIGHTS_BYTES: usize = {};", s.weights_bytes),
+    );
 }
 
 fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
