@@ -43,13 +43,7 @@ impl Requant {
             // rounding as `high_mul(x << shift, multiplier)` whenever the
             // shift does not overflow, and a correct saturation when it does.
             let p = i64::from(x) * i64::from(self.multiplier);
-            let e = 31 - shift as u32;
-            let nudge = if p >= 0 {
-                1i64 << (e - 1)
-            } else {
-                1 - (1i64 << (e - 1))
-            };
-            ((p + nudge) / (1i64 << e)).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+            round_shift(p, 31 - shift as u32).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
         } else {
             let y = saturating_rounding_doubling_high_mul(x, self.multiplier);
             rounding_divide_by_pot(y, shift.unsigned_abs())
@@ -64,10 +58,16 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let product = a as i64 * b as i64;
-    let nudge: i64 = if product >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // Division truncates toward zero; with the nudge this rounds to nearest.
-    ((product + nudge) / (1i64 << 31)) as i32
+    round_shift(a as i64 * b as i64, 31) as i32
+}
+
+/// `p / 2^e` rounded to nearest, ties toward +infinity, for `e` in `1..=62`.
+///
+/// One add and one arithmetic shift (which floors): no 64-bit division, so
+/// cores without a divider (Cortex-M0) call no division helper.
+#[inline(always)]
+fn round_shift(p: i64, e: u32) -> i64 {
+    (p + (1i64 << (e - 1))) >> e
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero.
@@ -140,6 +140,61 @@ pub(crate) fn channel_requant(requant: &[Requant], channel: usize) -> Requant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nudge-and-truncating-division form [`round_shift`] replaces.
+    fn round_by_division(p: i64, e: u32) -> i64 {
+        let nudge = if p >= 0 {
+            1i64 << (e - 1)
+        } else {
+            1 - (1i64 << (e - 1))
+        };
+        (p + nudge) / (1i64 << e)
+    }
+
+    #[test]
+    fn round_shift_equals_nudged_division() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state
+        };
+        let edges = [
+            0i64,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            1 << 30,
+            -(1 << 30),
+            (1 << 30) + 1,
+            -(1 << 30) - 1,
+        ];
+        for e in 1..=62u32 {
+            for &p in &edges {
+                assert_eq!(round_shift(p, e), round_by_division(p, e), "p={p} e={e}");
+            }
+            for _ in 0..2_000 {
+                // Products of two i32: |p| <= 2^62.
+                let p = i64::from(next() as i32) * i64::from((next() >> 32) as i32);
+                assert_eq!(round_shift(p, e), round_by_division(p, e), "p={p} e={e}");
+                let half = 1i64 << (e - 1);
+                for t in [
+                    p - p.rem_euclid(half << 1) + half,
+                    p - p.rem_euclid(half << 1) - half,
+                ] {
+                    assert_eq!(
+                        round_shift(t, e),
+                        round_by_division(t, e),
+                        "tie t={t} e={e}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn rounding_divide_ties_away_from_zero() {
