@@ -20,6 +20,8 @@ pub mod learn;
 pub mod measure;
 pub mod mnist;
 pub mod programs;
+#[cfg(feature = "vectors-32")]
+mod vectors;
 
 pub use checks::Checks;
 pub use cortex_m_rt::entry;
