@@ -1,5 +1,6 @@
-//! Sets `cfg(myelin_arm_dsp)` on Arm targets with the DSP extension, and
-//! `cfg(myelin_cortex_m_fpu)` on Cortex-M targets with a fused-multiply-add FPU.
+//! Sets `cfg(myelin_arm_dsp)` on Arm targets with the DSP extension,
+//! `cfg(myelin_cortex_m_fpu)` on Cortex-M targets with a fused-multiply-add
+//! FPU, and `cfg(myelin_armv6m)` on Armv6-M (`thumbv6m`).
 //!
 //! Stable Rust does not expose `cfg(target_feature = "dsp")` on Arm, so the
 //! int8 kernels cannot select their SMLAD path from it. Every `thumbv7em`
@@ -12,6 +13,7 @@ use std::env;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(myelin_arm_dsp)");
     println!("cargo::rustc-check-cfg=cfg(myelin_cortex_m_fpu)");
+    println!("cargo::rustc-check-cfg=cfg(myelin_armv6m)");
     println!("cargo::rerun-if-changed=build.rs");
     let target = env::var("TARGET").unwrap_or_default();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -19,6 +21,11 @@ fn main() {
     let has_dsp_feature = features.split(',').any(|f| f == "dsp");
     if arch == "arm" && (target.starts_with("thumbv7em") || has_dsp_feature) {
         println!("cargo::rustc-cfg=myelin_arm_dsp");
+    }
+    // Armv6-M (Cortex-M0/M0+): Thumb-1 only, no DSP; the int8 convolution
+    // of `quant::m0` in assembly.
+    if target.starts_with("thumbv6m") {
+        println!("cargo::rustc-cfg=myelin_armv6m");
     }
     // Cortex-M cores whose single-precision FPU has fused multiply-add
     // (FPv4-SP, FPv5): the f32 kernels of `kernels::cortex_m`.

@@ -13,6 +13,7 @@
 use super::dot::{self, DotKernel};
 use super::fixed::{OutputQuant, Requant, channel_requant, rounding_divide_by_pot};
 use super::lstm;
+use super::m0;
 use crate::{Error, kernels};
 
 /// An int8 dense (fully connected) layer: `y = requant(W (x - zp) + b)`.
@@ -291,7 +292,35 @@ impl ConvQ<'_> {
 /// # Errors
 /// As [`ConvQ::check`].
 pub fn conv2d(layer: &ConvQ<'_>, shape: &Conv2dShape, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    #[cfg(myelin_armv6m)]
+    {
+        layer.check(shape, x.len(), y.len())?;
+        if m0::fits(shape) {
+            return m0::conv2d::<m0::Asm>(layer, shape, x, y);
+        }
+    }
     conv2d_with::<dot::Active>(layer, shape, x, y)
+}
+
+/// [`conv2d`]'s Armv6-M algorithm (blocks of positions, biased unsigned
+/// inputs, see `quant::m0`) with its inner loop in portable Rust; shapes it
+/// does not take (horizontal stride above 1, large scratch) run
+/// [`conv2d_scalar`].
+///
+/// # Errors
+/// As [`ConvQ::check`].
+pub fn conv2d_blocked(
+    layer: &ConvQ<'_>,
+    shape: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    layer.check(shape, x.len(), y.len())?;
+    if m0::fits(shape) {
+        m0::conv2d::<m0::Portable>(layer, shape, x, y)
+    } else {
+        conv2d_rows::<dot::Scalar>(layer, shape, x, y)
+    }
 }
 
 /// Scalar reference of [`conv2d`]: direct, kernel row by kernel row.

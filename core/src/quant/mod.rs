@@ -25,6 +25,7 @@ pub mod f16;
 pub mod fixed;
 pub mod int8;
 pub mod lstm;
+mod m0;
 pub mod params;
 #[cfg(myelin_arm_dsp)]
 mod rows;

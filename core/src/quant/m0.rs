@@ -1,0 +1,271 @@
+//! int8 convolution for cores without the DSP extension (Armv6-M:
+//! Cortex-M0/M0+), built around the 3-instruction multiply-accumulate
+//! `LDRB; MULS; ADD` those cores allow.
+//!
+//! The algorithm, for convolutions with horizontal stride 1:
+//!
+//! - Output positions go in blocks of [`P`] neighbours along a row. For each
+//!   input channel `c` and kernel row `ky`, one scratch row holds the
+//!   `P + KW - 1` inputs that the block's windows cover, stored biased as
+//!   `u = x + 128` (`x ^ 0x80`, so the byte is unsigned and `LDRB` loads it)
+//!   and padded with `zero_point + 128`. Tap `kx` of position `p` is byte
+//!   `kx + p` of the row: the windows overlap in place, nothing is copied
+//!   per tap.
+//! - Per filter, each weight is loaded once per block and multiplied with
+//!   the `P` bytes it meets, into `P` accumulators.
+//! - The zero point comes out exactly:
+//!   `sum(w * (x - zp)) = sum(w * u) - (128 + zp) * sum(w)`, with `sum(w)`
+//!   taken once per filter per layer call, and padded taps add
+//!   `w * (zp + 128) - (128 + zp) * w = 0`.
+//!
+//! Every sum is in wrapping `i32`, so the result equals
+//! [`conv2d_scalar`](super::int8::conv2d_scalar)'s bit for bit, overflow
+//! included. [`Portable`] is the inner loop in Rust (every target; the host
+//! tests it); on Armv6-M (`cfg(myelin_armv6m)`) [`Asm`] runs 5-wide kernel
+//! rows in assembly, 23 instructions per weight and 7 products.
+
+use super::fixed::channel_requant;
+use super::int8::{Conv2dShape, ConvQ};
+use crate::Error;
+
+/// Output positions per block (accumulators of the inner loop).
+pub(crate) const P: usize = 7;
+
+/// Largest scratch (`IN x KH x (P + KW - 1)` bytes) a block gathers; larger
+/// layers take another kernel.
+const SCRATCH_MAX: usize = 512;
+
+/// Filters whose `bias - (128 + zp) * sum(w)` is kept at once.
+const FILTERS_AT_ONCE: usize = 32;
+
+/// The inner loop: `acc[p] += sum(w[r * kw + kx] * u[r * (P + kw - 1) + kx + p])`
+/// over the kernel rows `r` of one filter.
+pub(crate) trait Rows {
+    /// Adds the products of the `w.len() / kw` kernel rows of `w` with the
+    /// scratch rows of `u` (wrapping).
+    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], kw: usize);
+}
+
+/// [`Rows`] in portable Rust.
+pub(crate) struct Portable;
+
+impl Rows for Portable {
+    #[inline]
+    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], kw: usize) {
+        for (wr, ur) in w.chunks_exact(kw).zip(u.chunks_exact(P + kw - 1)) {
+            for (kx, &wv) in wr.iter().enumerate() {
+                let wv = i32::from(wv);
+                for (a, &uv) in acc.iter_mut().zip(&ur[kx..kx + P]) {
+                    *a = a.wrapping_add(wv * i32::from(uv));
+                }
+            }
+        }
+    }
+}
+
+/// Whether [`conv2d`] takes `s` (stride 1 along the width, scratch within
+/// [`SCRATCH_MAX`]). The shape must have passed [`ConvQ::check`].
+pub(crate) fn fits(s: &Conv2dShape) -> bool {
+    let [kh, kw] = s.kernel;
+    s.stride[1] == 1
+        && (P + kw - 1)
+            .checked_mul(kh)
+            .and_then(|n| n.checked_mul(s.in_channels))
+            .is_some_and(|n| n <= SCRATCH_MAX)
+}
+
+/// The blocked convolution. The caller has checked the layer and that the
+/// shape [`fits`].
+pub(crate) fn conv2d<R: Rows>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    let [out_h, out_w] = s.out_size()?;
+    let [kh, kw] = s.kernel;
+    let filter_len = s.in_channels * kh * kw;
+    let row_len = P + kw - 1;
+    let plane = out_h * out_w;
+    let zp = layer.input_zero_point;
+    // x - zp = u - (128 + zp).
+    let offset = 128 + i32::from(zp);
+    let mut buf = [0u8; SCRATCH_MAX];
+    let scratch = &mut buf[..s.in_channels * kh * row_len];
+    let mut base = [0i32; FILTERS_AT_ONCE];
+    let filter = |o: usize| &layer.weights[o * filter_len..(o + 1) * filter_len];
+    let mut first = 0;
+    while first < s.out_channels {
+        let count = FILTERS_AT_ONCE.min(s.out_channels - first);
+        for (i, b) in base[..count].iter_mut().enumerate() {
+            let sum = filter(first + i)
+                .iter()
+                .fold(0i32, |a, &w| a.wrapping_add(i32::from(w)));
+            *b = layer.bias[first + i].wrapping_sub(offset.wrapping_mul(sum));
+        }
+        for oy in 0..out_h {
+            let mut ox = 0;
+            while ox < out_w {
+                gather(scratch, s, x, zp, oy, ox);
+                let valid = P.min(out_w - ox);
+                for (i, &b) in base[..count].iter().enumerate() {
+                    let o = first + i;
+                    let mut acc = [b; P];
+                    R::rows(&mut acc, filter(o), scratch, kw);
+                    let m = channel_requant(layer.requant, o);
+                    let start = o * plane + oy * out_w + ox;
+                    for (d, &a) in y[start..start + valid].iter_mut().zip(&acc) {
+                        *d = layer.output.requantize(a, m);
+                    }
+                }
+                ox += P;
+            }
+        }
+        first += count;
+    }
+    Ok(())
+}
+
+/// Fills the scratch rows of the block at output row `oy`, columns
+/// `ox..ox + P`: biased inputs, `zp + 128` where the window leaves the input.
+fn gather(scratch: &mut [u8], s: &Conv2dShape, x: &[i8], zp: i8, oy: usize, ox: usize) {
+    let [in_h, in_w] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let [ph, pw] = s.padding;
+    let row_len = P + kw - 1;
+    let pad = (zp as u8) ^ 0x80;
+    // Scratch column j holds input column ox + j - pw.
+    let lo = pw.saturating_sub(ox).min(row_len);
+    let hi = (in_w + pw).saturating_sub(ox).min(row_len).max(lo);
+    let mut rows = scratch.chunks_exact_mut(row_len);
+    for c in 0..s.in_channels {
+        for ky in 0..kh {
+            let Some(row) = rows.next() else { return };
+            match (oy * s.stride[0] + ky).checked_sub(ph) {
+                Some(iy) if iy < in_h && lo < hi => {
+                    let x0 = (c * in_h + iy) * in_w + ox + lo - pw;
+                    let (head, rest) = row.split_at_mut(lo);
+                    let (mid, tail) = rest.split_at_mut(hi - lo);
+                    for (d, &v) in mid.iter_mut().zip(&x[x0..x0 + (hi - lo)]) {
+                        *d = (v as u8) ^ 0x80;
+                    }
+                    // Short runs: element loops beat memset calls.
+                    for d in head.iter_mut().chain(tail) {
+                        *d = pad;
+                    }
+                }
+                _ => {
+                    for d in row.iter_mut() {
+                        *d = pad;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`Rows`] with 5-wide kernel rows in Armv6-M assembly, [`Portable`] for
+/// other widths.
+#[cfg(myelin_armv6m)]
+pub(crate) struct Asm;
+
+#[cfg(myelin_armv6m)]
+impl Rows for Asm {
+    #[inline]
+    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], kw: usize) {
+        let rows = w.len() / kw.max(1);
+        if kw == 5 && rows > 0 && u.len() >= rows * (P + 4) {
+            // SAFETY: `acc` is 7 writable `i32`s, `w` holds `5 * rows` bytes
+            // and `u` at least `11 * rows`, exactly what `rows5` reads.
+            unsafe { rows5(acc.as_mut_ptr(), w.as_ptr(), u.as_ptr(), rows) }
+        } else {
+            Portable::rows(acc, w, u, kw);
+        }
+    }
+}
+
+/// [`Rows`] for `kw = 5`: `acc` (7 `i32`s) += the products of `rows` kernel
+/// rows `w` (5 bytes each) with scratch rows `u` (11 bytes each).
+///
+/// Per weight: `LDRB; SXTB`, then `LDRB; MULS; ADD` for each of the 7
+/// positions; per row, 4 instructions of loop. Accumulators in r4-r10.
+///
+/// # Safety
+/// `rows > 0`; `acc` points at 7 writable `i32`s, `w` at `5 * rows`
+/// readable bytes, `u` at `11 * rows` readable bytes.
+#[cfg(myelin_armv6m)]
+#[unsafe(naked)]
+unsafe extern "C" fn rows5(acc: *mut i32, w: *const i8, u: *const u8, rows: usize) {
+    core::arch::naked_asm!(
+        r"
+        push {{r4-r7, lr}}
+        mov r4, r8
+        mov r5, r9
+        mov r6, r10
+        mov r7, r11
+        push {{r4-r7}}
+        push {{r0}}
+        movs r4, #5
+        muls r3, r4, r3
+        adds r3, r1, r3
+        mov r11, r3
+        ldr r3, [r0, #16]
+        mov r8, r3
+        ldr r3, [r0, #20]
+        mov r9, r3
+        ldr r3, [r0, #24]
+        mov r10, r3
+        ldr r7, [r0, #12]
+        ldr r6, [r0, #8]
+        ldr r5, [r0, #4]
+        ldr r4, [r0, #0]
+    1:
+        .irp kx, 0, 1, 2, 3, 4
+        ldrb r3, [r1, #\kx]
+        sxtb r3, r3
+        ldrb r0, [r2, #(\kx + 0)]
+        muls r0, r3, r0
+        adds r4, r4, r0
+        ldrb r0, [r2, #(\kx + 1)]
+        muls r0, r3, r0
+        adds r5, r5, r0
+        ldrb r0, [r2, #(\kx + 2)]
+        muls r0, r3, r0
+        adds r6, r6, r0
+        ldrb r0, [r2, #(\kx + 3)]
+        muls r0, r3, r0
+        adds r7, r7, r0
+        ldrb r0, [r2, #(\kx + 4)]
+        muls r0, r3, r0
+        add r8, r0
+        ldrb r0, [r2, #(\kx + 5)]
+        muls r0, r3, r0
+        add r9, r0
+        ldrb r0, [r2, #(\kx + 6)]
+        muls r0, r3, r0
+        add r10, r0
+        .endr
+        adds r1, #5
+        adds r2, #11
+        cmp r1, r11
+        bne 1b
+        pop {{r0}}
+        str r4, [r0, #0]
+        str r5, [r0, #4]
+        str r6, [r0, #8]
+        str r7, [r0, #12]
+        mov r3, r8
+        str r3, [r0, #16]
+        mov r3, r9
+        str r3, [r0, #20]
+        mov r3, r10
+        str r3, [r0, #24]
+        pop {{r4-r7}}
+        mov r8, r4
+        mov r9, r5
+        mov r10, r6
+        mov r11, r7
+        pop {{r4-r7, pc}}
+        "
+    )
+}
