@@ -51,6 +51,48 @@ impl Requant {
     }
 }
 
+impl Requant {
+    /// [`apply`](Self::apply) with 32-bit operations only when `M < 1`
+    /// (`shift <= 0`): the product from 16-bit halves
+    /// ([`saturating_rounding_doubling_high_mul_32`]), so cores without a
+    /// 32x32->64 multiply (Cortex-M0) call no 64-bit multiply helper. Equal to
+    /// `apply` for every input.
+    #[inline]
+    pub fn apply_32(self, x: i32) -> i32 {
+        let shift = self.shift.clamp(Self::MIN_SHIFT, Self::MAX_SHIFT);
+        if shift > 0 {
+            self.apply(x)
+        } else {
+            let y = saturating_rounding_doubling_high_mul_32(x, self.multiplier);
+            rounding_divide_by_pot(y, shift.unsigned_abs())
+        }
+    }
+}
+
+/// [`saturating_rounding_doubling_high_mul`] from four 16x16-bit products,
+/// no 64-bit arithmetic; equal to it for every input.
+///
+/// With `a = ah * 2^16 + al` and `b = bh * 2^16 + bl` (`ah`, `bh` signed,
+/// `al`, `bl` in `0..2^16`), `floor((a * b + 2^30) / 2^31)` is
+/// `2 * ah * bh + floor((ah * bl + al * bh + floor(al * bl / 2^16) + 2^14) / 2^15)`;
+/// the last floor is taken in parts so that no sum leaves `i32`.
+#[inline]
+pub fn saturating_rounding_doubling_high_mul_32(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let (ah, al) = (a >> 16, a & 0xffff);
+    let (bh, bl) = (b >> 16, b & 0xffff);
+    // Each product below lies in (-2^31, 2^31).
+    let low = ((al as u32 * bl as u32) >> 16) as i32 + (1 << 14);
+    let m1 = ah * bl;
+    let m2 = al * bh;
+    let mid = (m1 >> 15) + (m2 >> 15) + (((m1 & 0x7fff) + (m2 & 0x7fff) + low) >> 15);
+    // The true result fits i32 (the one that does not returned above), so
+    // wrapping in the last steps is exact.
+    (ah * bh).wrapping_mul(2).wrapping_add(mid)
+}
+
 /// `round(a * b / 2^31)` saturated to `i32`: the high half of the doubled
 /// product. Ties round toward +infinity; only `a == b == i32::MIN` saturates.
 #[inline]
@@ -126,6 +168,16 @@ impl OutputQuant {
     }
 }
 
+impl OutputQuant {
+    /// [`requantize`](Self::requantize) through [`Requant::apply_32`]: the
+    /// same result.
+    #[inline]
+    pub fn requantize_32(self, acc: i32, m: Requant) -> i8 {
+        let v = m.apply_32(acc).saturating_add(i32::from(self.zero_point));
+        v.max(i32::from(self.min)).min(i32::from(self.max)) as i8
+    }
+}
+
 /// `Requant` of channel `channel` from a per-channel list, or the only entry
 /// of a per-tensor list.
 #[inline]
@@ -192,6 +244,90 @@ mod tests {
                         "tie t={t} e={e}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn high_mul_32_equals_64_bit_form() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let edges = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            0x7fff,
+            0x8000,
+            -0x8000,
+            0xffff,
+            0x1_0000,
+            -0x1_0000,
+            (1 << 30) - 1,
+            1 << 30,
+            -(1 << 30),
+            i32::MAX,
+            i32::MAX - 1,
+            i32::MIN,
+            i32::MIN + 1,
+        ];
+        for &a in &edges {
+            for &b in &edges {
+                assert_eq!(
+                    saturating_rounding_doubling_high_mul_32(a, b),
+                    saturating_rounding_doubling_high_mul(a, b),
+                    "a={a} b={b}"
+                );
+            }
+        }
+        for _ in 0..200_000 {
+            let r = next();
+            let (a, b) = (r as i32, (r >> 32) as i32);
+            // Also narrow operands, where the halves are mostly 0 or -1.
+            for (a, b) in [(a, b), (a >> 12, b), (a, b >> 20), (a >> 17, b >> 9)] {
+                assert_eq!(
+                    saturating_rounding_doubling_high_mul_32(a, b),
+                    saturating_rounding_doubling_high_mul(a, b),
+                    "a={a} b={b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn apply_32_equals_apply() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state
+        };
+        let accs = [0, 1, -1, 12_345, -12_345, i32::MAX, i32::MIN, i32::MIN + 1];
+        let multipliers = [0, 1 << 30, (1 << 30) + 1, i32::MAX, -1, i32::MIN];
+        for shift in -40..=40 {
+            for &multiplier in &multipliers {
+                let m = Requant { multiplier, shift };
+                for &x in &accs {
+                    assert_eq!(m.apply_32(x), m.apply(x), "{m:?} x={x}");
+                }
+            }
+            for _ in 0..2_000 {
+                let r = next();
+                let m = Requant {
+                    multiplier: (r >> 32) as i32,
+                    shift,
+                };
+                let x = (r as i32) >> (r >> 59);
+                assert_eq!(m.apply_32(x), m.apply(x), "{m:?} x={x}");
+                let out = OutputQuant::relu((r >> 24) as i8);
+                assert_eq!(out.requantize_32(x, m), out.requantize(x, m));
             }
         }
     }

@@ -31,19 +31,20 @@ use crate::Error;
 /// Output positions per block (accumulators of the inner loop).
 pub(crate) const P: usize = 7;
 
-/// Largest scratch (`IN x KH x (P + KW - 1)` bytes) a block gathers; larger
-/// layers take another kernel.
-const SCRATCH_MAX: usize = 512;
+/// Largest scratch (`IN x KH` rows of inputs, biased) the kernel gathers;
+/// layers whose one block needs more take another kernel.
+const SCRATCH_MAX: usize = 768;
 
 /// Filters whose `bias - (128 + zp) * sum(w)` is kept at once.
 const FILTERS_AT_ONCE: usize = 32;
 
-/// The inner loop: `acc[p] += sum(w[r * kw + kx] * u[r * (P + kw - 1) + kx + p])`
-/// over the kernel rows `r` of one filter.
+/// The inner loop over the kernel rows of one filter:
+/// `acc[p] += sum(w[r * kw + kx] * u[r * stride + kx + p])`, wrapping, for
+/// `r < rows`, `kx < kw`, `p < P`.
 pub(crate) trait Rows {
-    /// Adds the products of the `w.len() / kw` kernel rows of `w` with the
-    /// scratch rows of `u` (wrapping).
-    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], kw: usize);
+    /// Adds the products of `rows` kernel rows of `w` (`rows * kw` weights)
+    /// with the scratch rows of `u`, `stride` bytes apart.
+    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], rows: usize, kw: usize, stride: usize);
 }
 
 /// [`Rows`] in portable Rust.
@@ -51,9 +52,10 @@ pub(crate) struct Portable;
 
 impl Rows for Portable {
     #[inline]
-    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], kw: usize) {
-        for (wr, ur) in w.chunks_exact(kw).zip(u.chunks_exact(P + kw - 1)) {
-            for (kx, &wv) in wr.iter().enumerate() {
+    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], rows: usize, kw: usize, stride: usize) {
+        for r in 0..rows {
+            let ur = &u[r * stride..];
+            for (kx, &wv) in w[r * kw..(r + 1) * kw].iter().enumerate() {
                 let wv = i32::from(wv);
                 for (a, &uv) in acc.iter_mut().zip(&ur[kx..kx + P]) {
                     *a = a.wrapping_add(wv * i32::from(uv));
@@ -63,8 +65,9 @@ impl Rows for Portable {
     }
 }
 
-/// Whether [`conv2d`] takes `s` (stride 1 along the width, scratch within
-/// [`SCRATCH_MAX`]). The shape must have passed [`ConvQ::check`].
+/// Whether [`conv2d`] takes `s`: stride 1 along the width, and one block's
+/// scratch (`IN x KH x (P + KW - 1)` bytes) within [`SCRATCH_MAX`]. The
+/// shape must have passed [`ConvQ::check`].
 pub(crate) fn fits(s: &Conv2dShape) -> bool {
     let [kh, kw] = s.kernel;
     s.stride[1] == 1
@@ -76,6 +79,10 @@ pub(crate) fn fits(s: &Conv2dShape) -> bool {
 
 /// The blocked convolution. The caller has checked the layer and that the
 /// shape [`fits`].
+///
+/// Per output row, the scratch holds the biased input rows under as many
+/// neighbouring blocks as fit (the whole row when it can), gathered once and
+/// read by every filter.
 pub(crate) fn conv2d<R: Rows>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
@@ -84,41 +91,53 @@ pub(crate) fn conv2d<R: Rows>(
 ) -> Result<(), Error> {
     let [out_h, out_w] = s.out_size()?;
     let [kh, kw] = s.kernel;
-    let filter_len = s.in_channels * kh * kw;
-    let row_len = P + kw - 1;
+    let rows = s.in_channels * kh;
+    let filter_len = rows * kw;
     let plane = out_h * out_w;
+    let blocks = out_w.div_ceil(P);
+    // Blocks gathered at once: rows * (n * P + kw - 1) <= SCRATCH_MAX.
+    let at_once = ((SCRATCH_MAX / rows - (kw - 1)) / P).clamp(1, blocks);
     let zp = layer.input_zero_point;
     // x - zp = u - (128 + zp).
     let offset = 128 + i32::from(zp);
     let mut buf = [0u8; SCRATCH_MAX];
-    let scratch = &mut buf[..s.in_channels * kh * row_len];
     let mut base = [0i32; FILTERS_AT_ONCE];
-    let filter = |o: usize| &layer.weights[o * filter_len..(o + 1) * filter_len];
     let mut first = 0;
     while first < s.out_channels {
         let count = FILTERS_AT_ONCE.min(s.out_channels - first);
-        for (i, b) in base[..count].iter_mut().enumerate() {
-            let sum = filter(first + i)
+        let weights = &layer.weights[first * filter_len..(first + count) * filter_len];
+        let mut filters = weights.chunks_exact(filter_len);
+        for (b, &bias) in base[..count].iter_mut().zip(&layer.bias[first..]) {
+            let sum = filters
+                .next()
+                .unwrap_or(&[])
                 .iter()
                 .fold(0i32, |a, &w| a.wrapping_add(i32::from(w)));
-            *b = layer.bias[first + i].wrapping_sub(offset.wrapping_mul(sum));
+            *b = bias.wrapping_sub(offset.wrapping_mul(sum));
         }
         for oy in 0..out_h {
-            let mut ox = 0;
-            while ox < out_w {
-                gather(scratch, s, x, zp, oy, ox);
-                let valid = P.min(out_w - ox);
-                for (i, &b) in base[..count].iter().enumerate() {
+            let mut block = 0;
+            while block < blocks {
+                let n = at_once.min(blocks - block);
+                let ox0 = block * P;
+                let stride = n * P + kw - 1;
+                let scratch = &mut buf[..rows * stride];
+                gather(scratch, s, x, zp, oy, ox0, stride);
+                let scratch = &*scratch;
+                for (i, (filter, &b)) in weights.chunks_exact(filter_len).zip(&base).enumerate() {
                     let o = first + i;
-                    let mut acc = [b; P];
-                    R::rows(&mut acc, filter(o), scratch, kw);
                     let m = channel_requant(layer.requant, o);
-                    let start = o * plane + oy * out_w + ox;
-                    for (d, &a) in y[start..start + valid].iter_mut().zip(&acc) {
-                        *d = layer.output.requantize(a, m);
+                    let out = &mut y[o * plane + oy * out_w..][..out_w];
+                    for k in 0..n {
+                        let ox = ox0 + k * P;
+                        let mut acc = [b; P];
+                        R::rows(&mut acc, filter, &scratch[k * P..], rows, kw, stride);
+                        for (d, &a) in out[ox..out_w.min(ox + P)].iter_mut().zip(&acc) {
+                            *d = layer.output.requantize_32(a, m);
+                        }
                     }
                 }
-                ox += P;
+                block += n;
             }
         }
         first += count;
@@ -126,21 +145,22 @@ pub(crate) fn conv2d<R: Rows>(
     Ok(())
 }
 
-/// Fills the scratch rows of the block at output row `oy`, columns
-/// `ox..ox + P`: biased inputs, `zp + 128` where the window leaves the input.
-fn gather(scratch: &mut [u8], s: &Conv2dShape, x: &[i8], zp: i8, oy: usize, ox: usize) {
+/// Fills the scratch rows (`stride` bytes each) for output row `oy` from
+/// output column `ox`: biased inputs, `zp + 128` where the windows leave the
+/// input.
+fn gather(scratch: &mut [u8], s: &Conv2dShape, x: &[i8], zp: i8, oy: usize, ox: usize, stride: usize) {
     let [in_h, in_w] = s.in_size;
-    let [kh, kw] = s.kernel;
+    let [kh, _] = s.kernel;
     let [ph, pw] = s.padding;
-    let row_len = P + kw - 1;
     let pad = (zp as u8) ^ 0x80;
     // Scratch column j holds input column ox + j - pw.
-    let lo = pw.saturating_sub(ox).min(row_len);
-    let hi = (in_w + pw).saturating_sub(ox).min(row_len).max(lo);
-    let mut rows = scratch.chunks_exact_mut(row_len);
+    let lo = pw.saturating_sub(ox).min(stride);
+    let hi = (in_w + pw).saturating_sub(ox).min(stride).max(lo);
+    let mut start = 0;
     for c in 0..s.in_channels {
         for ky in 0..kh {
-            let Some(row) = rows.next() else { return };
+            let row = &mut scratch[start..start + stride];
+            start += stride;
             match (oy * s.stride[0] + ky).checked_sub(ph) {
                 Some(iy) if iy < in_h && lo < hi => {
                     let x0 = (c * in_h + iy) * in_w + ox + lo - pw;
@@ -172,30 +192,45 @@ pub(crate) struct Asm;
 #[cfg(myelin_armv6m)]
 impl Rows for Asm {
     #[inline]
-    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], kw: usize) {
-        let rows = w.len() / kw.max(1);
-        if kw == 5 && rows > 0 && u.len() >= rows * (P + 4) {
+    fn rows(acc: &mut [i32; P], w: &[i8], u: &[u8], rows: usize, kw: usize, stride: usize) {
+        if kw == 5
+            && rows > 0
+            && stride < 1 << 16
+            && rows < 1 << 16
+            && w.len() >= rows * 5
+            && u.len() >= (rows - 1) * stride + P + 4
+        {
             // SAFETY: `acc` is 7 writable `i32`s, `w` holds `5 * rows` bytes
-            // and `u` at least `11 * rows`, exactly what `rows5` reads.
-            unsafe { rows5(acc.as_mut_ptr(), w.as_ptr(), u.as_ptr(), rows) }
+            // and `u` the `rows` scratch rows `stride` apart, 11 bytes each:
+            // exactly what `rows5` reads; both counts fit 16 bits.
+            unsafe {
+                rows5(
+                    acc.as_mut_ptr(),
+                    w.as_ptr(),
+                    u.as_ptr(),
+                    (rows | stride << 16) as u32,
+                );
+            }
         } else {
-            Portable::rows(acc, w, u, kw);
+            Portable::rows(acc, w, u, rows, kw, stride);
         }
     }
 }
 
 /// [`Rows`] for `kw = 5`: `acc` (7 `i32`s) += the products of `rows` kernel
-/// rows `w` (5 bytes each) with scratch rows `u` (11 bytes each).
+/// rows `w` (5 bytes each) with the scratch rows of `u`, where
+/// `rows_stride = rows | stride << 16`.
 ///
 /// Per weight: `LDRB; SXTB`, then `LDRB; MULS; ADD` for each of the 7
 /// positions; per row, 4 instructions of loop. Accumulators in r4-r10.
 ///
 /// # Safety
 /// `rows > 0`; `acc` points at 7 writable `i32`s, `w` at `5 * rows`
-/// readable bytes, `u` at `11 * rows` readable bytes.
+/// readable bytes, and `u + r * stride` at 11 readable bytes for each
+/// `r < rows`.
 #[cfg(myelin_armv6m)]
 #[unsafe(naked)]
-unsafe extern "C" fn rows5(acc: *mut i32, w: *const i8, u: *const u8, rows: usize) {
+unsafe extern "C" fn rows5(acc: *mut i32, w: *const i8, u: *const u8, rows_stride: u32) {
     core::arch::naked_asm!(
         r"
         push {{r4-r7, lr}}
@@ -205,6 +240,9 @@ unsafe extern "C" fn rows5(acc: *mut i32, w: *const i8, u: *const u8, rows: usiz
         mov r7, r11
         push {{r4-r7}}
         push {{r0}}
+        lsrs r4, r3, #16
+        mov r12, r4
+        uxth r3, r3
         movs r4, #5
         muls r3, r4, r3
         adds r3, r1, r3
@@ -246,7 +284,7 @@ unsafe extern "C" fn rows5(acc: *mut i32, w: *const i8, u: *const u8, rows: usiz
         add r10, r0
         .endr
         adds r1, #5
-        adds r2, #11
+        add r2, r12
         cmp r1, r11
         bne 1b
         pop {{r0}}
