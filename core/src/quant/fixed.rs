@@ -178,6 +178,94 @@ impl OutputQuant {
     }
 }
 
+/// An output stage ([`Requant`] then [`OutputQuant`]) prepared for many
+/// accumulators: [`requantize`](Self::requantize) equals
+/// `out.requantize(acc, m)` for every `acc`, with 32-bit operations only and
+/// per-call constants worked out once.
+///
+/// Requantization never decreases as the accumulator grows when the
+/// multiplier is non-negative, so the accumulators that give the lowest
+/// output (a fused ReLU's zero) form an interval from `i32::MIN`; its end is
+/// found once by bisection, and accumulators below it cost one comparison.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Requantizer {
+    /// Accumulators below `floor` give `floor_out`.
+    floor: i32,
+    floor_out: i8,
+    /// `multiplier >> 16` and `multiplier & 0xffff` (fast path).
+    m_hi: i32,
+    m_lo: i32,
+    /// `-shift` (fast path).
+    exponent: u32,
+    zero_point: i32,
+    min: i32,
+    max: i32,
+    /// `shift > 0` or a negative multiplier: [`OutputQuant::requantize_32`].
+    general: Option<(Requant, OutputQuant)>,
+}
+
+impl Requantizer {
+    /// Prepares `out.requantize(_, m)`.
+    pub fn new(m: Requant, out: OutputQuant) -> Self {
+        let f = |acc| out.requantize_32(acc, m);
+        let floor_out = f(i32::MIN);
+        let shift = m.shift.clamp(Requant::MIN_SHIFT, Requant::MAX_SHIFT);
+        let monotonic = m.multiplier >= 0;
+        let floor = if !monotonic {
+            i32::MIN
+        } else if f(i32::MAX) == floor_out {
+            i32::MAX
+        } else {
+            // f(lo) == floor_out != f(hi).
+            let (mut lo, mut hi) = (i32::MIN, i32::MAX);
+            loop {
+                let gap = hi.wrapping_sub(lo) as u32;
+                if gap <= 1 {
+                    break hi;
+                }
+                let mid = lo.wrapping_add((gap / 2) as i32);
+                if f(mid) == floor_out {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+        };
+        Self {
+            floor,
+            floor_out,
+            m_hi: m.multiplier >> 16,
+            m_lo: m.multiplier & 0xffff,
+            exponent: shift.unsigned_abs(),
+            zero_point: i32::from(out.zero_point),
+            min: i32::from(out.min),
+            max: i32::from(out.max),
+            general: (shift > 0 || !monotonic).then_some((m, out)),
+        }
+    }
+
+    /// `out.requantize(acc, m)`.
+    #[inline(always)]
+    pub fn requantize(&self, acc: i32) -> i8 {
+        if acc < self.floor {
+            return self.floor_out;
+        }
+        if let Some((m, out)) = self.general {
+            return out.requantize_32(acc, m);
+        }
+        // saturating_rounding_doubling_high_mul_32 with a multiplier in
+        // [0, 2^31), so never the saturating case.
+        let (ah, al) = (acc >> 16, acc & 0xffff);
+        let low = ((al as u32 * self.m_lo as u32) >> 16) as i32 + (1 << 14);
+        let m1 = ah * self.m_lo;
+        let m2 = al * self.m_hi;
+        let mid = (m1 >> 15) + (m2 >> 15) + (((m1 & 0x7fff) + (m2 & 0x7fff) + low) >> 15);
+        let x = (ah * self.m_hi).wrapping_mul(2).wrapping_add(mid);
+        let v = rounding_divide_by_pot(x, self.exponent).saturating_add(self.zero_point);
+        v.max(self.min).min(self.max) as i8
+    }
+}
+
 /// `Requant` of channel `channel` from a per-channel list, or the only entry
 /// of a per-tensor list.
 #[inline]
@@ -328,6 +416,75 @@ mod tests {
                 assert_eq!(m.apply_32(x), m.apply(x), "{m:?} x={x}");
                 let out = OutputQuant::relu((r >> 24) as i8);
                 assert_eq!(out.requantize_32(x, m), out.requantize(x, m));
+            }
+        }
+    }
+
+    #[test]
+    fn requantizer_equals_requantize() {
+        let mut state = 0x0123_4567_89ab_cdefu64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let accs = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            i32::MAX - 1,
+        ];
+        for case in 0..3_000 {
+            let r = next();
+            let m = Requant {
+                multiplier: match case % 4 {
+                    0 => (r as i32) & i32::MAX | 1 << 30,
+                    1 => r as i32,
+                    2 => 0,
+                    _ => i32::MAX,
+                },
+                shift: (r >> 32) as i32 % 40,
+            };
+            let out = match case % 3 {
+                0 => OutputQuant::relu((r >> 40) as i8),
+                1 => OutputQuant::linear((r >> 48) as i8),
+                _ => OutputQuant {
+                    zero_point: (r >> 40) as i8,
+                    min: (r >> 48) as i8,
+                    max: (r >> 56) as i8,
+                },
+            };
+            let q = Requantizer::new(m, out);
+            for &acc in &accs {
+                assert_eq!(
+                    q.requantize(acc),
+                    out.requantize(acc, m),
+                    "{m:?} {out:?} {acc}"
+                );
+            }
+            // Around the floor, and random accumulators of every magnitude.
+            for d in -3..=3 {
+                let acc = q.floor.saturating_add(d);
+                assert_eq!(
+                    q.requantize(acc),
+                    out.requantize(acc, m),
+                    "{m:?} {out:?} {acc}"
+                );
+            }
+            for _ in 0..200 {
+                let r = next();
+                let acc = (r as i32) >> (r >> 59);
+                assert_eq!(
+                    q.requantize(acc),
+                    out.requantize(acc, m),
+                    "{m:?} {out:?} {acc}"
+                );
             }
         }
     }

@@ -24,7 +24,7 @@
 //! tests it); on Armv6-M (`cfg(myelin_armv6m)`) [`Asm`] runs 5-wide kernel
 //! rows in assembly, 23 instructions per weight and 7 products.
 
-use super::fixed::channel_requant;
+use super::fixed::{Requantizer, channel_requant};
 use super::int8::{Conv2dShape, ConvQ};
 use crate::Error;
 
@@ -35,8 +35,8 @@ pub(crate) const P: usize = 7;
 /// layers whose one block needs more take another kernel.
 const SCRATCH_MAX: usize = 768;
 
-/// Filters whose `bias - (128 + zp) * sum(w)` is kept at once.
-const FILTERS_AT_ONCE: usize = 32;
+/// Filters whose [`Stage`] is kept at once.
+const FILTERS_AT_ONCE: usize = 16;
 
 /// The inner loop over the kernel rows of one filter:
 /// `acc[p] += sum(w[r * kw + kx] * u[r * stride + kx + p])`, wrapping, for
@@ -101,19 +101,25 @@ pub(crate) fn conv2d<R: Rows>(
     // x - zp = u - (128 + zp).
     let offset = 128 + i32::from(zp);
     let mut buf = [0u8; SCRATCH_MAX];
-    let mut base = [0i32; FILTERS_AT_ONCE];
+    let mut stages = [Stage::default(); FILTERS_AT_ONCE];
     let mut first = 0;
     while first < s.out_channels {
         let count = FILTERS_AT_ONCE.min(s.out_channels - first);
         let weights = &layer.weights[first * filter_len..(first + count) * filter_len];
-        let mut filters = weights.chunks_exact(filter_len);
-        for (b, &bias) in base[..count].iter_mut().zip(&layer.bias[first..]) {
-            let sum = filters
-                .next()
-                .unwrap_or(&[])
+        for (i, (stage, filter)) in stages
+            .iter_mut()
+            .zip(weights.chunks_exact(filter_len))
+            .enumerate()
+        {
+            let sum = filter
                 .iter()
                 .fold(0i32, |a, &w| a.wrapping_add(i32::from(w)));
-            *b = bias.wrapping_sub(offset.wrapping_mul(sum));
+            let bias = layer.bias[first + i].wrapping_sub(offset.wrapping_mul(sum));
+            let m = channel_requant(layer.requant, first + i);
+            *stage = Stage {
+                bias,
+                out: Requantizer::new(m, layer.output),
+            };
         }
         for oy in 0..out_h {
             let mut block = 0;
@@ -124,17 +130,15 @@ pub(crate) fn conv2d<R: Rows>(
                 let scratch = &mut buf[..rows * stride];
                 gather(scratch, s, x, zp, oy, ox0, stride);
                 let scratch = &*scratch;
-                for (i, (filter, &b)) in weights.chunks_exact(filter_len).zip(&base).enumerate() {
-                    let o = first + i;
-                    let m = channel_requant(layer.requant, o);
-                    let out = &mut y[o * plane + oy * out_w..][..out_w];
+                for (i, (filter, stage)) in
+                    weights.chunks_exact(filter_len).zip(&stages).enumerate()
+                {
+                    let out = &mut y[(first + i) * plane + oy * out_w..][..out_w];
                     for k in 0..n {
                         let ox = ox0 + k * P;
-                        let mut acc = [b; P];
+                        let mut acc = [stage.bias; P];
                         R::rows(&mut acc, filter, &scratch[k * P..], rows, kw, stride);
-                        for (d, &a) in out[ox..out_w.min(ox + P)].iter_mut().zip(&acc) {
-                            *d = layer.output.requantize_32(a, m);
-                        }
+                        stage.store(&acc, &mut out[ox..out_w.min(ox + P)]);
                     }
                 }
                 block += n;
@@ -145,10 +149,36 @@ pub(crate) fn conv2d<R: Rows>(
     Ok(())
 }
 
+/// One filter's bias (zero point folded in) and output stage.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stage {
+    /// `bias - (128 + zp) * sum(w)`: the accumulators' start.
+    bias: i32,
+    out: Requantizer,
+}
+
+impl Stage {
+    /// Requantizes the first `y.len()` accumulators into `y`.
+    #[inline(never)]
+    fn store(&self, acc: &[i32; P], y: &mut [i8]) {
+        for (d, &a) in y.iter_mut().zip(acc) {
+            *d = self.out.requantize(a);
+        }
+    }
+}
+
 /// Fills the scratch rows (`stride` bytes each) for output row `oy` from
 /// output column `ox`: biased inputs, `zp + 128` where the windows leave the
 /// input.
-fn gather(scratch: &mut [u8], s: &Conv2dShape, x: &[i8], zp: i8, oy: usize, ox: usize, stride: usize) {
+fn gather(
+    scratch: &mut [u8],
+    s: &Conv2dShape,
+    x: &[i8],
+    zp: i8,
+    oy: usize,
+    ox: usize,
+    stride: usize,
+) {
     let [in_h, in_w] = s.in_size;
     let [kh, _] = s.kernel;
     let [ph, pw] = s.padding;
@@ -156,30 +186,30 @@ fn gather(scratch: &mut [u8], s: &Conv2dShape, x: &[i8], zp: i8, oy: usize, ox: 
     // Scratch column j holds input column ox + j - pw.
     let lo = pw.saturating_sub(ox).min(stride);
     let hi = (in_w + pw).saturating_sub(ox).min(stride).max(lo);
-    let mut start = 0;
-    for c in 0..s.in_channels {
-        for ky in 0..kh {
-            let row = &mut scratch[start..start + stride];
-            start += stride;
-            match (oy * s.stride[0] + ky).checked_sub(ph) {
-                Some(iy) if iy < in_h && lo < hi => {
-                    let x0 = (c * in_h + iy) * in_w + ox + lo - pw;
-                    let (head, rest) = row.split_at_mut(lo);
-                    let (mid, tail) = rest.split_at_mut(hi - lo);
-                    for (d, &v) in mid.iter_mut().zip(&x[x0..x0 + (hi - lo)]) {
-                        *d = (v as u8) ^ 0x80;
-                    }
-                    // Short runs: element loops beat memset calls.
-                    for d in head.iter_mut().chain(tail) {
-                        *d = pad;
-                    }
-                }
-                _ => {
-                    for d in row.iter_mut() {
-                        *d = pad;
-                    }
-                }
+    let top = oy * s.stride[0];
+    let (mut ky, mut plane) = (0, 0);
+    for row in scratch.chunks_exact_mut(stride) {
+        let iy = (top + ky).wrapping_sub(ph);
+        if iy < in_h && lo < hi {
+            let x0 = plane + iy * in_w + ox + lo - pw;
+            let (head, rest) = row.split_at_mut(lo);
+            let (mid, tail) = rest.split_at_mut(hi - lo);
+            for (d, &v) in mid.iter_mut().zip(&x[x0..x0 + (hi - lo)]) {
+                *d = (v as u8) ^ 0x80;
             }
+            // Short runs: element loops beat memset calls.
+            for d in head.iter_mut().chain(tail) {
+                *d = pad;
+            }
+        } else {
+            for d in row.iter_mut() {
+                *d = pad;
+            }
+        }
+        ky += 1;
+        if ky == kh {
+            ky = 0;
+            plane += in_h * in_w;
         }
     }
 }

@@ -33,7 +33,7 @@ mod rows;
 mod x86;
 
 pub use calib::{Calibration, Calibrator};
-pub use fixed::{OutputQuant, Requant};
+pub use fixed::{OutputQuant, Requant, Requantizer};
 pub use int8::{AddQ, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 pub use lstm::LstmQ;
 pub use params::ActQuant;
