@@ -5,24 +5,27 @@
 //! The algorithm, for convolutions with horizontal stride 1:
 //!
 //! - Output positions go in blocks of [`P`] neighbours along a row. For each
-//!   input channel `c` and kernel row `ky`, one scratch row holds the
-//!   `P + KW - 1` inputs that the block's windows cover, stored biased as
+//!   output row, the scratch holds, per input channel `c` and kernel row
+//!   `ky`, the input row under the blocks (as many as fit in
+//!   [`SCRATCH_MAX`] bytes, usually the whole row), stored biased as
 //!   `u = x + 128` (`x ^ 0x80`, so the byte is unsigned and `LDRB` loads it)
 //!   and padded with `zero_point + 128`. Tap `kx` of position `p` is byte
-//!   `kx + p` of the row: the windows overlap in place, nothing is copied
-//!   per tap.
-//! - Per filter, each weight is loaded once per block and multiplied with
+//!   `kx + p` from the block's start: the windows overlap in place, and
+//!   every filter reads the same scratch.
+//! - Per filter and block, each weight is loaded once and multiplied with
 //!   the `P` bytes it meets, into `P` accumulators.
 //! - The zero point comes out exactly:
 //!   `sum(w * (x - zp)) = sum(w * u) - (128 + zp) * sum(w)`, with `sum(w)`
 //!   taken once per filter per layer call, and padded taps add
 //!   `w * (zp + 128) - (128 + zp) * w = 0`.
+//! - Outputs go through a [`Requantizer`] prepared once per filter.
 //!
 //! Every sum is in wrapping `i32`, so the result equals
 //! [`conv2d_scalar`](super::int8::conv2d_scalar)'s bit for bit, overflow
 //! included. [`Portable`] is the inner loop in Rust (every target; the host
-//! tests it); on Armv6-M (`cfg(myelin_armv6m)`) [`Asm`] runs 5-wide kernel
-//! rows in assembly, 23 instructions per weight and 7 products.
+//! tests it through [`conv2d_blocked`](super::int8::conv2d_blocked)); on
+//! Armv6-M (`cfg(myelin_armv6m)`) `Asm` runs 5-wide kernel rows in
+//! assembly, 23 instructions per weight and 7 products.
 
 use super::fixed::{Requantizer, channel_requant};
 use super::int8::{Conv2dShape, ConvQ};
