@@ -56,13 +56,20 @@ fn main() -> ! {
                 padding: [2, 2],
             }
         } else {
-            let kw = if bits.next() % 2 == 0 { 5 } else { bits.range(1, 7) };
+            let kw = if bits.next().is_multiple_of(2) {
+                5
+            } else {
+                bits.range(1, 7)
+            };
             Conv2dShape {
                 in_channels: bits.range(1, 4),
                 in_size: [bits.range(1, 9), bits.range(1, 20)],
                 out_channels: bits.range(1, 4),
                 kernel: [bits.range(1, 5), kw],
-                stride: [bits.range(1, 2), if bits.next() % 4 == 0 { 2 } else { 1 }],
+                stride: [
+                    bits.range(1, 2),
+                    if bits.next().is_multiple_of(4) { 2 } else { 1 },
+                ],
                 padding: [bits.range(0, 2), bits.range(0, 3)],
             }
         };
@@ -92,7 +99,7 @@ fn main() -> ! {
             bias: &bias[..shape.out_channels],
             requant: &requant[..shape.out_channels],
             input_zero_point: zp,
-            output: if bits.next() % 2 == 0 {
+            output: if bits.next().is_multiple_of(2) {
                 OutputQuant::relu(bits.int8())
             } else {
                 OutputQuant::linear(bits.int8())
