@@ -167,7 +167,7 @@ impl DualMac for Portable {
 }
 
 #[cfg(myelin_arm_dsp)]
-mod arm {
+pub(crate) mod arm {
     use super::DualMac;
     use core::arch::asm;
 

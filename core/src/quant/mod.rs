@@ -26,6 +26,7 @@ pub mod fixed;
 pub mod int8;
 pub mod lstm;
 mod m0;
+pub mod packed;
 pub mod params;
 #[cfg(myelin_arm_dsp)]
 mod rows;
@@ -36,4 +37,5 @@ pub use calib::{Calibration, Calibrator};
 pub use fixed::{OutputQuant, Requant, Requantizer};
 pub use int8::{AddQ, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 pub use lstm::LstmQ;
+pub use packed::{DensePackedQ, PackedWeights};
 pub use params::ActQuant;

@@ -4,7 +4,9 @@
 
 use anyhow::{Result, bail};
 use myelin_core::model::{Activation, DType, LayerKind, LayerView, Model, shape_len};
-use myelin_core::quant::{ActQuant, OutputQuant};
+use myelin_core::quant::int8::DenseQ;
+use myelin_core::quant::packed::{BLOCK, GROUP_ROWS, pack, packed_len, unpacked_len};
+use myelin_core::quant::{ActQuant, OutputQuant, Requant};
 
 use super::source::{Samples, Sizes, emit_sizes, macs, nested, shape, wl};
 
@@ -16,6 +18,8 @@ struct Plan<'a> {
     out_len: usize,
     output: OutputQuant,
     input_zp: i8,
+    /// A dense layer emitted in the packed layout of `myelin_core::quant::packed`.
+    packed: bool,
 }
 
 fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
@@ -75,11 +79,27 @@ fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
             out_len: shape_len(l.out_shape),
             output,
             input_zp: q.input.zero_point,
+            packed: false,
             layer: l,
         });
     }
     if plans.is_empty() {
         bail!("the model has no layers");
+    }
+    // Dense layers are packed when they do most of the work (an MLP): the
+    // packed kernel is the fastest with the DSP extension, but needs a
+    // buffer of two bytes per input, which a convolutional model's small
+    // dense head does not repay.
+    let total: usize = plans.iter().map(|p| macs(&p.layer)).sum();
+    let dense: usize = plans
+        .iter()
+        .filter(|p| p.layer.kind == LayerKind::Dense)
+        .map(|p| macs(&p.layer))
+        .sum();
+    if dense > 0 && 2 * dense >= total {
+        for p in &mut plans {
+            p.packed = p.layer.kind == LayerKind::Dense;
+        }
     }
     Ok(plans)
 }
@@ -117,12 +137,29 @@ pub fn rust_source_int8(
     };
     let (scratch_a, scratch_b) = (hidden(0), hidden(1));
     let macs: usize = plans.iter().map(|p| macs(&p.layer)).sum();
+    // Bytes as emitted: a packed layer's weights pad each row to whole blocks.
     let weights_bytes: usize = plans
         .iter()
-        .flat_map(|p| (0..p.layer.tensor_count()).filter_map(|j| p.layer.tensor(j)))
-        .map(|t| t.data.len())
+        .flat_map(|p| {
+            (0..p.layer.tensor_count())
+                .filter_map(|j| p.layer.tensor(j))
+                .enumerate()
+                .map(|(j, t)| match (j, p.packed) {
+                    (0, true) => {
+                        packed_len(shape_len(p.layer.out_shape), shape_len(p.layer.in_shape))
+                    }
+                    _ => t.data.len(),
+                })
+        })
         .sum();
-    let uses = |k: LayerKind| plans.iter().any(|p| p.layer.kind == k);
+    let uses = |k: LayerKind| plans.iter().any(|p| p.layer.kind == k && !p.packed);
+    let packs = plans.iter().any(|p| p.packed);
+    let unpacked = plans
+        .iter()
+        .filter(|p| p.packed)
+        .map(|p| unpacked_len(shape_len(p.layer.in_shape)))
+        .max()
+        .unwrap_or(0);
 
     let mut s = String::new();
     let w = &mut s;
@@ -183,6 +220,12 @@ pub fn rust_source_int8(
     );
     wl(w, "#[allow(unused_imports)]");
     wl(w, "use myelin_core::quant::{OutputQuant, Requant};");
+    if packs {
+        wl(
+            w,
+            "use myelin_core::quant::packed::{self, DensePackedQ, PackedWeights};",
+        );
+    }
     wl(w, "");
     emit_sizes(
         w,
@@ -197,6 +240,16 @@ pub fn rust_source_int8(
             weights_what: "weights, biases and multipliers",
         },
     );
+    if packs {
+        wl(
+            w,
+            "/// Words of the buffer the packed dense layers sign-extend their input into (two per four inputs).",
+        );
+        wl(
+            w,
+            &format!("pub const SCRATCH_UNPACKED: usize = {unpacked};"),
+        );
+    }
     emit_act_quant(w, "INPUT", inq);
     emit_act_quant(w, "OUTPUT", outq);
     wl(
@@ -252,6 +305,9 @@ pub fn rust_source_int8(
         wl(w, "    }");
         wl(w, "}");
         wl(w, "");
+    }
+    if packs {
+        emit_packed_type(w);
     }
     if uses(LayerKind::Conv2d) {
         wl(
@@ -323,7 +379,10 @@ pub fn rust_source_int8(
                     l.activation.name()
                 ),
             );
-            let ty = if l.kind == LayerKind::Conv2d {
+            let ty = if p.packed {
+                let (o, i) = (shape_len(l.out_shape), shape_len(l.in_shape));
+                format!("DensePacked8<{}, {o}, {r}>", packed_len(o, i))
+            } else if l.kind == LayerKind::Conv2d {
                 format!(
                     "Conv8<{}, {}, {}, {}, {r}>",
                     l.out_shape[0], l.in_shape[0], l.params[0], l.params[1]
@@ -340,22 +399,44 @@ pub fn rust_source_int8(
     }
     wl(w, "}");
     wl(w, "");
-    wl(
-        w,
-        "/// The two activation buffers [`Network::infer`] alternates between (A, B).",
-    );
+    if packs {
+        wl(
+            w,
+            "/// The two activation buffers [`Network::infer`] alternates between (A, B), and the",
+        );
+        wl(w, "/// packed dense layers' sign-extended input.");
+    } else {
+        wl(
+            w,
+            "/// The two activation buffers [`Network::infer`] alternates between (A, B).",
+        );
+    }
     wl(w, "#[derive(Debug, Clone, Copy, PartialEq, Eq)]");
-    wl(
-        w,
-        "pub struct Scratch(pub [i8; SCRATCH_A], pub [i8; SCRATCH_B]);",
-    );
+    if packs {
+        wl(
+            w,
+            "pub struct Scratch(pub [i8; SCRATCH_A], pub [i8; SCRATCH_B], pub [u32; SCRATCH_UNPACKED]);",
+        );
+    } else {
+        wl(
+            w,
+            "pub struct Scratch(pub [i8; SCRATCH_A], pub [i8; SCRATCH_B]);",
+        );
+    }
     wl(w, "");
     wl(w, "impl Scratch {");
     wl(w, "    /// Zeroed buffers (usable in a `static`).");
-    wl(
-        w,
-        "    pub const ZERO: Self = Self([0; SCRATCH_A], [0; SCRATCH_B]);",
-    );
+    if packs {
+        wl(
+            w,
+            "    pub const ZERO: Self = Self([0; SCRATCH_A], [0; SCRATCH_B], [0; SCRATCH_UNPACKED]);",
+        );
+    } else {
+        wl(
+            w,
+            "    pub const ZERO: Self = Self([0; SCRATCH_A], [0; SCRATCH_B]);",
+        );
+    }
     wl(w, "}");
     wl(w, "");
     wl(
@@ -392,7 +473,11 @@ pub fn rust_source_int8(
         w,
         "    pub fn infer(&self, x: &[i8; INPUT], y: &mut [i8; OUTPUT], scratch: &mut Scratch) -> Result<(), Error> {",
     );
-    wl(w, "        let Scratch(a, b) = scratch;");
+    if packs {
+        wl(w, "        let Scratch(a, b, xs) = scratch;");
+    } else {
+        wl(w, "        let Scratch(a, b) = scratch;");
+    }
     let n = plans.len();
     for (i, p) in plans.iter().enumerate() {
         let src = if i == 0 { "x".into() } else { format!("h{i}") };
@@ -454,6 +539,10 @@ fn emit_layer(w: &mut String, p: &Plan<'_>, src: &str, dst: &str) {
     let f = p.field.as_deref().unwrap_or_default();
     let relu = l.activation == Activation::Relu;
     match l.kind {
+        LayerKind::Dense if p.packed => wl(
+            w,
+            &format!("        packed::dense_packed(&self.{f}.view(), {src}, {dst}, xs)?;"),
+        ),
         LayerKind::Dense => wl(
             w,
             &format!("        int8::dense(&self.{f}.view(), {src}, {dst})?;"),
@@ -511,6 +600,103 @@ fn emit_layer(w: &mut String, p: &Plan<'_>, src: &str, dst: &str) {
     }
 }
 
+/// The `DensePacked8` type: a dense layer in the packed layout.
+fn emit_packed_type(w: &mut String) {
+    for line in [
+        "/// An int8 dense layer packed for `packed::dense_packed` (`W`: weight bytes, `OUT` rows of the",
+        "/// inputs rounded up to whole blocks of four; `R`: 1 or `OUT` multipliers).",
+        "#[derive(Debug, Clone, Copy, PartialEq, Eq)]",
+        "pub struct DensePacked8<const W: usize, const OUT: usize, const R: usize> {",
+        "    /// Weights, symmetric per row, in blocks of four inputs: four rows at a time, block by",
+        "    /// block (row 0's four weights, row 1's, row 2's, row 3's), then the last `OUT % 4` rows",
+        "    /// one after the other. Padding weights are 0.",
+        "    pub weights: PackedWeights<W>,",
+        "    /// Biases at scale `input_scale * weight_scale[o]`, with the input zero point folded in:",
+        "    /// `bias[o] - input_zero_point * sum(row o)` (wrapping).",
+        "    pub bias: [i32; OUT],",
+        "    /// Fixed-point multipliers to the output's scale.",
+        "    pub requant: [Requant; R],",
+        "    /// Output zero point and clamp (fused ReLU).",
+        "    pub output: OutputQuant,",
+        "}",
+        "",
+        "impl<const W: usize, const OUT: usize, const R: usize> DensePacked8<W, OUT, R> {",
+        "    /// The layer as the core's packed kernel takes it.",
+        "    pub fn view(&self) -> DensePackedQ<'_> {",
+        "        DensePackedQ {",
+        "            weights: self.weights.words(),",
+        "            bias: &self.bias,",
+        "            requant: &self.requant,",
+        "            output: self.output,",
+        "        }",
+        "    }",
+        "}",
+        "",
+    ] {
+        wl(w, line);
+    }
+}
+
+/// A packed dense layer's tensors: 16 weights a line (one block of a group,
+/// four blocks of a single row), a comment at the start of each.
+fn emit_packed_weights(
+    w: &mut String,
+    field: &str,
+    p: &Plan<'_>,
+    wv: &[i8],
+    bv: &[i32],
+    rv: &[(i32, i32)],
+) -> Result<()> {
+    let l = &p.layer;
+    let (outputs, inputs) = (shape_len(l.out_shape), shape_len(l.in_shape));
+    let requant: Vec<Requant> = rv
+        .iter()
+        .map(|&(multiplier, shift)| Requant { multiplier, shift })
+        .collect();
+    let layer = DenseQ {
+        weights: wv,
+        bias: bv,
+        requant: &requant,
+        input_zero_point: p.input_zp,
+        output: p.output,
+    };
+    let mut packed_w = vec![0i8; packed_len(outputs, inputs)];
+    let mut folded = vec![0i32; outputs];
+    pack(&layer, inputs, &mut packed_w, &mut folded)
+        .map_err(|e| anyhow::anyhow!("layer {}: {e}", l.index + 1))?;
+    let blocks = inputs.div_ceil(BLOCK);
+    let grouped = outputs / GROUP_ROWS * GROUP_ROWS;
+    wl(w, &format!("    {field}: DensePacked8 {{"));
+    wl(w, "        weights: PackedWeights([");
+    let mut at = 0;
+    let mut o = 0;
+    while o < outputs {
+        let rows = if o < grouped { GROUP_ROWS } else { 1 };
+        if rows == 1 {
+            wl(w, &format!("            // Row {o}."));
+        } else {
+            wl(w, &format!("            // Rows {o}..{}.", o + rows));
+        }
+        for block in packed_w[at..at + rows * blocks * BLOCK].chunks(GROUP_ROWS * BLOCK) {
+            let line: Vec<String> = block.iter().map(|v| v.to_string()).collect();
+            wl(w, &format!("            {},", line.join(", ")));
+        }
+        at += rows * blocks * BLOCK;
+        o += rows;
+    }
+    wl(w, "        ]),");
+    w.push_str("        bias: ");
+    nested(w, &[folded.len()], &folded, 2, &|v| v.to_string());
+    w.push_str(",\n        requant: ");
+    nested(w, &[rv.len()], rv, 2, &|(m, s)| {
+        format!("Requant {{ multiplier: {m}, shift: {s} }}")
+    });
+    w.push_str(",\n");
+    wl(w, &format!("        output: {},", output_quant(p.output)));
+    wl(w, "    },");
+    Ok(())
+}
+
 fn emit_weights(w: &mut String, field: &str, p: &Plan<'_>) -> Result<()> {
     let l = &p.layer;
     let (Some(wt), Some(bt), Some(rt)) = (l.tensor(0), l.tensor(1), l.tensor(2)) else {
@@ -529,6 +715,9 @@ fn emit_weights(w: &mut String, field: &str, p: &Plan<'_>) -> Result<()> {
         .collect();
     if bv.len() != bt.len() || rv.len() != rt.len() {
         bail!("layer {}: unreadable bias or multipliers", l.index + 1);
+    }
+    if p.packed {
+        return emit_packed_weights(w, field, p, wv, &bv, &rv);
     }
     let (kind, dims) = if l.kind == LayerKind::Conv2d {
         ("Conv8", wt.shape().to_vec())

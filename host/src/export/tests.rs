@@ -285,8 +285,10 @@ fn samples_carry_the_hosts_outputs() {
 
 mod int8 {
     use super::*;
+    use myelin_core::model::shape_len;
     use myelin_core::model::{LayerQuant, encode_int8};
-    use myelin_core::quant::{ActQuant, Requant};
+    use myelin_core::quant::packed::{self, DensePackedQ};
+    use myelin_core::quant::{ActQuant, OutputQuant, Requant};
 
     fn q(scale: f32, zero_point: i8) -> ActQuant {
         ActQuant { scale, zero_point }
@@ -387,14 +389,193 @@ mod int8 {
         int8_file([1, 1, 4], &layers, &quant)
     }
 
-    /// Every integer token between `from` and the next `to`, in order.
+    /// Every integer token between `from` and the next `to`, in order,
+    /// comments left out.
     fn ints(text: &str, from: &str, to: &str) -> Vec<i64> {
         let start = text.find(from).unwrap() + from.len();
         let end = start + text[start..].find(to).unwrap();
         text[start..end]
-            .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or_default())
+            .flat_map(|l| l.split(|c: char| !(c.is_ascii_digit() || c == '-')))
             .filter_map(|t| t.parse().ok())
             .collect()
+    }
+
+    /// An int8 MLP with pseudo-random tensors: `sizes[0]` inputs, then one
+    /// dense layer per further size (the first with ReLU).
+    fn random_mlp(sizes: &[usize], seed: u32) -> Vec<u8> {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let layers_n = sizes.len() - 1;
+        let mut w = Vec::new();
+        let mut b = Vec::new();
+        let mut rq = Vec::new();
+        let mut scales = Vec::new();
+        for k in 0..layers_n {
+            let (i, o) = (sizes[k], sizes[k + 1]);
+            w.push((0..i * o).map(|_| next() as i8).collect::<Vec<i8>>());
+            b.push(
+                (0..o)
+                    .map(|_| (next() >> 20) as i32 - (1 << 11))
+                    .collect::<Vec<i32>>(),
+            );
+            rq.push(
+                (0..o)
+                    .map(|_| Requant {
+                        multiplier: (1 << 30) | (next() >> 2) as i32,
+                        shift: -((next() % 3) as i32) - 6,
+                    })
+                    .collect::<Vec<Requant>>(),
+            );
+            scales.push(vec![0.01f32; o]);
+        }
+        let tensors: Vec<[TensorDesc<'_>; 3]> = (0..layers_n)
+            .map(|k| {
+                [
+                    TensorDesc {
+                        dims: &sizes[k..k + 2],
+                        data: TensorData::I8 {
+                            values: &w[k],
+                            scales: &scales[k],
+                        },
+                    },
+                    TensorDesc {
+                        dims: &sizes[k + 1..k + 2],
+                        data: TensorData::I32 {
+                            values: &b[k],
+                            scales: &scales[k],
+                        },
+                    },
+                    TensorDesc {
+                        dims: &sizes[k + 1..k + 2],
+                        data: TensorData::Requant(&rq[k]),
+                    },
+                ]
+            })
+            .collect();
+        // Swapped dims: the weight tensor is OUT x IN.
+        let dims: Vec<[usize; 2]> = (0..layers_n).map(|k| [sizes[k + 1], sizes[k]]).collect();
+        let tensors: Vec<[TensorDesc<'_>; 3]> = tensors
+            .into_iter()
+            .zip(&dims)
+            .map(|([wt, bt, rt], d)| [TensorDesc { dims: d, ..wt }, bt, rt])
+            .collect();
+        let layers: Vec<LayerDesc<'_>> = (0..layers_n)
+            .map(|k| {
+                let act = if k == 0 {
+                    Activation::Relu
+                } else {
+                    Activation::Identity
+                };
+                dense(sizes[k], sizes[k + 1], act, &tensors[k])
+            })
+            .collect();
+        let quant: Vec<LayerQuant> = (0..layers_n)
+            .map(|k| LayerQuant {
+                input: q(0.05, [-128, 7, -3, 20, -1][k % 5]),
+                output: q(0.05, [7, -3, 20, -1, 127][k % 5]),
+            })
+            .collect();
+        int8_file([1, 1, sizes[0]], &layers, &quant)
+    }
+
+    /// A packed dense kernel: layer, input, output.
+    type Kernel<'k> = &'k dyn Fn(&DensePackedQ<'_>, &[i8], &mut [i8]);
+
+    /// Runs the packed layers of the generated `src` (weights, biases and
+    /// multipliers parsed back from it) on `x`, through `kernel`.
+    fn run_generated(src: &str, m: &Model<'_>, x: &[i8], kernel: Kernel<'_>) -> Vec<i8> {
+        let mut h = x.to_vec();
+        for (k, l) in m.layers().enumerate() {
+            let field = format!("    l{}: DensePacked8 {{", k + 1);
+            let bytes: Vec<i8> = ints(src, &field, "bias:")
+                .into_iter()
+                .map(|v| i8::try_from(v).unwrap())
+                .collect();
+            let words: Vec<u32> = bytes
+                .chunks_exact(4)
+                .map(|b| u32::from_ne_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]))
+                .collect();
+            let tail = ints(src, &field, "output:");
+            let o = shape_len(l.out_shape);
+            let bias: Vec<i32> = tail[bytes.len()..bytes.len() + o]
+                .iter()
+                .map(|&v| i32::try_from(v).unwrap())
+                .collect();
+            let requant: Vec<Requant> = tail[bytes.len() + o..]
+                .chunks_exact(2)
+                .map(|p| Requant {
+                    multiplier: p[0] as i32,
+                    shift: p[1] as i32,
+                })
+                .collect();
+            let zp = l.quant.unwrap().output.zero_point;
+            let layer = DensePackedQ {
+                weights: &words,
+                bias: &bias,
+                requant: &requant,
+                output: if l.activation == Activation::Relu {
+                    OutputQuant::relu(zp)
+                } else {
+                    OutputQuant::linear(zp)
+                },
+            };
+            let mut y = vec![0i8; o];
+            kernel(&layer, &h, &mut y);
+            h = y;
+        }
+        h
+    }
+
+    #[test]
+    fn packed_network_equals_the_model_path() {
+        // Groups of four rows, single rows after them, inputs not a multiple
+        // of four, and input zero points from -128 to 100.
+        let raw = random_mlp(&[13, 9, 8, 6, 3], 0x9e37_79b9);
+        let (buf, at) = super::super::aligned(&raw);
+        let m = Model::parse(&buf[at..]).unwrap();
+        let src = rust_source(&m, "random-mlp", None).unwrap();
+        for want in [
+            "pub l1: DensePacked8<144, 9, 9>,",
+            "pub l2: DensePacked8<96, 8, 8>,",
+            "pub l3: DensePacked8<48, 6, 6>,",
+            "pub l4: DensePacked8<24, 3, 3>,",
+            "pub const SCRATCH_UNPACKED: usize = 8;",
+            "            // Rows 4..8.",
+            "            // Row 8.",
+        ] {
+            assert!(src.contains(want), "missing `{want}` in:\n{src}");
+        }
+        let need = myelin_core::model::int8_scratch_len(&m);
+        let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+        let mut outputs = std::collections::BTreeSet::new();
+        for s in 0..40u8 {
+            let x: Vec<i8> = (0..13u8)
+                .map(|i| (i.wrapping_mul(37) ^ s.wrapping_mul(101)) as i8)
+                .collect();
+            let want = m.infer_int8(&x, &mut act, &mut cell).unwrap().to_vec();
+            let scalar = run_generated(&src, &m, &x, &|l, x, y| {
+                packed::dense_packed_scalar(l, x, y).unwrap();
+            });
+            let emulated = run_generated(&src, &m, &x, &|l, x, y| {
+                packed::dense_packed_emulated(l, x, y, &mut [0u32; 8]).unwrap();
+            });
+            let active = run_generated(&src, &m, &x, &|l, x, y| {
+                packed::dense_packed(l, x, y, &mut [0u32; 8]).unwrap();
+            });
+            assert_eq!(scalar, want, "sample {s}");
+            assert_eq!(emulated, want, "sample {s}");
+            assert_eq!(active, want, "sample {s}");
+            outputs.insert(want);
+        }
+        // The samples are not all mapped to one output.
+        assert!(outputs.len() > 10, "{} distinct outputs", outputs.len());
     }
 
     #[test]
@@ -407,32 +588,34 @@ mod int8 {
             "pub const INPUT: usize = 4;",
             "pub const SCRATCH_A: usize = 3;",
             "pub const MACS: usize = 18;",
-            // 18 weights + 5 biases x 4 + 5 multipliers x 8.
-            "pub const WEIGHTS_BYTES: usize = 78;",
+            // 12 + 8 packed weights (rows padded to whole blocks of four
+            // inputs) + 5 biases x 4 + 5 multipliers x 8.
+            "pub const WEIGHTS_BYTES: usize = 80;",
+            "pub const SCRATCH_UNPACKED: usize = 2;",
             "pub const INPUT_ZERO_POINT: i8 = -128;",
             "pub const OUTPUT_ZERO_POINT: i8 = 3;",
-            "pub l1: Dense8<4, 3, 3>,",
-            "pub l2: Dense8<3, 2, 2>,",
-            "int8::dense(&self.l1.view(), x, h1)?;",
-            "int8::dense(&self.l2.view(), h1, y)?;",
+            "pub l1: DensePacked8<12, 3, 3>,",
+            "pub l2: DensePacked8<8, 2, 2>,",
+            "packed::dense_packed(&self.l1.view(), x, h1, xs)?;",
+            "packed::dense_packed(&self.l2.view(), h1, y, xs)?;",
             "output: OutputQuant { zero_point: -100, min: -100, max: 127 },",
             "output: OutputQuant { zero_point: 3, min: -128, max: 127 },",
             "Requant { multiplier: 1500000000, shift: -5 }",
         ] {
             assert!(src.contains(want), "missing `{want}` in:\n{src}");
         }
-        let l1: Vec<i64> = ints(&src, "    l1: Dense8 {", "requant:");
-        let want: Vec<i64> = W1
-            .iter()
-            .map(|&v| v.into())
-            .chain(B1.map(i64::from))
+        // Fewer than four rows: each row alone, padded to a whole block; the
+        // biases less input_zero_point * row sum.
+        let l1 = ints(&src, "    l1: DensePacked8 {", "requant:");
+        let want: Vec<i64> = [1, -2, 3, -4, 5, -6, 7, -8, 127, -127, 0, 9]
+            .into_iter()
+            .chain([100 + 128 * -2, -50 + 128 * -2, 128 * 9])
             .collect();
         assert_eq!(l1, want);
-        let l2: Vec<i64> = ints(&src, "    l2: Dense8 {", "requant:");
-        let want: Vec<i64> = W2
-            .iter()
-            .map(|&v| v.into())
-            .chain(B2.map(i64::from))
+        let l2 = ints(&src, "    l2: DensePacked8 {", "requant:");
+        let want: Vec<i64> = [10, -20, 30, 0, -40, 50, -60, 0]
+            .into_iter()
+            .chain([-7 + 100 * 20, 7 + 100 * -50])
             .collect();
         assert_eq!(l2, want);
         // The pixel table is the model's input quantization of p / 255.

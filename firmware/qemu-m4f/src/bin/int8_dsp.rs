@@ -1,9 +1,10 @@
 //! int8 kernels on the Cortex-M4's DSP extension: the `SMLAD` variants
 //! against the scalar references, bit for bit, on deterministic
 //! pseudo-random inputs (every length up to 67, extreme values, wrapping
-//! accumulators). A 256x64 int8 dense layer (the per-step intrinsics loop,
-//! the active one-`asm!` loop and scalar) and an 8x12x12 -> 16x8x8 5x5
-//! convolution are measured for `cargo xtask report`.
+//! accumulators), the packed dense kernel included. A 256x64 int8 dense
+//! layer (the per-step intrinsics loop, the active one-`asm!` loop and
+//! scalar) and an 8x12x12 -> 16x8x8 5x5 convolution are measured for
+//! `cargo xtask report`.
 #![no_std]
 #![no_main]
 
@@ -11,6 +12,9 @@ use core::hint::black_box;
 use myelin_core::quant::dot::{DSP_ACTIVE, dot_dsp, dot_scalar, dot2_dsp, dot2_scalar};
 use myelin_core::quant::int8::{
     Conv2dShape, ConvQ, DenseQ, conv2d_dsp, conv2d_scalar, dense, dense_dsp, dense_scalar,
+};
+use myelin_core::quant::packed::{
+    DensePackedQ, PackedWeights, dense_packed, dense_packed_scalar, pack, packed_len, unpacked_len,
 };
 use myelin_core::quant::{OutputQuant, Requant};
 use myelin_fw_common::{Checks, entry, measure};
@@ -21,6 +25,8 @@ const IN: usize = 256;
 const OUT: usize = 64;
 /// Longest vector in the dot-product sweep.
 const MAX_LEN: usize = 67;
+/// Bytes of the largest packed layer of the odd-shape sweep (64 inputs, 10 outputs).
+const PACKED_MAX: usize = packed_len(10, 64);
 
 /// xorshift32, with the int8 extremes drawn one time in four.
 struct Rng(u32);
@@ -235,10 +241,29 @@ fn main() -> ! {
         }
         count_mismatches(&p, &q, &mut bad);
         count_mismatches(&r, &q, &mut bad);
+        // The same layer packed: the `asm!` loop and the scalar reference.
+        let (mut packed, mut folded) = (PackedWeights([0i8; PACKED_MAX]), [0i32; OUT]);
+        let len = packed_len(n_out, n_in);
+        let ok_pack = pack(&layer, n_in, &mut packed.0[..len], &mut folded[..n_out]).is_ok();
+        let packed_layer = DensePackedQ {
+            weights: &packed.words()[..len / 4],
+            bias: &folded[..n_out],
+            requant: layer.requant,
+            output: layer.output,
+        };
+        let mut xs = [0u32; unpacked_len(MAX_LEN)];
+        let (mut p, mut r) = ([0i8; OUT], [0i8; OUT]);
+        let ok_a = dense_packed(&packed_layer, &x[..n_in], &mut p[..n_out], &mut xs).is_ok();
+        let ok_b = dense_packed_scalar(&packed_layer, &x[..n_in], &mut r[..n_out]).is_ok();
+        if !(ok_pack && ok_a && ok_b) {
+            bad += 1;
+        }
+        count_mismatches(&p, &q, &mut bad);
+        count_mismatches(&r, &q, &mut bad);
     }
     t.record(
         bad == 0,
-        "dense: dsp == active == scalar on 10 odd shapes (0..=67 inputs)",
+        "dense: dsp == active == packed (asm, scalar) == scalar on 10 odd shapes (0..=67 inputs)",
     );
 
     // Convolutions with padding and strides (kernel rows of 1..=5 taps).
