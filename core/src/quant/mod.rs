@@ -8,7 +8,8 @@
 //!
 //! Two halves, kept apart on purpose:
 //!
-//! - **Inference, integers only** — [`fixed`], [`dot`], [`int8`], [`lstm`].
+//! - **Inference, integers only** — [`fixed`], [`dot`], [`int8`], [`packed`],
+//!   [`lstm`].
 //!   No floating point, so an int8 model gives the same bits on every
 //!   target. On Cortex-M cores with the DSP extension the inner products use
 //!   `SMLAD`; [`dot`] explains why that is bit-identical to the scalar loop.

@@ -8,6 +8,9 @@
 //! `Conv2d<...>`); int8 models from `Dense8<IN, OUT, R>` / `Conv8<...>`,
 //! generated wrappers that hand their tensors to the core's integer-only
 //! int8 kernels, so the board computes the bits `Model::infer_int8` computes.
+//! When dense layers do most of an int8 model's work (an MLP), they are
+//! emitted packed (`DensePacked8`, `myelin_core::quant::packed`): zero point
+//! folded into the biases, rows interleaved for the Cortex-M DSP loop.
 //!
 //! With `--samples-from DIR --samples N` it also embeds N MNIST-layout test
 //! images, their labels and what the host computed for each (the outputs and
