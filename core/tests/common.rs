@@ -39,3 +39,35 @@ pub fn check_grad(
         );
     }
 }
+
+/// int8 values with the extremes -128 and 127 and 0 heavily represented.
+pub fn int8() -> impl proptest::strategy::Strategy<Value = i8> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => any::<i8>(),
+        1 => Just(i8::MIN),
+        1 => Just(i8::MAX),
+        1 => Just(0i8),
+    ]
+}
+
+/// Valid requantization multipliers: a Q31 mantissa in `[2^30, 2^31)` and a
+/// shift in `-31..=4` (real multipliers from about 2^-32 to 16).
+pub fn requant() -> impl proptest::strategy::Strategy<Value = myelin_core::quant::Requant> {
+    use proptest::prelude::*;
+    ((1i32 << 30)..i32::MAX, -31i32..=4)
+        .prop_map(|(multiplier, shift)| myelin_core::quant::Requant { multiplier, shift })
+}
+
+/// Output stages with any zero point, linear or with a fused ReLU.
+pub fn output() -> impl proptest::strategy::Strategy<Value = myelin_core::quant::OutputQuant> {
+    use myelin_core::quant::OutputQuant;
+    use proptest::prelude::*;
+    (any::<i8>(), any::<bool>()).prop_map(|(zp, relu)| {
+        if relu {
+            OutputQuant::relu(zp)
+        } else {
+            OutputQuant::linear(zp)
+        }
+    })
+}

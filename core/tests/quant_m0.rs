@@ -7,30 +7,8 @@ use myelin_core::quant::{OutputQuant, Requant};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-/// int8 values with the extremes and 0 heavily represented.
-fn int8() -> impl Strategy<Value = i8> {
-    prop_oneof![
-        3 => any::<i8>(),
-        1 => Just(i8::MIN),
-        1 => Just(i8::MAX),
-        1 => Just(0i8),
-    ]
-}
-
-fn requant() -> impl Strategy<Value = Requant> {
-    ((1i32 << 30)..i32::MAX, -31i32..=4)
-        .prop_map(|(multiplier, shift)| Requant { multiplier, shift })
-}
-
-fn output() -> impl Strategy<Value = OutputQuant> {
-    (any::<i8>(), any::<bool>()).prop_map(|(zp, relu)| {
-        if relu {
-            OutputQuant::relu(zp)
-        } else {
-            OutputQuant::linear(zp)
-        }
-    })
-}
+mod common;
+use common::{int8, output, requant};
 
 /// Runs the scalar, blocked and dispatched convolutions; all must agree.
 fn agree(shape: &Conv2dShape, layer: &ConvQ<'_>, x: &[i8]) -> Vec<i8> {
