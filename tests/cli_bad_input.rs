@@ -431,6 +431,12 @@ const CASES: &[Case] = &[
         expect: &["learning rate"],
     },
     Case {
+        name: "train: shift augmentation as large as the images",
+        setup: data,
+        args: &["train", "--data", "data", "--augment-shift", "4"],
+        expect: &["shift augmentation of 4 pixels", "4x4 images"],
+    },
+    Case {
         name: "train: unknown optimizer",
         setup: data,
         args: &["train", "--data", "data", "--optimizer", "rmsprop"],

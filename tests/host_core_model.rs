@@ -59,6 +59,7 @@ fn train_save_and_compare(specs: &[LayerSpec], name: &str) {
         patience: 0,
         validation: 0,
         clip_grad_norm: 0.0,
+        augment_shift: 0,
     };
     let mut trainer = Trainer::new(net, name, hyper, 5, 2);
     let opts = Options {

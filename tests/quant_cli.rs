@@ -99,6 +99,7 @@ fn quantize_then_eval_and_inspect() {
         patience: 0,
         validation: 0,
         clip_grad_norm: 0.0,
+        augment_shift: 0,
     };
     let mut t = Trainer::new(net, "bars", hyper, 5, 1);
     let opts = Options {

@@ -54,6 +54,7 @@ fn train(specs: &[LayerSpec], data: &Dataset, lr: f32) -> Network {
         patience: 0,
         validation: 0,
         clip_grad_norm: 0.0,
+        augment_shift: 0,
     };
     let mut t = Trainer::new(net, "quant-test", hyper, 3, 2);
     let opts = Options {

@@ -93,6 +93,9 @@ pub struct TrainArgs {
     /// Rescale each step's whole gradient to at most this L2 norm (0: off).
     #[arg(long, value_name = "NORM")]
     pub clip_grad: Option<f32>,
+    /// Shift each training image by up to N pixels, at random, zero-filled (0: off).
+    #[arg(long, value_name = "N")]
+    pub augment_shift: Option<usize>,
     /// Training samples held out for validation.
     #[arg(long)]
     pub validation: Option<usize>,
@@ -422,6 +425,9 @@ fn apply_overrides(h: &mut crate::net::Hyper, a: &TrainArgs) {
     }
     if let Some(c) = a.clip_grad {
         h.clip_grad_norm = c;
+    }
+    if let Some(s) = a.augment_shift {
+        h.augment_shift = s;
     }
     if let Some(v) = a.validation {
         h.validation = v;

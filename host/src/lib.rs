@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod augment;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

@@ -497,6 +497,9 @@ pub struct Hyper {
     /// Rescale each step's whole gradient to at most this L2 norm (0: off).
     #[serde(default)]
     pub clip_grad_norm: f32,
+    /// Shift each training image by up to this many pixels, at random (0: off).
+    #[serde(default)]
+    pub augment_shift: usize,
 }
 
 impl Hyper {
@@ -512,6 +515,7 @@ impl Hyper {
         patience: 0,
         validation: 5000,
         clip_grad_norm: 0.0,
+        augment_shift: 0,
     };
 }
 
@@ -651,6 +655,7 @@ struct TomlTrain {
     patience: Option<usize>,
     validation: Option<usize>,
     clip_grad_norm: Option<f32>,
+    augment_shift: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -769,6 +774,7 @@ pub fn recipe_from_toml_str(text: &str, input: Shape) -> Result<Recipe> {
     hyper.patience = tr.patience.unwrap_or(0);
     hyper.validation = tr.validation.unwrap_or(hyper.validation);
     hyper.clip_grad_norm = tr.clip_grad_norm.unwrap_or(0.0);
+    hyper.augment_shift = tr.augment_shift.unwrap_or(0);
     check_hyper(&hyper)?;
     Ok(Recipe {
         name: "config".to_string(),

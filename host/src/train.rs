@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use myelin_core::kernels;
 use myelin_core::train::{Adam, Rng, Sgd, argmax, cross_entropy};
 
+use crate::augment::Shift;
 use crate::checkpoint::{Checkpoint, EpochStats, Meta, write_atomic};
 use crate::data::Dataset;
 use crate::engine::Workspace;
@@ -127,6 +128,22 @@ pub struct Trainer {
     workers: Vec<Workspace>,
 }
 
+/// Gathers `rows` of `data` into `ws`, shifts them when asked, and runs
+/// forward and backward.
+fn train_shard(
+    ws: &mut Workspace,
+    net: &Network,
+    data: &Dataset,
+    rows: &[u32],
+    shift: Option<(Shift, u64)>,
+) {
+    let n = ws.gather(data, rows);
+    if let Some((shift, seed)) = shift {
+        shift.apply(&mut ws.x[..n * data.sample_len()], &rows[..n], seed);
+    }
+    ws.train_shard(net, n);
+}
+
 /// The shuffle seed of `epoch`.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -234,7 +251,14 @@ impl Trainer {
 
     /// Forward and backward of one batch across the threads; returns the
     /// summed loss and correct count. Gradients stay in the workspaces.
-    fn compute(&mut self, data: &Dataset, rows: &[u32]) -> (f64, usize, usize) {
+    /// With `shift`, each gathered sample is first moved by its own random
+    /// offset (drawn from `seed` and its row).
+    fn compute(
+        &mut self,
+        data: &Dataset,
+        rows: &[u32],
+        shift: Option<(Shift, u64)>,
+    ) -> (f64, usize, usize) {
         let t = self.workers.len();
         let per = rows.len().div_ceil(t).max(1);
         let net = &self.net;
@@ -243,14 +267,10 @@ impl Trainer {
             let mut pairs = self.workers.iter_mut().zip(rows.chunks(per));
             let first = pairs.next();
             for (ws, shard) in pairs {
-                s.spawn(move || {
-                    let n = ws.gather(data, shard);
-                    ws.train_shard(net, n);
-                });
+                s.spawn(move || train_shard(ws, net, data, shard, shift));
             }
             if let Some((ws, shard)) = first {
-                let n = ws.gather(data, shard);
-                ws.train_shard(net, n);
+                train_shard(ws, net, data, shard, shift);
             }
         });
         let loss = self.workers[..used].iter().map(|w| w.loss).sum();
@@ -387,6 +407,7 @@ impl Trainer {
         if train.is_empty() {
             bail!("no training samples");
         }
+        let shift = Shift::new(hyper.augment_shift, &train.sample_dims)?;
         let mut order: Vec<u32> = (0..train.len() as u32).collect();
         let steps_per_epoch = train.len().div_ceil(hyper.batch);
         let mut train_seconds = 0.0;
@@ -417,7 +438,9 @@ impl Trainer {
             let start = Instant::now();
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
             for (step, rows) in order.chunks(hyper.batch).enumerate() {
-                let (loss, c, used) = self.compute(train, rows);
+                // The augmentation seed differs from the shuffle's.
+                let augment = shift.map(|s| (s, !epoch_seed(self.meta.seed, epoch)));
+                let (loss, c, used) = self.compute(train, rows, augment);
                 self.meta.steps += 1;
                 let what = if !loss.is_finite() {
                     Some("loss")
@@ -657,6 +680,7 @@ mod tests {
             patience: 0,
             validation: 0,
             clip_grad_norm: 0.0,
+            augment_shift: 0,
         }
     }
 
@@ -749,6 +773,26 @@ mod tests {
         };
         assert_eq!(run(2), run(2));
         assert_eq!(run(1), run(1));
+    }
+
+    #[test]
+    fn shift_augmentation_is_repeatable_and_changes_training() {
+        let mut train = blobs(200, 3);
+        train.sample_dims = vec![2, 4];
+        let run = |shift| {
+            let h = Hyper {
+                augment_shift: shift,
+                ..hyper(OptimizerKind::ADAM, 0.01)
+            };
+            let mut t = Trainer::new(net(), "t", h, 4, 2);
+            t.run(&train, &Dataset::empty(&train.sample_dims), &quiet())
+                .map(|_| t.net)
+        };
+        let shifted = run(1).unwrap();
+        assert_eq!(shifted, run(1).unwrap());
+        assert_ne!(shifted, run(0).unwrap());
+        let e = run(2).unwrap_err().to_string();
+        assert!(e.contains("does not fit 2x4 images"), "{e}");
     }
 
     #[test]
