@@ -317,7 +317,7 @@ mod tests {
             for &p in &edges {
                 assert_eq!(round_shift(p, e), round_by_division(p, e), "p={p} e={e}");
             }
-            for _ in 0..2_000 {
+            for _ in 0..crate::quant::test_cases(2_000) {
                 // Products of two i32: |p| <= 2^62.
                 let p = i64::from(next() as i32) * i64::from((next() >> 32) as i32);
                 assert_eq!(round_shift(p, e), round_by_division(p, e), "p={p} e={e}");
@@ -374,7 +374,7 @@ mod tests {
                 );
             }
         }
-        for _ in 0..200_000 {
+        for _ in 0..crate::quant::test_cases(200_000) {
             let r = next();
             let (a, b) = (r as i32, (r >> 32) as i32);
             // Also narrow operands, where the halves are mostly 0 or -1.
@@ -406,7 +406,7 @@ mod tests {
                     assert_eq!(m.apply_32(x), m.apply(x), "{m:?} x={x}");
                 }
             }
-            for _ in 0..2_000 {
+            for _ in 0..crate::quant::test_cases(2_000) {
                 let r = next();
                 let m = Requant {
                     multiplier: (r >> 32) as i32,
@@ -440,7 +440,7 @@ mod tests {
             i32::MIN + 1,
             i32::MAX - 1,
         ];
-        for case in 0..3_000 {
+        for case in 0..crate::quant::test_cases(3_000) {
             let r = next();
             let m = Requant {
                 multiplier: match case % 4 {
@@ -477,7 +477,7 @@ mod tests {
                     "{m:?} {out:?} {acc}"
                 );
             }
-            for _ in 0..200 {
+            for _ in 0..crate::quant::test_cases(200) {
                 let r = next();
                 let acc = (r as i32) >> (r >> 59);
                 assert_eq!(

@@ -855,7 +855,7 @@ mod tests {
     fn pools_match_definition() {
         let mut rng = crate::train::Rng::new(5);
         let mut pick = |n: usize| rng.below(n);
-        for i in 0..300 {
+        for i in 0..crate::quant::test_cases(300) {
             let mut shape = Pool2dShape {
                 channels: 1 + pick(3),
                 in_size: [1 + pick(9), 1 + pick(9)],

@@ -40,3 +40,15 @@ pub use int8::{AddQ, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 pub use lstm::LstmQ;
 pub use packed::{DensePackedQ, PackedWeights};
 pub use params::ActQuant;
+
+/// How many of `n` random cases a unit test draws: all natively, a few under
+/// Miri, which runs a thousand times slower and is there to check memory
+/// safety, not to cover the arithmetic again.
+#[cfg(test)]
+pub(crate) const fn test_cases(n: usize) -> usize {
+    if cfg!(miri) {
+        if n < 8 { n } else { 8 }
+    } else {
+        n
+    }
+}
