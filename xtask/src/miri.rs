@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use std::process::{Command, Stdio};
 
 /// Library tests of `myelin-core` run under Miri (name filters).
-pub const LIB_TESTS: [&str; 13] = [
+pub const LIB_TESTS: [&str; 15] = [
     // The model format: zero-copy views, `align_to` casts, every truncation.
     "model::tests::round_trip_views",
     "model::tests::tensor_data_is_aligned_in_the_file",
@@ -31,6 +31,9 @@ pub const LIB_TESTS: [&str; 13] = [
     "quant::dot::",
     "quant::int8::",
     "quant::fixed::",
+    // Packed dense: the word view of the aligned weights, the DSP emulation.
+    "quant::packed::tests::layout_by_hand",
+    "quant::packed::tests::extremes_and_wrapping_sums_agree",
 ];
 
 /// `cargo xtask miri`: installs Miri if missing, then runs [`check`].
