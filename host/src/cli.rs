@@ -322,16 +322,22 @@ fn train(a: TrainArgs) -> Result<()> {
         |l| eprintln!("{l}"),
     )?;
     if !a.json {
+        let shift = match hyper.augment_shift {
+            0 => String::new(),
+            n => format!(", images shifted by up to {n} px"),
+        };
         eprintln!(
-            "training {name}: {} parameters, {} train / {} validation samples, {} epochs, batch {}, {} {:.1e}, {} threads",
+            "training {name}: {} parameters, {} train / {} validation samples, {} epoch{}, batch {}, {} {:.1e}, {} thread{}{shift}",
             trainer.net.param_count(),
             train_set.len(),
             val_set.len(),
             hyper.epochs,
+            if hyper.epochs == 1 { "" } else { "s" },
             hyper.batch,
             hyper.optimizer.name(),
             hyper.lr,
-            trainer.threads()
+            trainer.threads(),
+            if trainer.threads() == 1 { "" } else { "s" },
         );
     }
     let opts = Options {
