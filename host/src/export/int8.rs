@@ -8,7 +8,9 @@ use myelin_core::quant::int8::DenseQ;
 use myelin_core::quant::packed::{BLOCK, GROUP_ROWS, pack, packed_len, unpacked_len};
 use myelin_core::quant::{ActQuant, OutputQuant, Requant};
 
-use super::source::{Samples, Sizes, emit_sizes, macs, nested, shape, wl};
+use super::source::{
+    Samples, Sizes, emit_layer_table, emit_sizes, macs, nested, scratch_sizes, shape, wl,
+};
 
 /// One layer as the generated code sees it.
 struct Plan<'a> {
@@ -124,18 +126,8 @@ pub fn rust_source_int8(
     let input = model.input_shape();
     let in_len = model.input_len();
     let out_len = model.output_len();
-    // Hidden activations alternate between the buffers: even layers write A, odd ones B.
-    let hidden = |parity: usize| {
-        plans
-            .iter()
-            .take(plans.len().saturating_sub(1))
-            .enumerate()
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, p)| p.out_len)
-            .max()
-            .unwrap_or(1)
-    };
-    let (scratch_a, scratch_b) = (hidden(0), hidden(1));
+    let out_lens: Vec<usize> = plans.iter().map(|p| p.out_len).collect();
+    let (scratch_a, scratch_b) = scratch_sizes(&out_lens);
     let macs: usize = plans.iter().map(|p| macs(&p.layer)).sum();
     // Bytes as emitted: a packed layer's weights pad each row to whole blocks.
     let weights_bytes: usize = plans
@@ -195,21 +187,7 @@ pub fn rust_source_int8(
         "//! `Model::infer_int8` gives. Every weight is a `static` array (flash on a microcontroller).",
     );
     wl(w, "//!");
-    wl(w, "//! | # | layer | activation | in | out |");
-    wl(w, "//! | ---: | --- | --- | --- | --- |");
-    for (i, p) in plans.iter().enumerate() {
-        wl(
-            w,
-            &format!(
-                "//! | {} | {} | {} | {} | {} |",
-                i + 1,
-                p.layer.kind.name(),
-                p.layer.activation.name(),
-                shape(p.layer.in_shape),
-                shape(p.layer.out_shape)
-            ),
-        );
-    }
+    emit_layer_table(w, plans.iter().map(|p| &p.layer));
     wl(w, "#![allow(clippy::unreadable_literal)]");
     wl(w, "");
     wl(w, "use myelin_core::Error;");

@@ -132,18 +132,8 @@ pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> 
     let input = model.input_shape();
     let in_len = model.input_len();
     let out_len = model.output_len();
-    // Hidden activations alternate between the buffers: even layers write A, odd ones B.
-    let hidden = |parity: usize| {
-        plans
-            .iter()
-            .take(plans.len().saturating_sub(1))
-            .enumerate()
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, p)| p.out_len)
-            .max()
-            .unwrap_or(1)
-    };
-    let (scratch_a, scratch_b) = (hidden(0), hidden(1));
+    let out_lens: Vec<usize> = plans.iter().map(|p| p.out_len).collect();
+    let (scratch_a, scratch_b) = scratch_sizes(&out_lens);
     let macs: usize = plans.iter().map(|p| macs(&p.layer)).sum();
     let weights_bytes: usize = plans
         .iter()
@@ -181,21 +171,7 @@ pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> 
         "//! array (flash on a microcontroller); [`Network::infer`] needs only a [`Scratch`].",
     );
     wl(w, "//!");
-    wl(w, "//! | # | layer | activation | in | out |");
-    wl(w, "//! | ---: | --- | --- | --- | --- |");
-    for (i, p) in plans.iter().enumerate() {
-        wl(
-            w,
-            &format!(
-                "//! | {} | {} | {} | {} | {} |",
-                i + 1,
-                p.layer.kind.name(),
-                p.layer.activation.name(),
-                shape(p.layer.in_shape),
-                shape(p.layer.out_shape)
-            ),
-        );
-    }
+    emit_layer_table(w, plans.iter().map(|p| &p.layer));
     wl(
         w,
         "#![allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]",
@@ -354,6 +330,46 @@ pub(super) fn crc(model: &Model<'_>) -> u32 {
 pub(super) fn wl(w: &mut String, line: &str) {
     w.push_str(line);
     w.push('\n');
+}
+
+/// Elements of the two activation buffers of layers with outputs of
+/// `out_lens` elements: hidden activations alternate between them (even
+/// layers write A, odd ones B); the last layer writes the caller's output.
+pub(super) fn scratch_sizes(out_lens: &[usize]) -> (usize, usize) {
+    let hidden = |parity: usize| {
+        out_lens
+            .iter()
+            .take(out_lens.len().saturating_sub(1))
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, &n)| n)
+            .max()
+            .unwrap_or(1)
+    };
+    (hidden(0), hidden(1))
+}
+
+/// The module doc's table of `layers`: number, kind, activation, input and
+/// output shapes.
+pub(super) fn emit_layer_table<'a, 'b: 'a>(
+    w: &mut String,
+    layers: impl Iterator<Item = &'a LayerView<'b>>,
+) {
+    wl(w, "//! | # | layer | activation | in | out |");
+    wl(w, "//! | ---: | --- | --- | --- | --- |");
+    for (i, l) in layers.enumerate() {
+        wl(
+            w,
+            &format!(
+                "//! | {} | {} | {} | {} | {} |",
+                i + 1,
+                l.kind.name(),
+                l.activation.name(),
+                shape(l.in_shape),
+                shape(l.out_shape)
+            ),
+        );
+    }
 }
 
 /// The sizes a generated module states as constants.
