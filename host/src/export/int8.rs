@@ -254,19 +254,7 @@ pub fn rust_source_int8(
         );
         wl(w, "    /// Weights, one row per output, symmetric per row.");
         wl(w, "    pub weights: [[i8; IN]; OUT],");
-        wl(
-            w,
-            "    /// Biases at scale `input_scale * weight_scale[o]`.",
-        );
-        wl(w, "    pub bias: [i32; OUT],");
-        wl(w, "    /// Fixed-point multipliers to the output's scale.");
-        wl(w, "    pub requant: [Requant; R],");
-        wl(w, "    /// Zero point of the input.");
-        wl(w, "    pub input_zero_point: i8,");
-        wl(w, "    /// Output zero point and clamp (fused ReLU).");
-        wl(w, "    pub output: OutputQuant,");
-        wl(w, "}");
-        wl(w, "");
+        emit_quant_fields(w, "OUT");
         wl(
             w,
             "impl<const IN: usize, const OUT: usize, const R: usize> Dense8<IN, OUT, R> {",
@@ -275,14 +263,7 @@ pub fn rust_source_int8(
         wl(w, "    pub fn view(&self) -> DenseQ<'_> {");
         wl(w, "        DenseQ {");
         wl(w, "            weights: self.weights.as_flattened(),");
-        wl(w, "            bias: &self.bias,");
-        wl(w, "            requant: &self.requant,");
-        wl(w, "            input_zero_point: self.input_zero_point,");
-        wl(w, "            output: self.output,");
-        wl(w, "        }");
-        wl(w, "    }");
-        wl(w, "}");
-        wl(w, "");
+        emit_view_quant(w);
     }
     if packs {
         emit_packed_type(w);
@@ -302,19 +283,7 @@ pub fn rust_source_int8(
             "    /// Kernels, `OC x C x KH x KW`, symmetric per output channel.",
         );
         wl(w, "    pub weights: [[[[i8; KW]; KH]; C]; OC],");
-        wl(
-            w,
-            "    /// Biases at scale `input_scale * weight_scale[o]`.",
-        );
-        wl(w, "    pub bias: [i32; OC],");
-        wl(w, "    /// Fixed-point multipliers to the output's scale.");
-        wl(w, "    pub requant: [Requant; R],");
-        wl(w, "    /// Zero point of the input.");
-        wl(w, "    pub input_zero_point: i8,");
-        wl(w, "    /// Output zero point and clamp (fused ReLU).");
-        wl(w, "    pub output: OutputQuant,");
-        wl(w, "}");
-        wl(w, "");
+        emit_quant_fields(w, "OC");
         wl(
             w,
             "impl<const OC: usize, const C: usize, const KH: usize, const KW: usize, const R: usize>",
@@ -328,14 +297,7 @@ pub fn rust_source_int8(
             w,
             "            weights: self.weights.as_flattened().as_flattened().as_flattened(),",
         );
-        wl(w, "            bias: &self.bias,");
-        wl(w, "            requant: &self.requant,");
-        wl(w, "            input_zero_point: self.input_zero_point,");
-        wl(w, "            output: self.output,");
-        wl(w, "        }");
-        wl(w, "    }");
-        wl(w, "}");
-        wl(w, "");
+        emit_view_quant(w);
     }
 
     // The network type.
@@ -579,6 +541,42 @@ fn emit_layer(w: &mut String, p: &Plan<'_>, src: &str, dst: &str) {
 }
 
 /// The `DensePacked8` type: a dense layer in the packed layout.
+/// The fields a row-major int8 layer type (`Dense8`, `Conv8`) ends with,
+/// `outputs` biases, and the closing brace.
+fn emit_quant_fields(w: &mut String, outputs: &str) {
+    for line in [
+        "    /// Biases at scale `input_scale * weight_scale[o]`.",
+        &format!("    pub bias: [i32; {outputs}],"),
+        "    /// Fixed-point multipliers to the output's scale.",
+        "    pub requant: [Requant; R],",
+        "    /// Zero point of the input.",
+        "    pub input_zero_point: i8,",
+        "    /// Output zero point and clamp (fused ReLU).",
+        "    pub output: OutputQuant,",
+        "}",
+        "",
+    ] {
+        wl(w, line);
+    }
+}
+
+/// The end of such a type's `view`: the fields after `weights`, and the
+/// closing braces of the literal, the method and the impl.
+fn emit_view_quant(w: &mut String) {
+    for line in [
+        "            bias: &self.bias,",
+        "            requant: &self.requant,",
+        "            input_zero_point: self.input_zero_point,",
+        "            output: self.output,",
+        "        }",
+        "    }",
+        "}",
+        "",
+    ] {
+        wl(w, line);
+    }
+}
+
 fn emit_packed_type(w: &mut String) {
     for line in [
         "/// An int8 dense layer packed for `packed::dense_packed` (`W`: weight bytes, `OUT` rows of the",
