@@ -48,8 +48,11 @@ impl Shift {
     /// Shifts each sample of `x` (one per entry of `rows`, laid out one
     /// after another) by its own offset, drawn from `seed` and its row.
     pub fn apply(&self, x: &mut [f32], rows: &[u32], seed: u64) {
+        if rows.is_empty() {
+            return;
+        }
         let plane = self.h * self.w;
-        let len = x.len() / rows.len().max(1);
+        let len = x.len() / rows.len();
         let mut scratch = vec![0.0; plane];
         let span = 2 * self.max as u64 + 1;
         for (sample, &row) in x.chunks_exact_mut(len).zip(rows) {
