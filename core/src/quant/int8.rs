@@ -751,6 +751,15 @@ pub fn add(p: &AddQ, a: &[i8], b: &[i8], y: &mut [i8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// `bias - offset * sum(row)`, wrapping: the bias that moves a constant
+/// input offset out of the inner loop, since
+/// `bias + sum(w * (v - offset)) == folded_bias(bias, w, offset) + sum(w * v)`
+/// in wrapping `i32` for any inputs `v`.
+pub(crate) fn folded_bias(bias: i32, row: &[i8], offset: i32) -> i32 {
+    let sum = row.iter().fold(0i32, |a, &w| a.wrapping_add(i32::from(w)));
+    bias.wrapping_sub(offset.wrapping_mul(sum))
+}
+
 pub(crate) fn expect_len(found: usize, expected: Option<usize>) -> Result<(), Error> {
     match expected {
         Some(expected) if expected == found => Ok(()),

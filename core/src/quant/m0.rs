@@ -28,7 +28,7 @@
 //! assembly, 23 instructions per weight and 7 products.
 
 use super::fixed::{Requantizer, channel_requant};
-use super::int8::{Conv2dShape, ConvQ};
+use super::int8::{Conv2dShape, ConvQ, folded_bias};
 use crate::Error;
 
 /// Output positions per block (accumulators of the inner loop).
@@ -114,10 +114,7 @@ pub(crate) fn conv2d<R: Rows>(
             .zip(weights.chunks_exact(filter_len))
             .enumerate()
         {
-            let sum = filter
-                .iter()
-                .fold(0i32, |a, &w| a.wrapping_add(i32::from(w)));
-            let bias = layer.bias[first + i].wrapping_sub(offset.wrapping_mul(sum));
+            let bias = folded_bias(layer.bias[first + i], filter, offset);
             let m = channel_requant(layer.requant, first + i);
             *stage = Stage {
                 bias,

@@ -33,7 +33,7 @@
 use super::OutputQuant;
 use super::dot::{DualMac, Portable};
 use super::fixed::{Requant, channel_requant};
-use super::int8::{DenseQ, check_requant, expect_len};
+use super::int8::{DenseQ, check_requant, expect_len, folded_bias};
 use crate::Error;
 
 /// Rows interleaved in one group of the packed layout.
@@ -129,13 +129,11 @@ pub fn pack(
     weights.fill(0);
     let zp = i32::from(layer.input_zero_point);
     for (o, b) in bias.iter_mut().enumerate() {
-        let mut sum = 0i32;
-        for i in 0..inputs {
-            let w = layer.weights[o * inputs + i];
+        let row = &layer.weights[o * inputs..(o + 1) * inputs];
+        for (i, &w) in row.iter().enumerate() {
             weights[packed_index(outputs, inputs, o, i)] = w;
-            sum = sum.wrapping_add(i32::from(w));
         }
-        *b = layer.bias[o].wrapping_sub(zp.wrapping_mul(sum));
+        *b = folded_bias(layer.bias[o], row, zp);
     }
     Ok(())
 }
