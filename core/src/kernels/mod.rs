@@ -23,6 +23,7 @@ mod neon;
 pub mod scalar;
 
 mod conv;
+pub mod geom;
 mod lstm;
 mod pool;
 
@@ -30,6 +31,7 @@ pub use conv::{
     Conv1dShape, Conv2dShape, col2im, conv_out_len, conv1d_backward, conv1d_forward,
     conv2d_backward, conv2d_forward, conv2d_forward_im2col, im2col,
 };
+pub use geom::{ConvGeom, Padding, Window2d, same_padding, window_out_len};
 pub use lstm::{
     LstmShape, LstmStepGrads, lstm_cell_backward, lstm_cell_forward, lstm_step_backward,
     lstm_step_forward,
