@@ -207,8 +207,10 @@ impl ConvGeom {
         groups: usize,
         win: Window2d,
     ) -> Result<ConvGeom, Error> {
-        let ok =
-            in_ch > 0 && out_ch > 0 && (groups == 1 || groups == in_ch) && out_ch.is_multiple_of(groups);
+        let ok = in_ch > 0
+            && out_ch > 0
+            && (groups == 1 || groups == in_ch)
+            && out_ch.is_multiple_of(groups);
         if !ok {
             return Err(Error::InvalidShape {
                 what: "convolution: groups must be 1 or the input channels and divide the output channels",

@@ -1,6 +1,8 @@
 //! Inference straight from a parsed model file, with caller-owned scratch.
 
-use super::{Activation, DType, LayerKind, LayerView, Model, TensorView, shape_len};
+use super::{
+    Activation, DType, LayerKind, LayerView, MAX_INPUTS, Model, TensorView, graph, shape_len,
+};
 use crate::Error;
 use crate::kernels;
 
@@ -28,12 +30,18 @@ fn lstm_is_f16(l: &LayerView<'_>) -> bool {
     (0..2).any(|j| l.tensor(j).is_some_and(|t| t.dtype == DType::F16))
 }
 
-/// Floats of scratch [`Model::infer`] needs for `model`: three buffers of the
-/// largest activation plus the largest per-layer extra (a weight row for
-/// dense layers of unaligned files, LSTM gates and states).
+/// Floats of scratch [`Model::infer`] needs for `model`. A chain: three
+/// buffers of the largest activation plus the largest per-layer extra (a
+/// weight row for dense layers of unaligned files, LSTM gates and states).
+/// A graph with joins: the input and every node's output, one buffer of the
+/// largest activation, and the extra.
 pub fn scratch_len(model: &Model<'_>) -> usize {
     let (act, extra) = sizes(model);
-    3 * act + extra
+    if is_chain(model) {
+        3 * act + extra
+    } else {
+        slots_len(model).saturating_add(act).saturating_add(extra)
+    }
 }
 
 fn sizes(model: &Model<'_>) -> (usize, usize) {
@@ -44,6 +52,26 @@ fn sizes(model: &Model<'_>) -> (usize, usize) {
         extra = extra.max(extra_len(&l));
     }
     (act, extra)
+}
+
+fn is_chain(model: &Model<'_>) -> bool {
+    model.layers().all(|l| l.is_chained())
+}
+
+/// Floats of the model input and of every node's output.
+fn slots_len(model: &Model<'_>) -> usize {
+    model.layers().fold(model.input_len(), |n, l| {
+        n.saturating_add(shape_len(l.out_shape))
+    })
+}
+
+/// Start of value `r` (0 the input, `k` node `k - 1`'s output) in the slots.
+fn slot_start(model: &Model<'_>, r: usize) -> usize {
+    model
+        .layers()
+        .take(r.saturating_sub(1))
+        .fold(model.input_len(), |n, l| n + shape_len(l.out_shape))
+        * usize::from(r > 0)
 }
 
 /// Applies `act` to `y` in place; `tmp` holds at least `y.len()` floats.
@@ -155,6 +183,91 @@ fn lstm(l: &LayerView<'_>, x: &[f32], y: &mut [f32], extra: &mut [f32]) -> Resul
     Ok(())
 }
 
+/// Runs node `l` on its inputs `xs` into `y` (activation applied).
+fn node(
+    l: &LayerView<'_>,
+    xs: &[&[f32]],
+    y: &mut [f32],
+    tmp: &mut [f32],
+    extra: &mut [f32],
+) -> Result<(), Error> {
+    let x = xs.first().copied().unwrap_or(&[]);
+    let uneven = Error::Unsupported {
+        what: "f32 windows with per-axis strides, uneven padding or groups",
+    };
+    match l.kind {
+        LayerKind::Dense => dense(l, x, y, extra)?,
+        LayerKind::Conv2d => {
+            let shape = graph::uniform_conv_shape(&l.conv_geom()?).ok_or(uneven)?;
+            let w = tensor(l, 0)?;
+            #[cfg(feature = "half")]
+            if let Some(w16) = w.as_f16() {
+                crate::quant::f16::conv2d_f16(&shape, x, w16, aligned(l, 1)?, y)?;
+                activate(l.activation, y, tmp);
+                return Ok(());
+            }
+            kernels::conv2d_forward(&shape, x, w.as_f32().ok_or(UNALIGNED)?, aligned(l, 1)?, y);
+        }
+        LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+            let shape = graph::uniform_pool_shape(l.in_shape[0], &l.window()?).ok_or(uneven)?;
+            if l.kind == LayerKind::MaxPool2d {
+                kernels::max_pool2d_forward(&shape, x, y);
+            } else {
+                kernels::avg_pool2d_forward(&shape, x, y);
+            }
+        }
+        LayerKind::Lstm => lstm(l, x, y, extra)?,
+        LayerKind::Activation | LayerKind::Reshape => y.copy_from_slice(x),
+        LayerKind::Add => {
+            y.copy_from_slice(x);
+            for other in &xs[1..] {
+                for (a, b) in y.iter_mut().zip(other.iter()) {
+                    *a += b;
+                }
+            }
+        }
+        LayerKind::Concat => {
+            // Channel-major samples: concatenating channels appends the inputs.
+            let mut at = 0;
+            for part in xs {
+                y[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+        }
+        LayerKind::GlobalAvgPool => {
+            let plane = l.in_shape[1] * l.in_shape[2];
+            for (yc, xc) in y.iter_mut().zip(x.chunks_exact(plane)) {
+                *yc = xc.iter().sum::<f32>() / plane as f32;
+            }
+        }
+        LayerKind::BatchNorm => {
+            let eps = f32::from_bits(l.params[graph::p::EPS]);
+            let [gamma, beta, mean, var] = [0, 1, 2, 3].map(|j| tensor(l, j));
+            let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
+            let plane = l.in_shape[1] * l.in_shape[2];
+            let missing = Error::Unsupported {
+                what: "batch norm without f32 statistics",
+            };
+            for (c, (yc, xc)) in y
+                .chunks_exact_mut(plane)
+                .zip(x.chunks_exact(plane))
+                .enumerate()
+            {
+                let g = gamma.f32_at(c).ok_or(missing)?;
+                let b = beta.f32_at(c).ok_or(missing)?;
+                let m = mean.f32_at(c).ok_or(missing)?;
+                let v = var.f32_at(c).ok_or(missing)?;
+                let k = g / crate::math::sqrtf(v + eps);
+                for (o, &i) in yc.iter_mut().zip(xc) {
+                    *o = (i - m) * k + b;
+                }
+            }
+        }
+    }
+    activate(l.activation, y, tmp);
+    Ok(())
+}
+
 impl Model<'_> {
     /// Runs one sample through the model; returns the output, which lives in
     /// `scratch` (at least [`scratch_len`] floats).
@@ -164,7 +277,7 @@ impl Model<'_> {
     /// need aligned bytes and return [`Error::Unsupported`] otherwise. f16
     /// weights (feature `half`) are widened exactly, a block (dense) or a
     /// filter (conv2d) at a time, LSTM weights once into the scratch, and
-    /// computed in f32.
+    /// computed in f32. A graph with joins keeps every node's output.
     /// int8 models ([`Model::infer_int8`]) return [`Error::Unsupported`].
     pub fn infer<'s>(&self, input: &[f32], scratch: &'s mut [f32]) -> Result<&'s [f32], Error> {
         let (act, _) = sizes(self);
@@ -181,6 +294,9 @@ impl Model<'_> {
                 found: input.len(),
             });
         }
+        if !is_chain(self) {
+            return self.infer_graph(input, scratch);
+        }
         let (a, rest) = scratch.split_at_mut(act);
         let (b, rest) = rest.split_at_mut(act);
         let (tmp, extra) = rest.split_at_mut(act);
@@ -189,62 +305,41 @@ impl Model<'_> {
         let mut len = input.len();
         for l in self.layers() {
             let out = shape_len(l.out_shape);
-            let x = &cur[..len];
-            let y = &mut next[..out];
-            let [c, h, w] = l.in_shape;
-            let p = l.params.map(|v| v as usize);
-            match l.kind {
-                LayerKind::Dense => dense(&l, x, y, extra)?,
-                LayerKind::Conv2d => {
-                    let shape = kernels::Conv2dShape {
-                        in_ch: c,
-                        in_h: h,
-                        in_w: w,
-                        out_ch: l.out_shape[0],
-                        k_h: p[0],
-                        k_w: p[1],
-                        stride: p[2],
-                        pad: p[3],
-                    };
-                    let w = tensor(&l, 0)?;
-                    #[cfg(feature = "half")]
-                    if let Some(w16) = w.as_f16() {
-                        crate::quant::f16::conv2d_f16(&shape, x, w16, aligned(&l, 1)?, y)?;
-                        activate(l.activation, y, tmp);
-                        core::mem::swap(&mut cur, &mut next);
-                        len = out;
-                        continue;
-                    }
-                    kernels::conv2d_forward(
-                        &shape,
-                        x,
-                        w.as_f32().ok_or(UNALIGNED)?,
-                        aligned(&l, 1)?,
-                        y,
-                    );
-                }
-                LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
-                    let shape = kernels::Pool2dShape {
-                        ch: c,
-                        in_h: h,
-                        in_w: w,
-                        k_h: p[0],
-                        k_w: p[0],
-                        stride: p[1],
-                    };
-                    if l.kind == LayerKind::MaxPool2d {
-                        kernels::max_pool2d_forward(&shape, x, y);
-                    } else {
-                        kernels::avg_pool2d_forward(&shape, x, y);
-                    }
-                }
-                LayerKind::Lstm => lstm(&l, x, y, extra)?,
-                LayerKind::Activation => y.copy_from_slice(x),
-            }
-            activate(l.activation, y, tmp);
+            node(&l, &[&cur[..len]], &mut next[..out], tmp, extra)?;
             core::mem::swap(&mut cur, &mut next);
             len = out;
         }
         Ok(&cur[..len])
+    }
+
+    /// [`Model::infer`] for a graph: every value in its own slot.
+    fn infer_graph<'s>(&self, input: &[f32], scratch: &'s mut [f32]) -> Result<&'s [f32], Error> {
+        let (act, _) = sizes(self);
+        let (slots, rest) = scratch.split_at_mut(slots_len(self));
+        let (tmp, extra) = rest.split_at_mut(act);
+        slots[..input.len()].copy_from_slice(input);
+        let mut start = input.len();
+        let mut last = 0..0;
+        for l in self.layers() {
+            let out = shape_len(l.out_shape);
+            // Every input lies before this node's slot.
+            let (done, rest) = slots.split_at_mut(start);
+            let mut xs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+            for (x, &r) in xs.iter_mut().zip(l.inputs()) {
+                let s = slot_start(self, r);
+                let len = if r == 0 {
+                    self.input_len()
+                } else {
+                    self.layer(r - 1)
+                        .map(|p| shape_len(p.out_shape))
+                        .unwrap_or(0)
+                };
+                *x = &done[s..s + len];
+            }
+            node(&l, &xs[..l.inputs().len()], &mut rest[..out], tmp, extra)?;
+            last = start..start + out;
+            start += out;
+        }
+        Ok(&slots[last])
     }
 }

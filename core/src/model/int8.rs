@@ -1,6 +1,7 @@
 //! Integer-only inference straight from a parsed int8 model file, with
 //! caller-owned scratch. Weights, biases and multipliers are read in place.
 
+use super::graph::p as gp;
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
@@ -112,6 +113,11 @@ impl Model<'_> {
         let (mut cur, mut next) = (a, b);
         let mut len = input.len();
         for l in self.layers() {
+            if !l.is_chained() {
+                return Err(Error::Unsupported {
+                    what: "int8 inference of a graph that is not a chain",
+                });
+            }
             let out = shape_len(l.out_shape);
             layer(&l, &cur[..len], &mut next[..out], extra, cell)?;
             core::mem::swap(&mut cur, &mut next);
@@ -153,13 +159,20 @@ fn layer(
             int8::dense(&d, x, y)
         }
         LayerKind::Conv2d => {
+            let win = l.window()?;
+            if p[gp::GROUPS] != 1 || win.pad_top != win.pad_bottom || win.pad_left != win.pad_right
+            {
+                return Err(Error::Unsupported {
+                    what: "int8 conv2d with groups or uneven padding",
+                });
+            }
             let shape = Conv2dShape {
                 in_channels: c,
                 in_size: [h, w],
                 out_channels: l.out_shape[0],
-                kernel: [p[0], p[1]],
-                stride: [p[2], p[2]],
-                padding: [p[3], p[3]],
+                kernel: [win.k_h, win.k_w],
+                stride: [win.stride_h, win.stride_w],
+                padding: [win.pad_top, win.pad_left],
             };
             let conv = ConvQ {
                 weights: weights(l, 0)?,
@@ -171,11 +184,16 @@ fn layer(
             int8::conv2d(&conv, &shape, x, y)
         }
         LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+            if p[gp::PAD_TOP..=gp::PAD_RIGHT].iter().any(|&v| v != 0) {
+                return Err(Error::Unsupported {
+                    what: "int8 pooling with padding",
+                });
+            }
             let shape = Pool2dShape {
                 channels: c,
                 in_size: [h, w],
-                kernel: [p[0], p[0]],
-                stride: [p[1], p[1]],
+                kernel: [p[gp::K_H], p[gp::K_W]],
+                stride: [p[gp::STRIDE_H], p[gp::STRIDE_W]],
             };
             if l.kind == LayerKind::MaxPool2d {
                 int8::max_pool2d(&shape, x, y)?;
@@ -218,5 +236,14 @@ fn layer(
                 Ok(())
             }
         },
+        LayerKind::Reshape => {
+            y.copy_from_slice(x);
+            Ok(())
+        }
+        LayerKind::Add | LayerKind::Concat | LayerKind::GlobalAvgPool | LayerKind::BatchNorm => {
+            Err(Error::Unsupported {
+                what: "this node kind has no int8 form yet",
+            })
+        }
     }
 }

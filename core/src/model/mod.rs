@@ -1,5 +1,7 @@
-//! The model file format (v2, reading v1 too): header, layer table, tensor
-//! table, tensor data, CRC-32. [`Model::parse`] validates a file in place and
+//! The model file format (v3, reading v1 and v2 too): header, node table,
+//! tensor table, tensor data, CRC-32. A model is a directed acyclic graph of
+//! nodes ("layers"), each reading the model input or earlier nodes' outputs
+//! (see [`graph`]); a chain is the graph whose nodes each read the previous one. [`Model::parse`] validates a file in place and
 //! hands out views into it, without copying; [`encode`] and [`encode_int8`]
 //! write one into a caller's buffer. The byte layout is specified in
 //! `docs/model-format.md`.
@@ -13,10 +15,12 @@
 //! every offset, count and size is checked (with overflow checks) before use.
 
 mod crc;
+pub mod graph;
 mod infer;
 mod int8;
 
 pub use crc::{Crc32, crc32};
+pub use graph::MAX_INPUTS;
 pub use infer::scratch_len;
 pub use int8::{Int8ScratchLen, int8_scratch_len};
 
@@ -26,13 +30,15 @@ use crate::quant::{ActQuant, Requant};
 /// The first eight bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"MYELINMF";
 /// The format version this module writes (and the newest it reads).
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The oldest format version [`Model::parse`] reads.
 pub const MIN_VERSION: u16 = 1;
 /// Bytes in the header.
 pub const HEADER_LEN: usize = 48;
-/// Bytes in one layer-table entry (version 2).
-pub const LAYER_ENTRY_LEN: usize = 96;
+/// Bytes in one layer-table entry (version 3).
+pub const LAYER_ENTRY_LEN: usize = 128;
+/// Bytes in one layer-table entry of a version 2 file.
+pub const LAYER_ENTRY_LEN_V2: usize = 96;
 /// Bytes in one layer-table entry of a version 1 file.
 pub const LAYER_ENTRY_LEN_V1: usize = 64;
 /// Bytes in one tensor-table entry.
@@ -46,8 +52,11 @@ pub const QUANT_CHANNEL_LEN: usize = 4;
 pub const QUANT_CHANNEL_LEN_V1: usize = 16;
 /// Largest element count of one activation or tensor shape.
 pub const MAX_ELEMENTS: usize = 1 << 28;
-/// Number of `u32` kind-specific parameters in a layer entry.
-pub const PARAMS: usize = 6;
+/// Number of `u32` kind-specific parameters of a node (version 3; version
+/// 1 and 2 entries store 6, read into the canonical layout of [`graph::p`]).
+pub const PARAMS: usize = 9;
+/// Parameters a version 1 or 2 entry stores.
+const PARAMS_V2: usize = 6;
 
 // Header field offsets.
 const H_VERSION: usize = 8;
@@ -75,6 +84,9 @@ const L_IN_ZP: usize = 68;
 const L_OUT_SCALE: usize = 72;
 const L_OUT_ZP: usize = 76;
 const L_QRESERVED: usize = 80;
+const L_INPUT_COUNT: usize = 96;
+const L_INPUTS: usize = 100;
+const L_PARAMS_EXT: usize = 116;
 
 // Tensor entry field offsets.
 const T_DTYPE: usize = 0;
@@ -116,6 +128,18 @@ pub enum LayerKind {
     Lstm,
     /// The layer's activation alone (shape unchanged).
     Activation,
+    /// Elementwise sum of 2 to 4 inputs of one shape (a residual join).
+    Add,
+    /// Channel concatenation of 2 to 4 inputs of equal height and width.
+    Concat,
+    /// Mean over height and width: `[C, H, W]` to `[C, 1, 1]`.
+    GlobalAvgPool,
+    /// Batch normalization with running statistics (float models; folded into
+    /// the preceding conv2d or dense when quantized). Params: epsilon (`f32`
+    /// bits). Tensors: `gamma [C]`, `beta [C]`, `mean [C]`, `var [C]`.
+    BatchNorm,
+    /// The same elements under another shape (flatten).
+    Reshape,
 }
 
 impl LayerKind {
@@ -128,6 +152,11 @@ impl LayerKind {
             LayerKind::AvgPool2d => 4,
             LayerKind::Lstm => 5,
             LayerKind::Activation => 6,
+            LayerKind::Add => 7,
+            LayerKind::Concat => 8,
+            LayerKind::GlobalAvgPool => 9,
+            LayerKind::BatchNorm => 10,
+            LayerKind::Reshape => 11,
         }
     }
 
@@ -140,6 +169,11 @@ impl LayerKind {
             4 => LayerKind::AvgPool2d,
             5 => LayerKind::Lstm,
             6 => LayerKind::Activation,
+            7 => LayerKind::Add,
+            8 => LayerKind::Concat,
+            9 => LayerKind::GlobalAvgPool,
+            10 => LayerKind::BatchNorm,
+            11 => LayerKind::Reshape,
             _ => return None,
         })
     }
@@ -153,6 +187,11 @@ impl LayerKind {
             LayerKind::AvgPool2d => "avgpool2d",
             LayerKind::Lstm => "lstm",
             LayerKind::Activation => "activation",
+            LayerKind::Add => "add",
+            LayerKind::Concat => "concat",
+            LayerKind::GlobalAvgPool => "global_avgpool",
+            LayerKind::BatchNorm => "batchnorm",
+            LayerKind::Reshape => "reshape",
         }
     }
 
@@ -161,7 +200,8 @@ impl LayerKind {
         match self {
             LayerKind::Dense | LayerKind::Conv2d => 2,
             LayerKind::Lstm => 3,
-            LayerKind::MaxPool2d | LayerKind::AvgPool2d | LayerKind::Activation => 0,
+            LayerKind::BatchNorm => 4,
+            _ => 0,
         }
     }
 }
@@ -181,6 +221,8 @@ pub enum Activation {
     Tanh,
     /// Softmax over the whole output.
     Softmax,
+    /// `min(max(0, x), 6)`.
+    Relu6,
 }
 
 impl Activation {
@@ -192,6 +234,7 @@ impl Activation {
             Activation::Sigmoid => 2,
             Activation::Tanh => 3,
             Activation::Softmax => 4,
+            Activation::Relu6 => 5,
         }
     }
 
@@ -203,6 +246,7 @@ impl Activation {
             2 => Activation::Sigmoid,
             3 => Activation::Tanh,
             4 => Activation::Softmax,
+            5 => Activation::Relu6,
             _ => return None,
         })
     }
@@ -215,6 +259,7 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Softmax => "softmax",
+            Activation::Relu6 => "relu6",
         }
     }
 }
@@ -450,10 +495,14 @@ pub struct LayerView<'a> {
     pub in_shape: Shape,
     /// Output shape.
     pub out_shape: Shape,
-    /// Kind-specific parameters (see [`LayerKind`]); unused ones are zero.
+    /// Kind-specific parameters in the canonical layout of [`graph::p`]
+    /// (see [`LayerKind`]); unused ones are zero.
     pub params: [u32; PARAMS],
-    /// Input and output quantization (int8 models only).
+    /// Input and output quantization (int8 models only; the input is the
+    /// first input's).
     pub quant: Option<LayerQuant>,
+    inputs: [usize; MAX_INPUTS],
+    input_count: usize,
     first_tensor: usize,
     tensor_count: usize,
 }
@@ -666,6 +715,28 @@ impl<'a> TensorView<'a> {
 }
 
 impl<'a> LayerView<'a> {
+    /// The values this node reads: `0` is the model input, `k` node `k - 1`'s
+    /// output. A chain node reads `[index]`.
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs[..self.input_count]
+    }
+
+    /// Whether this node reads only the node before it (or the model input,
+    /// for the first node).
+    pub fn is_chained(&self) -> bool {
+        self.inputs() == [self.index]
+    }
+
+    /// The window of a conv2d or pooling node.
+    pub fn window(&self) -> Result<crate::kernels::Window2d, Error> {
+        graph::window_of(self.in_shape, &self.params)
+    }
+
+    /// The geometry of a conv2d node.
+    pub fn conv_geom(&self) -> Result<crate::kernels::ConvGeom, Error> {
+        graph::conv_geom_of(self.in_shape, self.out_shape[0], &self.params)
+    }
+
     /// Number of tensors the layer owns.
     pub fn tensor_count(&self) -> usize {
         self.tensor_count
@@ -739,11 +810,7 @@ impl<'a> Model<'a> {
         if layers == 0 {
             return Err(invalid(H_LAYERS, "a model needs at least one layer"));
         }
-        let entry_len = if version == 1 {
-            LAYER_ENTRY_LEN_V1
-        } else {
-            LAYER_ENTRY_LEN
-        };
+        let entry_len = entry_len(version);
         let tables_end = layers
             .checked_mul(entry_len)
             .and_then(|l| tensors.checked_mul(TENSOR_ENTRY_LEN)?.checked_add(l))
@@ -765,8 +832,6 @@ impl<'a> Model<'a> {
         for t in 0..tensors {
             model.check_tensor(t, tables_end, body)?;
         }
-        let mut shape = input;
-        let mut quant: Option<ActQuant> = None;
         let mut next_tensor = 0usize;
         for l in 0..layers {
             let view = model.read_layer(l)?;
@@ -777,6 +842,7 @@ impl<'a> Model<'a> {
                 ));
             }
             next_tensor += view.tensor_count;
+            let shape = model.value_shape(view.inputs[0])?;
             if view.in_shape != shape {
                 return Err(Error::LayerShape {
                     layer: l,
@@ -786,10 +852,8 @@ impl<'a> Model<'a> {
             }
             check_layer(&view)?;
             if let Some(q) = view.quant {
-                check_layer_quant(&view, q, quant)?;
-                quant = Some(q.output);
+                check_layer_quant(&view, q, model.value_quant(view.inputs[0])?)?;
             }
-            shape = view.out_shape;
         }
         if next_tensor != tensors {
             return Err(invalid(H_TENSORS, "tensors not owned by any layer"));
@@ -885,10 +949,22 @@ impl<'a> Model<'a> {
     }
 
     fn layer_entry_len(&self) -> usize {
-        if self.version == 1 {
-            LAYER_ENTRY_LEN_V1
-        } else {
-            LAYER_ENTRY_LEN
+        entry_len(self.version)
+    }
+
+    /// Shape of value `r`: the model input (`0`) or node `r - 1`'s output.
+    fn value_shape(&self, r: usize) -> Result<Shape, Error> {
+        match r {
+            0 => Ok(self.input),
+            _ => Ok(self.read_layer(r - 1)?.out_shape),
+        }
+    }
+
+    /// Quantization of value `r` (`None` for the model input or a float model).
+    fn value_quant(&self, r: usize) -> Result<Option<ActQuant>, Error> {
+        match r {
+            0 => Ok(None),
+            _ => Ok(self.read_layer(r - 1)?.quant.map(|q| q.output)),
         }
     }
 
@@ -944,9 +1020,50 @@ impl<'a> Model<'a> {
                 "layer tensors outside the tensor table",
             ));
         }
-        let mut params = [0u32; PARAMS];
-        for (k, p) in params.iter_mut().enumerate() {
+        let mut stored = [0u32; PARAMS_V2];
+        for (k, p) in stored.iter_mut().enumerate() {
             *p = u32_at(b, o + L_PARAMS + 4 * k)?;
+        }
+        let mut inputs = [0usize; MAX_INPUTS];
+        let (params, input_count) = if self.version < 3 {
+            if !graph::v2_params_ok(kind, &stored) {
+                return Err(invalid(
+                    o + L_PARAMS,
+                    "a kernel, stride or size parameter is zero, or unused parameters are not zero",
+                ));
+            }
+            inputs[0] = i;
+            (graph::params_from_v2(kind, &stored), 1)
+        } else {
+            let mut params = [0u32; PARAMS];
+            params[..PARAMS_V2].copy_from_slice(&stored);
+            for k in PARAMS_V2..PARAMS {
+                params[k] = u32_at(b, o + L_PARAMS_EXT + 4 * (k - PARAMS_V2))?;
+            }
+            let count = usize_at(b, o + L_INPUT_COUNT)?;
+            if !(1..=MAX_INPUTS).contains(&count) {
+                return Err(invalid(o + L_INPUT_COUNT, "a node reads 1 to 4 inputs"));
+            }
+            for (k, r) in inputs.iter_mut().enumerate() {
+                *r = usize_at(b, o + L_INPUTS + 4 * k)?;
+                if k >= count && *r != 0 {
+                    return Err(invalid(o + L_INPUTS, "unused input slots are not zero"));
+                }
+                if k < count && *r > i {
+                    return Err(invalid(
+                        o + L_INPUTS + 4 * k,
+                        "a node reads itself or a later node (a cycle)",
+                    ));
+                }
+            }
+            (params, count)
+        };
+        let joins = matches!(kind, LayerKind::Add | LayerKind::Concat);
+        if joins != (input_count > 1) {
+            return Err(invalid(
+                o + L_INPUT_COUNT,
+                "add and concat read 2 to 4 inputs, every other node one",
+            ));
         }
         Ok(LayerView {
             model: *self,
@@ -957,6 +1074,8 @@ impl<'a> Model<'a> {
             out_shape: shape_at(b, o + L_OUT)?,
             params,
             quant,
+            inputs,
+            input_count,
             first_tensor,
             tensor_count,
         })
@@ -1137,6 +1256,15 @@ impl<'a> Model<'a> {
     }
 }
 
+/// Bytes of one layer-table entry in a file of `version`.
+const fn entry_len(version: u16) -> usize {
+    match version {
+        1 => LAYER_ENTRY_LEN_V1,
+        2 => LAYER_ENTRY_LEN_V2,
+        _ => LAYER_ENTRY_LEN,
+    }
+}
+
 /// Whether `bits` is a positive, finite, non-zero `f32` (checked on the bits:
 /// no floating point in the parser).
 const fn scale_bits_ok(bits: u32) -> bool {
@@ -1176,10 +1304,14 @@ fn check_dtypes(layer: &LayerView<'_>) -> Result<(), Error> {
         return Ok(());
     }
     if m.arithmetic == Arithmetic::Float {
-        // Weights f32 or f16, biases (the last tensor) f32.
+        // Weights f32 or f16, biases (the last tensor) and batch-norm
+        // statistics f32.
+        let stats = layer.kind == LayerKind::BatchNorm;
         for j in 0..layer.tensor_count {
             let bias = j + 1 == layer.tensor_count;
-            expect_dtype(layer, j, |d| d == DType::F32 || (d == DType::F16 && !bias))?;
+            expect_dtype(layer, j, |d| {
+                d == DType::F32 || (d == DType::F16 && !bias && !stats)
+            })?;
         }
         return Ok(());
     }
@@ -1242,6 +1374,13 @@ fn check_layer_quant(
             Activation::Tanh => (true, Some(TANH_OUTPUT)),
             _ => (plain, Some(q.input)),
         },
+        LayerKind::Reshape => (act == Activation::Identity, Some(q.input)),
+        LayerKind::Add | LayerKind::Concat | LayerKind::GlobalAvgPool | LayerKind::BatchNorm => {
+            return Err(invalid(
+                o + L_KIND,
+                "this node kind has no int8 form in the model file yet",
+            ));
+        }
     };
     if !act_ok {
         return Err(invalid(
@@ -1319,19 +1458,15 @@ fn check_layer(layer: &LayerView<'_>) -> Result<(), Error> {
 fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
     let [c, h, w] = layer.in_shape;
     let p = layer.params.map(|v| v as usize);
-    let bad_params = || {
-        invalid(
-            layer.model.layer_offset(layer.index) + L_PARAMS,
-            "window does not fit the input",
-        )
-    };
+    let offset = layer.model.layer_offset(layer.index);
+    let bad_params = |_| invalid(offset + L_PARAMS, "window does not fit the input");
     match layer.kind {
         LayerKind::Dense => {
             check_params(layer, 0)?;
             let out = layer.out_shape;
             if out[0] != 1 || out[1] != 1 {
                 return Err(invalid(
-                    layer.model.layer_offset(layer.index) + L_OUT,
+                    offset + L_OUT,
                     "dense output shape must be [1, 1, n]",
                 ));
             }
@@ -1339,22 +1474,24 @@ fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
             expect_dims(layer, 1, &[out[2]])
         }
         LayerKind::Conv2d => {
-            // Padding may be zero; kernel and stride may not.
-            if p[0] == 0 || p[1] == 0 || p[2] == 0 || p[4] != 0 || p[5] != 0 {
-                return Err(bad_params());
+            let g = layer.conv_geom().map_err(bad_params)?;
+            if p[graph::p::GROUPS] == 0 {
+                return Err(invalid(offset + L_PARAMS_EXT, "conv2d groups is zero"));
             }
-            let oh = window_out(h, p[0], p[2], p[3]).ok_or_else(bad_params)?;
-            let ow = window_out(w, p[1], p[2], p[3]).ok_or_else(bad_params)?;
             let oc = layer.out_shape[0];
-            out_mismatch(layer, [oc, oh, ow])?;
-            expect_dims(layer, 0, &[oc, c, p[0], p[1]])?;
+            out_mismatch(layer, [oc, g.win.out_h, g.win.out_w])?;
+            expect_dims(layer, 0, &[oc, g.group_in(), p[0], p[1]])?;
             expect_dims(layer, 1, &[oc])
         }
         LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
-            check_params(layer, 2)?;
-            let oh = window_out(h, p[0], p[1], 0).ok_or_else(bad_params)?;
-            let ow = window_out(w, p[0], p[1], 0).ok_or_else(bad_params)?;
-            out_mismatch(layer, [c, oh, ow])
+            let win = layer.window().map_err(bad_params)?;
+            if p[graph::p::GROUPS] != 0 {
+                return Err(invalid(
+                    offset + L_PARAMS_EXT,
+                    "unused layer parameters are not zero",
+                ));
+            }
+            out_mismatch(layer, [c, win.out_h, win.out_w])
         }
         LayerKind::Lstm => {
             check_params(layer, 1)?;
@@ -1367,7 +1504,9 @@ fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
             }
             let hidden = p[0];
             out_mismatch(layer, [1, 1, hidden])?;
-            let gates = hidden.checked_mul(4).ok_or_else(bad_params)?;
+            let gates = hidden
+                .checked_mul(4)
+                .ok_or(invalid(offset + L_PARAMS, "hidden size too large"))?;
             expect_dims(layer, 0, &[gates, w])?;
             expect_dims(layer, 1, &[gates, hidden])?;
             expect_dims(layer, 2, &[gates])
@@ -1375,6 +1514,62 @@ fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
         LayerKind::Activation => {
             check_params(layer, 0)?;
             out_mismatch(layer, layer.in_shape)
+        }
+        LayerKind::Add => {
+            check_params(layer, 0)?;
+            for (k, &r) in layer.inputs().iter().enumerate().skip(1) {
+                if layer.model.value_shape(r)? != layer.in_shape {
+                    return Err(invalid(
+                        offset + L_INPUTS + 4 * k,
+                        "add inputs differ in shape",
+                    ));
+                }
+            }
+            out_mismatch(layer, layer.in_shape)
+        }
+        LayerKind::Concat => {
+            check_params(layer, 0)?;
+            let mut channels = c;
+            for (k, &r) in layer.inputs().iter().enumerate().skip(1) {
+                let s = layer.model.value_shape(r)?;
+                if s[1] != h || s[2] != w {
+                    return Err(invalid(
+                        offset + L_INPUTS + 4 * k,
+                        "concat inputs differ in height or width",
+                    ));
+                }
+                channels = channels.saturating_add(s[0]);
+            }
+            out_mismatch(layer, [channels, h, w])
+        }
+        LayerKind::GlobalAvgPool => {
+            check_params(layer, 0)?;
+            out_mismatch(layer, [c, 1, 1])
+        }
+        LayerKind::BatchNorm => {
+            let eps = f32::from_bits(layer.params[graph::p::EPS]);
+            if !(eps.is_finite() && eps > 0.0) || layer.params[1..].iter().any(|&v| v != 0) {
+                return Err(invalid(
+                    offset + L_PARAMS,
+                    "batch-norm epsilon is not positive and finite",
+                ));
+            }
+            out_mismatch(layer, layer.in_shape)?;
+            for j in 0..4 {
+                expect_dims(layer, j, &[c])?;
+            }
+            Ok(())
+        }
+        LayerKind::Reshape => {
+            check_params(layer, 0)?;
+            if shape_len(layer.out_shape) != shape_len(layer.in_shape) {
+                return Err(Error::LayerShape {
+                    layer: layer.index,
+                    expected: shape_len(layer.in_shape),
+                    found: shape_len(layer.out_shape),
+                });
+            }
+            Ok(())
         }
     }
 }
@@ -1483,8 +1678,12 @@ pub struct LayerDesc<'t> {
     pub in_shape: Shape,
     /// Output shape.
     pub out_shape: Shape,
-    /// Kind-specific parameters; unused ones zero.
+    /// Kind-specific parameters in the canonical layout of [`graph::p`];
+    /// unused ones zero.
     pub params: [u32; PARAMS],
+    /// The values the node reads (see [`LayerView::inputs`]); empty means
+    /// the previous node (or the model input, for the first node).
+    pub inputs: &'t [usize],
     /// The layer's tensors in the order [`LayerKind`] lists them (int8
     /// layers: see [`encode_int8`]).
     pub tensors: &'t [TensorDesc<'t>],
@@ -1503,9 +1702,10 @@ fn tensor_bytes(t: &TensorDesc<'_>) -> usize {
 /// it overflows `u32`.
 pub fn encoded_len(layers: &[LayerDesc<'_>]) -> Option<usize> {
     let tensors: usize = layers.iter().map(|l| l.tensors.len()).sum();
+    let entry = entry_len(encoded_version(layers));
     let mut end = align_up(
         HEADER_LEN
-            .checked_add(layers.len().checked_mul(LAYER_ENTRY_LEN)?)?
+            .checked_add(layers.len().checked_mul(entry)?)?
             .checked_add(tensors.checked_mul(TENSOR_ENTRY_LEN)?)?,
     )?;
     for t in layers.iter().flat_map(|l| l.tensors) {
@@ -1517,6 +1717,17 @@ pub fn encoded_len(layers: &[LayerDesc<'_>]) -> Option<usize> {
     }
     let total = end.checked_add(4)?;
     u32::try_from(total).ok().map(|_| total)
+}
+
+/// The version [`encode`] writes: 2 when every node has a version 2 form
+/// (a chain of the kinds, activations and parameters version 2 knows), so
+/// older readers keep reading such models; 3 otherwise.
+pub fn encoded_version(layers: &[LayerDesc<'_>]) -> u16 {
+    let v2 = layers
+        .iter()
+        .enumerate()
+        .all(|(i, l)| graph::fits_v2(i, l.kind, l.activation, &l.params, l.inputs));
+    if v2 { 2 } else { VERSION }
 }
 
 fn put_u32(out: &mut [u8], off: usize, v: usize) -> Result<(), Error> {
@@ -1589,8 +1800,10 @@ fn encode_with(
         Arithmetic::Float
     };
     let tensors: usize = layers.iter().map(|l| l.tensors.len()).sum();
+    let version = encoded_version(layers);
+    let entry = entry_len(version);
     put(out, 0, &MAGIC)?;
-    put(out, H_VERSION, &VERSION.to_le_bytes())?;
+    put(out, H_VERSION, &version.to_le_bytes())?;
     put(out, H_HEADER_LEN, &(HEADER_LEN as u16).to_le_bytes())?;
     put_u32(out, H_FILE_LEN, total)?;
     put_u32(out, H_LAYERS, layers.len())?;
@@ -1599,11 +1812,11 @@ fn encode_with(
     for (k, d) in input.iter().enumerate() {
         put_u32(out, H_INPUT + 4 * k, *d)?;
     }
-    let tensor_table = HEADER_LEN + layers.len() * LAYER_ENTRY_LEN;
+    let tensor_table = HEADER_LEN + layers.len() * entry;
     let mut data_off = align_up(tensor_table + tensors * TENSOR_ENTRY_LEN).unwrap_or(total);
     let mut t_index = 0;
     for (i, l) in layers.iter().enumerate() {
-        let o = HEADER_LEN + i * LAYER_ENTRY_LEN;
+        let o = HEADER_LEN + i * entry;
         put(out, o + L_KIND, &l.kind.code().to_le_bytes())?;
         put(out, o + L_ACT, &[l.activation.code()])?;
         put_u32(out, o + L_FIRST, t_index)?;
@@ -1612,8 +1825,34 @@ fn encode_with(
             put_u32(out, o + L_IN + 4 * k, l.in_shape[k])?;
             put_u32(out, o + L_OUT + 4 * k, l.out_shape[k])?;
         }
-        for (k, p) in l.params.iter().enumerate() {
-            put(out, o + L_PARAMS + 4 * k, &p.to_le_bytes())?;
+        if version < 3 {
+            let v2 = graph::params_to_v2(l.kind, &l.params)
+                .ok_or(invalid(o + L_PARAMS, "parameters without a version 2 form"))?;
+            for (k, p) in v2.iter().enumerate() {
+                put(out, o + L_PARAMS + 4 * k, &p.to_le_bytes())?;
+            }
+        } else {
+            for (k, p) in l.params.iter().enumerate() {
+                let at = if k < PARAMS_V2 {
+                    L_PARAMS + 4 * k
+                } else {
+                    L_PARAMS_EXT + 4 * (k - PARAMS_V2)
+                };
+                put(out, o + at, &p.to_le_bytes())?;
+            }
+            let chain = [i];
+            let inputs = if l.inputs.is_empty() {
+                &chain[..]
+            } else {
+                l.inputs
+            };
+            if inputs.len() > MAX_INPUTS {
+                return Err(invalid(o + L_INPUT_COUNT, "a node reads 1 to 4 inputs"));
+            }
+            put_u32(out, o + L_INPUT_COUNT, inputs.len())?;
+            for (k, r) in inputs.iter().enumerate() {
+                put_u32(out, o + L_INPUTS + 4 * k, *r)?;
+            }
         }
         if let Some(q) = quant.and_then(|q| q.get(i)) {
             put(out, o + L_IN_SCALE, &q.input.scale.to_le_bytes())?;

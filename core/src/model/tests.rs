@@ -10,6 +10,7 @@ const B2: [f32; 2] = [0.0, 0.5];
 fn mlp_layers<'t>(t1: &'t [TensorDesc<'t>], t2: &'t [TensorDesc<'t>]) -> [LayerDesc<'t>; 2] {
     [
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Dense,
             activation: Activation::Relu,
             in_shape: [1, 2, 2],
@@ -18,6 +19,7 @@ fn mlp_layers<'t>(t1: &'t [TensorDesc<'t>], t2: &'t [TensorDesc<'t>]) -> [LayerD
             tensors: t1,
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Dense,
             activation: Activation::Identity,
             in_shape: [1, 1, 3],
@@ -128,7 +130,7 @@ fn resealed_field_corruption_never_panics() {
     // Corrupt each byte of the header and tables, fix the CRC so the
     // structural checks are reached, and parse: an error or a valid model.
     with_mlp(|b| {
-        let tables = HEADER_LEN + 2 * LAYER_ENTRY_LEN + 4 * TENSOR_ENTRY_LEN;
+        let tables = HEADER_LEN + 2 * LAYER_ENTRY_LEN_V2 + 4 * TENSOR_ENTRY_LEN;
         for i in 8..tables {
             for v in [0u8, 1, 2, 3, 5, 0x7f, 0x80, 0xff] {
                 let old = b[i];
@@ -177,7 +179,7 @@ fn specific_errors() {
         ));
         // Second layer claims 4 inputs while the first gives 3.
         m[..n].copy_from_slice(b);
-        let o = HEADER_LEN + LAYER_ENTRY_LEN + L_IN + 8;
+        let o = HEADER_LEN + LAYER_ENTRY_LEN_V2 + L_IN + 8;
         m[o] = 4;
         reseal(&mut m[..n]);
         assert_eq!(
@@ -206,6 +208,7 @@ fn encode_refuses_inconsistent_layers() {
         },
     ];
     let layers = [LayerDesc {
+        inputs: &[],
         kind: LayerKind::Dense,
         activation: Activation::Identity,
         in_shape: [1, 1, 4],
@@ -235,19 +238,21 @@ fn conv_pool_lstm_shapes_validate() {
     ];
     let layers = [
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Conv2d,
             activation: Activation::Relu,
             in_shape: [1, 6, 6],
             out_shape: [2, 4, 4],
-            params: [3, 3, 1, 0, 0, 0],
+            params: graph::conv_params(3, 3, 1, 0),
             tensors: &conv_t,
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::MaxPool2d,
             activation: Activation::Identity,
             in_shape: [2, 4, 4],
             out_shape: [2, 2, 2],
-            params: [2, 2, 0, 0, 0, 0],
+            params: graph::pool_params(2, 2),
             tensors: &[],
         },
     ];
@@ -275,11 +280,12 @@ fn conv_pool_lstm_shapes_validate() {
         },
     ];
     let layers = [LayerDesc {
+        inputs: &[],
         kind: LayerKind::Lstm,
         activation: Activation::Identity,
         in_shape: [1, 5, 3],
         out_shape: [1, 1, 2],
-        params: [2, 0, 0, 0, 0, 0],
+        params: graph::lstm_params(2),
         tensors: &lt,
     }];
     let n = encoded_len(&layers).unwrap();
@@ -336,18 +342,18 @@ fn to_v1(v2: &[u8], out: &mut [u8]) -> usize {
     let m = Model::parse(v2).unwrap();
     assert_eq!(m.arithmetic(), Arithmetic::Float);
     let (layers, tensors) = (m.layer_count(), m.tensor_count());
-    let shrink = (LAYER_ENTRY_LEN - LAYER_ENTRY_LEN_V1) * layers;
+    let shrink = (LAYER_ENTRY_LEN_V2 - LAYER_ENTRY_LEN_V1) * layers;
     let n = v2.len() - shrink;
     out[..HEADER_LEN].copy_from_slice(&v2[..HEADER_LEN]);
     for i in 0..layers {
         let (o, o1) = (
-            HEADER_LEN + i * LAYER_ENTRY_LEN,
+            HEADER_LEN + i * LAYER_ENTRY_LEN_V2,
             HEADER_LEN + i * LAYER_ENTRY_LEN_V1,
         );
         out[o1..o1 + LAYER_ENTRY_LEN_V1].copy_from_slice(&v2[o..o + LAYER_ENTRY_LEN_V1]);
     }
     out[HEADER_LEN + layers * LAYER_ENTRY_LEN_V1..n]
-        .copy_from_slice(&v2[HEADER_LEN + layers * LAYER_ENTRY_LEN..]);
+        .copy_from_slice(&v2[HEADER_LEN + layers * LAYER_ENTRY_LEN_V2..]);
     out[H_VERSION..H_VERSION + 2].copy_from_slice(&1u16.to_le_bytes());
     out[H_FILE_LEN..H_FILE_LEN + 4].copy_from_slice(&(n as u32).to_le_bytes());
     for t in 0..tensors {
@@ -483,6 +489,7 @@ fn with_int8<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     }];
     let [l1, l2] = mlp_layers(&t1, &t2);
     let l3 = LayerDesc {
+        inputs: &[],
         kind: LayerKind::Activation,
         activation: Activation::Sigmoid,
         in_shape: [1, 1, 2],
@@ -548,7 +555,7 @@ fn int8_reference(x: &[i8]) -> [i8; 2] {
 fn int8_model_round_trips_and_infers() {
     with_int8(|b| {
         let m = Model::parse(b).unwrap();
-        assert_eq!(m.version(), VERSION);
+        assert_eq!(m.version(), 2);
         assert_eq!(m.arithmetic(), Arithmetic::Int8);
         assert_eq!(m.input_quant(), Some(QIN));
         assert_eq!(m.output_quant(), Some(crate::quant::params::SIGMOID_OUTPUT));
@@ -618,7 +625,7 @@ fn int8_inference_refuses_unaligned_bytes() {
 #[test]
 fn int8_quantization_chain_is_checked() {
     with_int8(|b| {
-        let o = HEADER_LEN + LAYER_ENTRY_LEN;
+        let o = HEADER_LEN + LAYER_ENTRY_LEN_V2;
         // Layer 1's input zero point differs from layer 0's output.
         let old: [u8; 4] = b[o + L_IN_ZP..o + L_IN_ZP + 4].try_into().unwrap();
         b[o + L_IN_ZP..o + L_IN_ZP + 4].copy_from_slice(&5i32.to_le_bytes());
@@ -641,7 +648,7 @@ fn int8_quantization_chain_is_checked() {
         assert!(Model::parse(b).is_err());
         b[o + L_OUT_SCALE + 3] &= 0x7f;
         // The sigmoid layer must produce the fixed sigmoid output quantization.
-        let s = HEADER_LEN + 2 * LAYER_ENTRY_LEN + L_OUT_ZP;
+        let s = HEADER_LEN + 2 * LAYER_ENTRY_LEN_V2 + L_OUT_ZP;
         b[s] = 0;
         reseal(b);
         assert!(Model::parse(b).is_err());
@@ -658,7 +665,7 @@ fn int8_corruption_never_panics() {
         for cut in 0..n {
             assert!(Model::parse(&b[..cut]).is_err(), "cut at {cut}");
         }
-        let tables = HEADER_LEN + 3 * LAYER_ENTRY_LEN + 7 * TENSOR_ENTRY_LEN;
+        let tables = HEADER_LEN + 3 * LAYER_ENTRY_LEN_V2 + 7 * TENSOR_ENTRY_LEN;
         let mut valid = 0;
         for i in 8..n - 4 {
             for v in [0u8, 1, 2, 5, 0x7f, 0x80, 0xff] {
@@ -684,5 +691,118 @@ fn int8_corruption_never_panics() {
         reseal(b);
         assert!(valid > 0);
         assert!(Model::parse(b).is_ok());
+    });
+}
+
+/// A residual graph: `d1 = W1 x + b1` (3), `d2 = W3 d1` (3), `y = relu(d1 + d2)`.
+fn with_residual<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    const W3: [f32; 9] = [1.0, 0.0, -1.0, 0.5, 0.5, 0.0, 0.0, 2.0, 1.0];
+    const B3: [f32; 3] = [0.0, 0.25, -0.5];
+    let t1 = [
+        TensorDesc {
+            dims: &[3, 4],
+            data: TensorData::F32(&W1),
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::F32(&B1),
+        },
+    ];
+    let t2 = [
+        TensorDesc {
+            dims: &[3, 3],
+            data: TensorData::F32(&W3),
+        },
+        TensorDesc {
+            dims: &[3],
+            data: TensorData::F32(&B3),
+        },
+    ];
+    let dense = |inp: Shape, out: usize, t| LayerDesc {
+        kind: LayerKind::Dense,
+        activation: Activation::Identity,
+        in_shape: inp,
+        out_shape: [1, 1, out],
+        params: [0; PARAMS],
+        inputs: &[],
+        tensors: t,
+    };
+    let layers = [
+        dense([1, 1, 4], 3, &t1),
+        dense([1, 1, 3], 3, &t2),
+        LayerDesc {
+            kind: LayerKind::Add,
+            activation: Activation::Relu,
+            in_shape: [1, 1, 3],
+            out_shape: [1, 1, 3],
+            params: [0; PARAMS],
+            inputs: &[1, 2],
+            tensors: &[],
+        },
+    ];
+    let n = encoded_len(&layers).unwrap();
+    let mut out = vec_buf(n);
+    encode([1, 1, 4], &layers, &mut out[..n]).unwrap();
+    f(&mut out[..n])
+}
+
+fn vec_buf(n: usize) -> [u8; 1024] {
+    assert!(n <= 1024);
+    [0u8; 1024]
+}
+
+#[test]
+fn graphs_with_joins_are_version_3_and_infer() {
+    with_residual(|b| {
+        let m = Model::parse(b).unwrap();
+        assert_eq!(m.version(), 3);
+        let add = m.layer(2).unwrap();
+        assert_eq!(add.kind, LayerKind::Add);
+        assert_eq!(add.inputs(), &[1, 2]);
+        assert!(m.layer(1).unwrap().is_chained());
+        let x = [1.0f32, -2.0, 0.5, 3.0];
+        let mut d1 = [0f32; 3];
+        for (o, v) in d1.iter_mut().enumerate() {
+            *v = B1[o] + (0..4).map(|i| W1[o * 4 + i] * x[i]).sum::<f32>();
+        }
+        let w3 = [1.0f32, 0.0, -1.0, 0.5, 0.5, 0.0, 0.0, 2.0, 1.0];
+        let b3 = [0.0f32, 0.25, -0.5];
+        let want: [f32; 3] = core::array::from_fn(|o| {
+            let d2 = b3[o] + (0..3).map(|i| w3[o * 3 + i] * d1[i]).sum::<f32>();
+            (d1[o] + d2).max(0.0)
+        });
+        let mut scratch = [0f32; 64];
+        assert!(scratch_len(&m) <= 64);
+        let y = m.infer(&x, &mut scratch).unwrap();
+        for (a, w) in y.iter().zip(want) {
+            assert!((a - w).abs() < 1e-6, "{a} vs {w}");
+        }
+    });
+}
+
+#[test]
+fn graph_errors_are_specific() {
+    with_residual(|b| {
+        let o = HEADER_LEN + 2 * LAYER_ENTRY_LEN;
+        // The add reads itself: a cycle.
+        b[o + L_INPUTS + 4..o + L_INPUTS + 8].copy_from_slice(&3u32.to_le_bytes());
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset, what }) if offset == o + L_INPUTS + 4 && what.contains("cycle")
+        ));
+        // The add reads the model input (4 values) and node 2 (3 values).
+        b[o + L_INPUTS..o + L_INPUTS + 4].copy_from_slice(&0u32.to_le_bytes());
+        b[o + L_INPUTS + 4..o + L_INPUTS + 8].copy_from_slice(&2u32.to_le_bytes());
+        reseal(b);
+        assert!(Model::parse(b).is_err());
+        // One input for an add.
+        b[o + L_INPUTS..o + L_INPUTS + 4].copy_from_slice(&1u32.to_le_bytes());
+        b[o + L_INPUT_COUNT..o + L_INPUT_COUNT + 4].copy_from_slice(&1u32.to_le_bytes());
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset, .. }) if offset == o + L_INPUT_COUNT || offset == o + L_INPUTS
+        ));
     });
 }
