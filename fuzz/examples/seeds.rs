@@ -76,11 +76,12 @@ fn int8_dense() -> Vec<u8> {
         },
     ];
     let layers = [LayerDesc {
+        inputs: &[],
         kind: LayerKind::Dense,
         activation: Activation::Relu,
         in_shape: [1, 1, 3],
         out_shape: [1, 1, 2],
-        params: [0; 6],
+        params: [0; myelin_core::model::PARAMS],
         tensors: &tensors,
     }];
     let quant = [LayerQuant {
@@ -116,11 +117,12 @@ fn f16_dense() -> Vec<u8> {
         },
     ];
     let layers = [LayerDesc {
+        inputs: &[],
         kind: LayerKind::Dense,
         activation: Activation::Identity,
         in_shape: [1, 1, 4],
         out_shape: [1, 1, 3],
-        params: [0; 6],
+        params: [0; myelin_core::model::PARAMS],
         tensors: &tensors,
     }];
     encode_layers([1, 1, 4], &layers)
@@ -170,11 +172,12 @@ fn main() {
         },
     ];
     let layers = [LayerDesc {
+        inputs: &[],
         kind: LayerKind::Dense,
         activation: Activation::Softmax,
         in_shape: [1, 1, 4],
         out_shape: [1, 1, 3],
-        params: [0; 6],
+        params: [0; myelin_core::model::PARAMS],
         tensors: &dense,
     }];
     write(&dir, "dense.myl", &encode_layers([1, 1, 4], &layers));
@@ -201,43 +204,48 @@ fn main() {
     ];
     let layers = [
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Conv2d,
             activation: Activation::Relu,
             in_shape: [1, 5, 5],
             out_shape: [2, 5, 5],
-            params: [3, 3, 1, 1, 0, 0],
+            params: myelin_core::model::graph::conv_params(3, 3, 1, 1),
             tensors: &conv,
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::MaxPool2d,
             activation: Activation::Identity,
             in_shape: [2, 5, 5],
             out_shape: [2, 2, 2],
-            params: [2, 2, 0, 0, 0, 0],
+            params: myelin_core::model::graph::pool_params(2, 2),
             tensors: &[],
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::AvgPool2d,
             activation: Activation::Identity,
             in_shape: [2, 2, 2],
             out_shape: [2, 2, 2],
-            params: [1, 1, 0, 0, 0, 0],
+            params: myelin_core::model::graph::pool_params(1, 1),
             tensors: &[],
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Activation,
             activation: Activation::Tanh,
             in_shape: [2, 2, 2],
             out_shape: [2, 2, 2],
-            params: [0; 6],
+            params: [0; myelin_core::model::PARAMS],
             tensors: &[],
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Dense,
             activation: Activation::Sigmoid,
             in_shape: [2, 2, 2],
             out_shape: [1, 1, 2],
-            params: [0; 6],
+            params: [0; myelin_core::model::PARAMS],
             tensors: &head,
         },
     ];
@@ -269,19 +277,21 @@ fn main() {
     ];
     let layers = [
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Lstm,
             activation: Activation::Identity,
             in_shape: [1, 4, 3],
             out_shape: [1, 1, 2],
-            params: [2, 0, 0, 0, 0, 0],
+            params: myelin_core::model::graph::lstm_params(2),
             tensors: &lstm,
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Dense,
             activation: Activation::Identity,
             in_shape: [1, 1, 2],
             out_shape: [1, 1, 2],
-            params: [0; 6],
+            params: [0; myelin_core::model::PARAMS],
             tensors: &head,
         },
     ];

@@ -3,6 +3,7 @@
 //! shard of up to `cap` samples, so a training step allocates nothing.
 
 use myelin_core::kernels;
+use myelin_core::model::graph::p as gp;
 use myelin_core::model::{Activation, LayerKind};
 use myelin_core::train::argmax;
 
@@ -235,8 +236,8 @@ fn conv_shape(l: &Layer) -> kernels::Conv2dShape {
         out_ch: l.out_shape[0],
         k_h: l.params[0] as usize,
         k_w: l.params[1] as usize,
-        stride: l.params[2] as usize,
-        pad: l.params[3] as usize,
+        stride: l.params[gp::STRIDE_H] as usize,
+        pad: l.params[gp::PAD_TOP] as usize,
     }
 }
 
@@ -255,9 +256,9 @@ impl Cache {
                 ch: l.in_shape[0],
                 in_h: l.in_shape[1],
                 in_w: l.in_shape[2],
-                k_h: l.params[0] as usize,
-                k_w: l.params[0] as usize,
-                stride: l.params[1] as usize,
+                k_h: l.params[gp::K_H] as usize,
+                k_w: l.params[gp::K_W] as usize,
+                stride: l.params[gp::STRIDE_H] as usize,
             }),
             LayerKind::Lstm => {
                 let (steps, input, hidden) = (l.in_shape[1], l.in_shape[2], l.params[0] as usize);

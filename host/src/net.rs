@@ -254,6 +254,7 @@ impl Network {
             .iter()
             .zip(&tensor_descs)
             .map(|(l, t)| model::LayerDesc {
+                inputs: &[],
                 kind: l.kind,
                 activation: l.activation,
                 in_shape: l.in_shape,
@@ -345,10 +346,12 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
             activation,
         } => {
             positive("filters", filters)?;
-            params[0] = positive("kernel", kernel)?;
-            params[1] = params[0];
-            params[2] = positive("stride", stride)?;
-            params[3] = u32::try_from(padding).context("padding too large")?;
+            params = model::graph::conv_params(
+                positive("kernel", kernel)?,
+                positive("kernel", kernel)?,
+                positive("stride", stride)?,
+                u32::try_from(padding).context("padding too large")?,
+            );
             let oh = model::window_out(h, kernel, stride, padding);
             let ow = model::window_out(w, kernel, stride, padding);
             let (Some(oh), Some(ow)) = (oh, ow) else {
@@ -365,8 +368,7 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
             )
         }
         LayerSpec::MaxPool2d { size, stride } => {
-            params[0] = positive("size", size)?;
-            params[1] = positive("stride", stride)?;
+            params = model::graph::pool_params(positive("size", size)?, positive("stride", stride)?);
             let oh = model::window_out(h, size, stride, 0);
             let ow = model::window_out(w, size, stride, 0);
             let (Some(oh), Some(ow)) = (oh, ow) else {

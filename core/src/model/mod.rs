@@ -1037,8 +1037,8 @@ impl<'a> Model<'a> {
         } else {
             let mut params = [0u32; PARAMS];
             params[..PARAMS_V2].copy_from_slice(&stored);
-            for k in PARAMS_V2..PARAMS {
-                params[k] = u32_at(b, o + L_PARAMS_EXT + 4 * (k - PARAMS_V2))?;
+            for (k, q) in params[PARAMS_V2..].iter_mut().enumerate() {
+                *q = u32_at(b, o + L_PARAMS_EXT + 4 * k)?;
             }
             let count = usize_at(b, o + L_INPUT_COUNT)?;
             if !(1..=MAX_INPUTS).contains(&count) {

@@ -475,7 +475,7 @@ fn emit_act_quant(w: &mut String, what: &str, q: ActQuant) {
 fn emit_layer(w: &mut String, p: &Plan<'_>, src: &str, dst: &str) {
     let l = &p.layer;
     let [c, h, wd] = l.in_shape;
-    let prm = l.params;
+    let prm = super::source::v2_params(l);
     let f = p.field.as_deref().unwrap_or_default();
     let relu = l.activation == Activation::Relu;
     match l.kind {

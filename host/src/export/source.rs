@@ -431,6 +431,15 @@ fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
         match l.kind {
             LayerKind::Dense | LayerKind::Activation => {}
             LayerKind::MaxPool2d | LayerKind::AvgPool2d => {}
+            _ if myelin_core::model::graph::params_to_v2(l.kind, &l.params).is_none()
+                || !l.is_chained() =>
+            {
+                bail!(
+                    "{}: per-axis strides, uneven padding, groups and joins have no typed layer \
+                     in myelin-core yet; embed the model file with include_bytes! instead",
+                    where_()
+                )
+            }
             LayerKind::Conv2d if l.params[0] == l.params[1] => {}
             LayerKind::Conv2d => bail!(
                 "{}: non-square kernels have no typed layer in myelin-core; \
@@ -475,7 +484,7 @@ fn layer_type(l: &LayerView<'_>) -> String {
         LayerKind::Conv2d => {
             let [c, h, wd] = l.in_shape;
             let [oc, oh, ow] = l.out_shape;
-            let p = l.params;
+            let p = v2_params(l);
             format!(
                 "Conv2d<{c}, {h}, {wd}, {oc}, {}, {}, {}, {oh}, {ow}>",
                 p[0], p[2], p[3]
@@ -489,10 +498,16 @@ fn layer_type(l: &LayerView<'_>) -> String {
     }
 }
 
+/// The version 2 parameter layout (one stride, one pad; pools `[size,
+/// stride]`) of a layer the typed exporter accepted.
+pub(super) fn v2_params(l: &LayerView<'_>) -> [u32; 6] {
+    myelin_core::model::graph::params_to_v2(l.kind, &l.params).unwrap_or_default()
+}
+
 fn emit_layer(w: &mut String, p: &Plan<'_>, src: &str, dst: &str) {
     let l = &p.layer;
     let [c, h, wd] = l.in_shape;
-    let prm = l.params;
+    let prm = v2_params(l);
     match l.kind {
         LayerKind::Dense => {
             let f = p.field.as_deref().unwrap_or_default();

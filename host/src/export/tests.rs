@@ -12,6 +12,7 @@ fn file(input: Shape, layers: &[LayerDesc<'_>]) -> Vec<u8> {
 
 fn dense<'t>(i: usize, o: usize, act: Activation, t: &'t [TensorDesc<'t>]) -> LayerDesc<'t> {
     LayerDesc {
+        inputs: &[],
         kind: LayerKind::Dense,
         activation: act,
         in_shape: [1, 1, i],
@@ -143,22 +144,25 @@ fn conv_pool_dense_source() {
     ];
     let layers = [
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Conv2d,
             activation: Activation::Relu,
             in_shape: [1, 4, 4],
             out_shape: [2, 3, 3],
-            params: [2, 2, 1, 0, 0, 0],
+            params: myelin_core::model::graph::conv_params(2, 2, 1, 0),
             tensors: &tc,
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::MaxPool2d,
             activation: Activation::Identity,
             in_shape: [2, 3, 3],
             out_shape: [2, 2, 2],
-            params: [2, 1, 0, 0, 0, 0],
+            params: myelin_core::model::graph::pool_params(2, 1),
             tensors: &[],
         },
         LayerDesc {
+            inputs: &[],
             kind: LayerKind::Dense,
             activation: Activation::Softmax,
             in_shape: [2, 2, 2],
@@ -233,11 +237,12 @@ fn refuses_what_it_cannot_emit() {
         },
     ];
     let lstm = LayerDesc {
+        inputs: &[],
         kind: LayerKind::Lstm,
         activation: Activation::Identity,
         in_shape: [1, 3, 2],
         out_shape: [1, 1, 1],
-        params: [1, 0, 0, 0, 0, 0],
+        params: myelin_core::model::graph::lstm_params(1),
         tensors: &tl,
     };
     let bytes = file([1, 3, 2], &[lstm]);

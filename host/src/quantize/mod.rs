@@ -25,6 +25,7 @@ use myelin_core::model::{
 };
 use myelin_core::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use myelin_core::quant::lstm::{LstmQ, lstm_sequence};
+use myelin_core::model::graph::p as gp;
 use myelin_core::quant::params::{self, LSTM_HIDDEN, SIGMOID_OUTPUT, TANH_OUTPUT};
 use myelin_core::quant::{ActQuant, Calibration, Requant};
 use serde_json::json;
@@ -228,6 +229,7 @@ impl QuantizedNet {
             .iter()
             .zip(&tensors)
             .map(|(l, t)| LayerDesc {
+                inputs: &[],
                 kind: l.kind,
                 activation: l.activation,
                 in_shape: l.in_shape,
@@ -293,9 +295,9 @@ impl QuantizedNet {
                         in_channels: c,
                         in_size: [h, w],
                         out_channels: l.out_shape[0],
-                        kernel: [p[0], p[1]],
-                        stride: [p[2], p[2]],
-                        padding: [p[3], p[3]],
+                        kernel: [p[gp::K_H], p[gp::K_W]],
+                        stride: [p[gp::STRIDE_H], p[gp::STRIDE_W]],
+                        padding: [p[gp::PAD_TOP], p[gp::PAD_LEFT]],
                     };
                     let conv = ConvQ {
                         weights: i8s(0),
@@ -310,8 +312,8 @@ impl QuantizedNet {
                     let shape = Pool2dShape {
                         channels: c,
                         in_size: [h, w],
-                        kernel: [p[0], p[0]],
-                        stride: [p[1], p[1]],
+                        kernel: [p[gp::K_H], p[gp::K_W]],
+                        stride: [p[gp::STRIDE_H], p[gp::STRIDE_W]],
                     };
                     if l.kind == LayerKind::MaxPool2d {
                         int8::max_pool2d(&shape, &cur, &mut y)?;
@@ -567,6 +569,7 @@ pub fn encode_f16(net: &Network) -> Result<Vec<u8>, myelin_core::Error> {
         .iter()
         .zip(&tensors)
         .map(|(l, t)| LayerDesc {
+            inputs: &[],
             kind: l.kind,
             activation: l.activation,
             in_shape: l.in_shape,
