@@ -22,7 +22,7 @@ use cpu_time::CpuTime;
 
 fn mnist_mlp() -> (Network, Dataset) {
     let recipe = preset("mnist-mlp").expect("preset");
-    let mut net = Network::from_specs([1, 28, 28], &recipe.layers).expect("network");
+    let mut net = Network::from_nodes([1, 28, 28], &recipe.layers).expect("network");
     let mut rng = Rng::new(1);
     net.init(&mut rng);
     let n = 64;

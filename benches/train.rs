@@ -51,7 +51,7 @@ fn epoch(c: &mut Criterion, name: &str, data: &Dataset) {
     group.bench_function(id, |b| {
         b.iter_batched(
             || {
-                let mut net = Network::from_specs(shape, &recipe.layers).unwrap();
+                let mut net = Network::from_nodes(shape, &recipe.layers).unwrap();
                 net.init(&mut Rng::new(1));
                 Trainer::new(net, name, hyper, 1, threads)
             },

@@ -320,7 +320,7 @@ fn main() {
     // Checkpoints: a small network with its optimizer state and history.
     let dir = root.join("checkpoint");
     let recipe = recipe_from_toml_str(TOML_SEEDS[0].1, [1, 2, 2]).expect("seed recipe");
-    let mut net = Network::from_specs([1, 2, 2], &recipe.layers).expect("seed network");
+    let mut net = Network::from_nodes([1, 2, 2], &recipe.layers).expect("seed network");
     net.init(&mut Rng::new(7));
     let model = net.encode().expect("encode seed network");
     let stats = EpochStats {

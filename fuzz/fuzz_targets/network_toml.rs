@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use myelin_core::model;
-use myelin_host::net::{LayerSpec, Network, recipe_from_toml_str};
+use myelin_host::net::{LayerSpec, Network, NodeOp, recipe_from_toml_str};
 
 /// Sample shapes to check descriptions against: MNIST, a flat vector, a
 /// small colour image, a sequence.
@@ -24,26 +24,39 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(!recipe.layers.is_empty());
-    let sizes = recipe.layers.iter().map(|l| match *l {
-        LayerSpec::Dense { units, .. } => (units, 0),
-        LayerSpec::Conv2d {
+    let sizes = recipe.layers.iter().map(|node| match node.op {
+        NodeOp::Layer(ref l) => match *l {
+            LayerSpec::Dense { units, .. } => (units, 0),
+            LayerSpec::Conv2d {
+                filters, kernel, ..
+            } => (filters, kernel),
+            LayerSpec::Conv {
+                filters, kernel, ..
+            } => (filters, kernel[0].max(kernel[1])),
+            LayerSpec::MaxPool2d { size, .. } => (0, size),
+            LayerSpec::Pool { size, .. } => (0, size[0].max(size[1])),
+            LayerSpec::Lstm { hidden } => (hidden, 0),
+            _ => (0, 0),
+        },
+        NodeOp::Residual {
+            filters, kernel, ..
+        }
+        | NodeOp::Separable {
             filters, kernel, ..
         } => (filters, kernel),
-        LayerSpec::MaxPool2d { size, .. } => (0, size),
-        LayerSpec::Lstm { hidden } => (hidden, 0),
     });
     let (width, window) = sizes.fold((0, 0), |(w, k), (a, b)| (w.max(a), k.max(b)));
     if width > model::MAX_ELEMENTS {
         // Some tensor would exceed what a model file holds: building must
         // refuse it, and -malloc_limit_mb proves it does so without trying
         // to allocate it.
-        assert!(Network::from_specs(input, &recipe.layers).is_err());
+        assert!(Network::from_nodes(input, &recipe.layers).is_err());
         return;
     }
     if recipe.layers.len() > 8 || width > BUILD_LIMIT || window > 8 {
         return;
     }
-    if let Ok(net) = Network::from_specs(input, &recipe.layers) {
+    if let Ok(net) = Network::from_nodes(input, &recipe.layers) {
         let bytes = net.encode().expect("a built network encodes");
         assert_eq!(Network::decode(&bytes).expect("and decodes"), net);
     }

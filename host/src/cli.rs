@@ -260,7 +260,7 @@ fn train(a: TrainArgs) -> Result<()> {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| format!("preset {}", recipe.name));
         let mut net =
-            Network::from_specs(sample_shape, &recipe.layers).with_context(|| source.clone())?;
+            Network::from_nodes(sample_shape, &recipe.layers).with_context(|| source.clone())?;
         net.init(&mut Rng::new(a.seed));
         let mut hyper = recipe.hyper;
         apply_overrides(&mut hyper, &a);

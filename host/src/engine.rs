@@ -1,8 +1,11 @@
-//! Batched forward and backward passes over a [`Network`], built from the
-//! core's kernels. A [`Workspace`] owns every buffer one thread needs for a
-//! shard of up to `cap` samples, so a training step allocates nothing.
+//! Batched forward and backward passes over a [`Network`] graph, built from
+//! the core's kernels. Nodes run in table order (a topological order); a
+//! value read by several nodes gets the sum of their gradients. A
+//! [`Workspace`] owns every buffer one thread needs for a shard of up to
+//! `cap` samples, so a training step allocates nothing.
 
 use myelin_core::kernels;
+use myelin_core::model::MAX_INPUTS;
 use myelin_core::model::graph::p as gp;
 use myelin_core::model::{Activation, LayerKind};
 use myelin_core::train::argmax;
@@ -20,10 +23,14 @@ pub struct Workspace {
     pub labels: Vec<u8>,
     /// Output of each layer (after its activation), `cap x out_len`.
     acts: Vec<Vec<f32>>,
-    /// Gradient scratch, `cap x max_len` each.
-    d_cur: Vec<f32>,
+    /// Gradient of the loss with respect to each layer's output.
+    dacts: Vec<Vec<f32>>,
+    /// Gradient scratch, `cap x max_len` each: before the activation, and an
+    /// input gradient on its way to a value with several readers.
     d_tmp: Vec<f32>,
-    d_next: Vec<f32>,
+    d_in: Vec<f32>,
+    /// How many nodes read each value (0: the network input, `k`: layer `k - 1`).
+    readers: Vec<usize>,
     /// Per-layer state kept from forward for backward.
     caches: Vec<Cache>,
     /// Parameter gradients (sums over the shard), per layer per tensor.
@@ -38,6 +45,9 @@ pub struct Workspace {
 /// layer it cannot handle.
 pub fn check_trainable(net: &Network) -> Result<(), String> {
     for (i, l) in net.layers.iter().enumerate() {
+        if let Err(what) = engine_supports(l) {
+            return Err(format!("layer {} ({}): {what}", i + 1, l.kind.name()));
+        }
         if l.activation == Activation::Softmax {
             return Err(format!(
                 "layer {}: softmax is applied by the loss; use no activation on the logits",
@@ -51,11 +61,27 @@ pub fn check_trainable(net: &Network) -> Result<(), String> {
     }
 }
 
+/// Whether this engine trains `l`; `Err` says what it lacks.
+fn engine_supports(l: &Layer) -> Result<(), &'static str> {
+    use myelin_core::model::graph;
+    match l.kind {
+        LayerKind::Conv2d if graph::params_to_v2(l.kind, &l.params).is_none() => {
+            Err("the training engine takes convolutions with one stride, the same padding on every side and no groups")
+        }
+        LayerKind::MaxPool2d | LayerKind::AvgPool2d if graph::params_to_v2(l.kind, &l.params).is_none() => {
+            Err("the training engine takes square unpadded pooling windows with one stride")
+        }
+        LayerKind::BatchNorm => Err("the training engine has no batch norm yet"),
+        _ => Ok(()),
+    }
+}
+
 fn activate(act: Activation, y: &mut [f32]) {
     match act {
         Activation::Relu => kernels::relu_inplace(y),
         Activation::Sigmoid => kernels::sigmoid_inplace(y),
         Activation::Tanh => kernels::tanh_inplace(y),
+        Activation::Relu6 => y.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
         _ => {}
     }
 }
@@ -66,6 +92,11 @@ fn activate_backward(act: Activation, y: &[f32], dy: &[f32], dx: &mut [f32]) {
         Activation::Relu => kernels::relu_backward(y, dy, dx),
         Activation::Sigmoid => kernels::sigmoid_backward(y, dy, dx),
         Activation::Tanh => kernels::tanh_backward(y, dy, dx),
+        Activation::Relu6 => {
+            for ((d, &g), &v) in dx.iter_mut().zip(dy).zip(y) {
+                *d = if v > 0.0 && v < 6.0 { g } else { 0.0 };
+            }
+        }
         _ => dx.copy_from_slice(dy),
     }
 }
@@ -88,9 +119,14 @@ impl Workspace {
                 .iter()
                 .map(|l| vec![0.0; cap * l.out_len()])
                 .collect(),
-            d_cur: vec![0.0; cap * max_len],
+            dacts: net
+                .layers
+                .iter()
+                .map(|l| vec![0.0; cap * l.out_len()])
+                .collect(),
             d_tmp: vec![0.0; cap * max_len],
-            d_next: vec![0.0; cap * max_len],
+            d_in: vec![0.0; cap * max_len],
+            readers: net.readers(),
             caches: net.layers.iter().map(|l| Cache::new(l, cap)).collect(),
             grads: net
                 .layers
@@ -125,15 +161,17 @@ impl Workspace {
         assert!(n <= self.cap, "shard larger than the workspace");
         for i in 0..net.layers.len() {
             let (before, rest) = self.acts.split_at_mut(i);
-            let input: &[f32] = if i == 0 {
-                &self.x[..n * net.input_len()]
-            } else {
-                let l = &net.layers[i - 1];
-                &before[i - 1][..n * l.out_len()]
-            };
             let layer = &net.layers[i];
+            let mut xs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+            for (x, &r) in xs.iter_mut().zip(&layer.inputs) {
+                *x = if r == 0 {
+                    &self.x[..n * net.input_len()]
+                } else {
+                    &before[r - 1][..n * net.layers[r - 1].out_len()]
+                };
+            }
             let y = &mut rest[0][..n * layer.out_len()];
-            layer_forward(layer, input, n, y, &mut self.caches[i]);
+            layer_forward(layer, &xs[..layer.inputs.len()], n, y, &mut self.caches[i]);
         }
         let last = net.layers.len() - 1;
         &self.acts[last][..n * net.layers[last].out_len()]
@@ -157,9 +195,15 @@ impl Workspace {
         let logits = &self.acts[last][..n * classes];
         let mut loss = 0.0f64;
         let mut correct = 0;
+        // Values read by several nodes sum their readers' gradients.
+        for (i, d) in self.dacts.iter_mut().enumerate() {
+            if self.readers[i + 1] > 1 {
+                d[..n * net.layers[i].out_len()].fill(0.0);
+            }
+        }
         for ((row, g), &label) in logits
             .chunks_exact(classes)
-            .zip(self.d_cur.chunks_exact_mut(classes))
+            .zip(self.dacts[last].chunks_exact_mut(classes))
             .zip(&self.labels[..n])
         {
             loss += f64::from(kernels::softmax_cross_entropy(row, usize::from(label), g));
@@ -170,28 +214,80 @@ impl Workspace {
         for i in (0..net.layers.len()).rev() {
             let layer = &net.layers[i];
             let out = n * layer.out_len();
-            let inp = n * layer.in_len();
+            let (d_before, d_rest) = self.dacts.split_at_mut(i);
             let y = &self.acts[i][..out];
-            let dy = &self.d_cur[..out];
+            let dy = &d_rest[0][..out];
             let dz: &[f32] = if layer.activation == Activation::Identity {
                 dy
             } else {
                 activate_backward(layer.activation, y, dy, &mut self.d_tmp[..out]);
                 &self.d_tmp[..out]
             };
-            let x: &[f32] = if i == 0 {
-                &self.x[..inp]
-            } else {
-                &self.acts[i - 1][..inp]
+            let value = |r: usize| -> &[f32] {
+                if r == 0 {
+                    &self.x[..n * net.input_len()]
+                } else {
+                    &self.acts[r - 1][..n * net.layers[r - 1].out_len()]
+                }
             };
-            let dx = if i == 0 {
-                None
-            } else {
-                Some(&mut self.d_next[..inp])
+            if matches!(layer.kind, LayerKind::Add | LayerKind::Concat) {
+                join_backward(layer, net, dz, n, d_before, &self.readers);
+                continue;
+            }
+            let r = layer.inputs[0];
+            let inp = n * layer.in_len();
+            let x = value(r);
+            // The input gradient goes straight to a value with one reader,
+            // through `d_in` to one with several; the network input needs none.
+            let shared = r > 0 && self.readers[r] > 1;
+            let dx = match r {
+                0 => None,
+                _ if shared => Some(&mut self.d_in[..inp]),
+                _ => Some(&mut d_before[r - 1][..inp]),
             };
             layer_backward(layer, x, dz, n, &mut self.grads[i], dx, &mut self.caches[i]);
-            std::mem::swap(&mut self.d_cur, &mut self.d_next);
+            if shared {
+                kernels::axpy(1.0, &self.d_in[..inp], &mut d_before[r - 1][..inp]);
+            }
         }
+    }
+}
+
+/// Sends the gradient `dz` of an add or concat node to its inputs' gradients
+/// (`d_values[k]` is layer `k`'s output gradient).
+fn join_backward(
+    layer: &Layer,
+    net: &Network,
+    dz: &[f32],
+    n: usize,
+    d_values: &mut [Vec<f32>],
+    readers: &[usize],
+) {
+    let out = layer.out_len();
+    let mut offset = 0;
+    for &r in &layer.inputs {
+        let len = if r == 0 {
+            net.input_len()
+        } else {
+            net.layers[r - 1].out_len()
+        };
+        if r > 0 {
+            let d = &mut d_values[r - 1][..n * len];
+            let add = readers[r] > 1;
+            for s in 0..n {
+                let src = match layer.kind {
+                    LayerKind::Add => &dz[s * out..][..len],
+                    _ => &dz[s * out + offset..][..len],
+                };
+                let dst = &mut d[s * len..][..len];
+                if add {
+                    kernels::axpy(1.0, src, dst);
+                } else {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        offset += len;
     }
 }
 
@@ -284,9 +380,10 @@ impl Cache {
     }
 }
 
-/// `y = act(layer(x))` for `n` samples.
-fn layer_forward(layer: &Layer, x: &[f32], n: usize, y: &mut [f32], cache: &mut Cache) {
+/// `y = act(layer(xs))` for `n` samples.
+fn layer_forward(layer: &Layer, xs: &[&[f32]], n: usize, y: &mut [f32], cache: &mut Cache) {
     let (inp, out) = (layer.in_len(), layer.out_len());
+    let x = xs[0];
     match (layer.kind, cache) {
         (LayerKind::Dense, _) => {
             let (w, b) = (&layer.tensors[0].data, &layer.tensors[1].data);
@@ -323,7 +420,31 @@ fn layer_forward(layer: &Layer, x: &[f32], n: usize, y: &mut [f32], cache: &mut 
             }
         }
         (LayerKind::Lstm, Cache::Lstm(c)) => lstm_forward(layer, x, n, y, c),
-        (LayerKind::Activation, _) => y.copy_from_slice(x),
+        (LayerKind::Activation | LayerKind::Reshape, _) => y.copy_from_slice(x),
+        (LayerKind::Add, _) => {
+            y.copy_from_slice(x);
+            for other in &xs[1..] {
+                kernels::axpy(1.0, other, y);
+            }
+        }
+        (LayerKind::Concat, _) => {
+            // Channel-major samples: a sample's channels are its inputs' samples in turn.
+            let mut offset = 0;
+            for part in xs {
+                let len = part.len() / n.max(1);
+                for (s, src) in part.chunks_exact(len).enumerate() {
+                    y[s * out + offset..][..len].copy_from_slice(src);
+                }
+                offset += len;
+            }
+        }
+        (LayerKind::GlobalAvgPool, _) => {
+            let plane = layer.in_shape[1] * layer.in_shape[2];
+            let scale = 1.0 / plane as f32;
+            for (yc, xc) in y.iter_mut().zip(x.chunks_exact(plane)) {
+                *yc = xc.iter().sum::<f32>() * scale;
+            }
+        }
         (other, _) => unreachable!("no engine for {}", other.name()),
     }
     activate(layer.activation, y);
@@ -461,9 +582,18 @@ fn layer_backward(
             }
         }
         (LayerKind::Lstm, Cache::Lstm(c)) => lstm_backward(layer, dz, n, grads, dx, c),
-        (LayerKind::Activation, _) => {
+        (LayerKind::Activation | LayerKind::Reshape, _) => {
             if let Some(dx) = dx {
                 dx.copy_from_slice(dz);
+            }
+        }
+        (LayerKind::GlobalAvgPool, _) => {
+            if let Some(dx) = dx {
+                let plane = layer.in_shape[1] * layer.in_shape[2];
+                let scale = 1.0 / plane as f32;
+                for (dxc, &g) in dx.chunks_exact_mut(plane).zip(dz) {
+                    dxc.fill(g * scale);
+                }
             }
         }
         (other, _) => unreachable!("no engine for {}", other.name()),
@@ -679,6 +809,69 @@ mod tests {
         let mut net = Network::from_specs([1, 4, 3], &specs).unwrap();
         net.init(&mut myelin_core::train::Rng::new(8));
         check_fd(&net, &inputs(2 * 12, 9), &[2, 0], 1e-2);
+    }
+
+    fn node(name: &str, inputs: &[&str], spec: LayerSpec) -> crate::net::NodeSpec {
+        crate::net::NodeSpec {
+            name: Some(name.into()),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            op: crate::net::NodeOp::Layer(spec),
+        }
+    }
+
+    #[test]
+    fn graph_gradients_match_finite_differences() {
+        // A residual join whose first input is read twice (fan-out), a
+        // concat with the network input, global average pooling and relu6.
+        let conv = |filters, act| LayerSpec::Conv2d {
+            filters,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            activation: act,
+        };
+        let nodes = [
+            node("a", &[], conv(2, Activation::Tanh)),
+            node("b", &[], conv(2, Activation::Sigmoid)),
+            node("sum", &["a", "b"], LayerSpec::Add {
+                activation: Activation::Tanh,
+            }),
+            node("cat", &["sum", "input", "a"], LayerSpec::Concat),
+            node("r6", &[], LayerSpec::Activate(Activation::Relu6)),
+            node("gap", &[], LayerSpec::GlobalAvgPool),
+            node("out", &[], LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Identity,
+            }),
+        ];
+        let mut net = Network::from_nodes([2, 4, 4], &nodes).unwrap();
+        assert_eq!(net.layers[3].out_shape, [6, 4, 4]);
+        assert_eq!(net.readers()[1], 3);
+        net.init(&mut myelin_core::train::Rng::new(12));
+        // Scaled inputs keep relu6 away from its kinks at 0 and 6.
+        let x: Vec<f32> = inputs(2 * 32, 13).iter().map(|v| 2.0 + v).collect();
+        check_fd(&net, &x, &[1, 2], 1e-2);
+    }
+
+    #[test]
+    fn graph_and_chain_engines_agree_on_a_chain() {
+        // The same chain described with explicit names trains identically.
+        let net = small_net(Activation::Tanh);
+        let nodes = [
+            node("h", &["input"], LayerSpec::Dense {
+                units: 5,
+                activation: Activation::Tanh,
+            }),
+            node("o", &["h"], LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Identity,
+            }),
+        ];
+        let mut named = Network::from_nodes([1, 1, 4], &nodes).unwrap();
+        for (a, b) in named.layers.iter_mut().zip(&net.layers) {
+            a.tensors.clone_from(&b.tensors);
+        }
+        assert_eq!(named, net);
     }
 
     #[test]

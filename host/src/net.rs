@@ -9,6 +9,8 @@ use myelin_core::model::{self, Activation, LayerKind, Shape, shape_len};
 use myelin_core::train::{Init, Rng};
 use serde::{Deserialize, Serialize};
 
+pub use crate::graph::{NodeOp, NodeSpec};
+
 /// One layer as a user describes it; sizes of the input come from the previous layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LayerSpec {
@@ -45,7 +47,63 @@ pub enum LayerSpec {
         /// Hidden size.
         hidden: usize,
     },
+    /// 2-D convolution in its general form: kernel and stride per axis
+    /// (height, width), any padding, full or depthwise. A 1-D convolution is
+    /// one with kernel height 1 over a `C x 1 x L` input.
+    Conv {
+        /// Output channels (depthwise: input channels times the multiplier).
+        filters: usize,
+        /// Kernel height and width.
+        kernel: [usize; 2],
+        /// Vertical and horizontal stride.
+        stride: [usize; 2],
+        /// Padding.
+        padding: Padding,
+        /// Depthwise: each output channel reads one input channel.
+        depthwise: bool,
+        /// Activation of the output.
+        activation: Activation,
+    },
+    /// Max or average pooling with window and stride per axis and any
+    /// padding (average pooling divides by the in-bounds count).
+    Pool {
+        /// Max (`true`) or average pooling.
+        max: bool,
+        /// Window height and width.
+        size: [usize; 2],
+        /// Vertical and horizontal stride.
+        stride: [usize; 2],
+        /// Padding.
+        padding: Padding,
+    },
+    /// Mean over height and width.
+    GlobalAvgPool,
+    /// The same values as a flat vector.
+    Flatten,
+    /// The same values under another `[channels, height, width]` shape.
+    Reshape {
+        /// The new shape.
+        shape: Shape,
+    },
+    /// Elementwise sum of the inputs (a residual join).
+    Add {
+        /// Activation of the sum.
+        activation: Activation,
+    },
+    /// Channel concatenation of the inputs.
+    Concat,
+    /// Batch normalization over channels (running statistics for inference).
+    BatchNorm {
+        /// Added to the variance.
+        eps: f32,
+        /// Activation of the output.
+        activation: Activation,
+    },
+    /// An activation on its own.
+    Activate(Activation),
 }
+
+pub use myelin_core::kernels::Padding;
 
 /// A tensor owned by a layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +150,9 @@ pub struct Layer {
     pub params: [u32; model::PARAMS],
     /// Weights then biases, in the order [`LayerKind`] lists them.
     pub tensors: Vec<Tensor>,
+    /// The values the layer reads: `0` is the network input, `k` layer
+    /// `k - 1`'s output (always earlier layers). A chain layer `i` reads `[i]`.
+    pub inputs: Vec<usize>,
 }
 
 impl Layer {
@@ -124,12 +185,14 @@ pub struct Network {
     pub layers: Vec<Layer>,
 }
 
-fn parse_activation(s: &str) -> Option<Activation> {
+/// The activation a TOML name stands for.
+pub fn parse_activation(s: &str) -> Option<Activation> {
     Some(match s {
         "none" | "identity" | "linear" => Activation::Identity,
         "relu" => Activation::Relu,
         "sigmoid" => Activation::Sigmoid,
         "tanh" => Activation::Tanh,
+        "relu6" => Activation::Relu6,
         _ => return None,
     })
 }
@@ -145,27 +208,22 @@ pub fn input_shape(dims: &[usize]) -> Result<Shape> {
 }
 
 impl Network {
-    /// Builds a network from specs, checking every size; weights are zero
-    /// until [`Network::init`].
+    /// Builds a chain network from specs, checking every size; weights are
+    /// zero until [`Network::init`].
     pub fn from_specs(input: Shape, specs: &[LayerSpec]) -> Result<Network> {
-        if specs.is_empty() {
+        let nodes: Vec<NodeSpec> = specs.iter().cloned().map(NodeSpec::chain).collect();
+        Network::from_nodes(input, &nodes)
+    }
+
+    /// Builds a network from a graph description, checking every name and
+    /// size; weights are zero until [`Network::init`].
+    pub fn from_nodes(input: Shape, nodes: &[NodeSpec]) -> Result<Network> {
+        if nodes.is_empty() {
             bail!("a network needs at least one layer");
         }
-        let mut shape = input;
-        let mut layers = Vec::with_capacity(specs.len());
+        let layers = crate::graph::build_layers(input, nodes)?;
         let mut params = 0usize;
-        for (i, spec) in specs.iter().enumerate() {
-            let layer = build_layer(shape, spec).with_context(|| {
-                format!(
-                    "layer {} ({}) on input {}x{}x{}",
-                    i + 1,
-                    spec_name(spec),
-                    shape[0],
-                    shape[1],
-                    shape[2]
-                )
-            })?;
-            shape = layer.out_shape;
+        for (i, layer) in layers.iter().enumerate() {
             params = params.saturating_add(layer.param_count());
             if params > MAX_PARAMS {
                 bail!(
@@ -173,7 +231,6 @@ impl Network {
                     i + 1
                 );
             }
-            layers.push(layer);
         }
         let last = layers.last().map(|l| l.kind);
         if last != Some(LayerKind::Dense) {
@@ -194,6 +251,23 @@ impl Network {
     /// Elements of one input sample.
     pub fn input_len(&self) -> usize {
         shape_len(self.input)
+    }
+
+    /// How many layers read each value (index 0: the network input, `k`:
+    /// layer `k - 1`'s output).
+    pub fn readers(&self) -> Vec<usize> {
+        let mut n = vec![0; self.layers.len() + 1];
+        for l in &self.layers {
+            for &r in &l.inputs {
+                n[r] += 1;
+            }
+        }
+        n
+    }
+
+    /// Whether every layer reads the one before it.
+    pub fn is_chain(&self) -> bool {
+        self.layers.iter().enumerate().all(|(i, l)| l.inputs == [i])
     }
 
     /// Total parameters.
@@ -254,12 +328,12 @@ impl Network {
             .iter()
             .zip(&tensor_descs)
             .map(|(l, t)| model::LayerDesc {
-                inputs: &[],
                 kind: l.kind,
                 activation: l.activation,
                 in_shape: l.in_shape,
                 out_shape: l.out_shape,
                 params: l.params,
+                inputs: &l.inputs,
                 tensors: t,
             })
             .collect();
@@ -294,6 +368,7 @@ impl Network {
                 out_shape: l.out_shape,
                 params: l.params,
                 tensors,
+                inputs: l.inputs().to_vec(),
             });
         }
         Ok(Network {
@@ -308,12 +383,26 @@ impl Network {
     }
 }
 
-fn spec_name(spec: &LayerSpec) -> &'static str {
+/// The lower-case name of a layer description's kind.
+pub fn spec_name(spec: &LayerSpec) -> &'static str {
     match spec {
         LayerSpec::Dense { .. } => "dense",
         LayerSpec::Conv2d { .. } => "conv2d",
         LayerSpec::MaxPool2d { .. } => "maxpool2d",
         LayerSpec::Lstm { .. } => "lstm",
+        LayerSpec::Conv {
+            depthwise: true, ..
+        } => "depthwise_conv2d",
+        LayerSpec::Conv { .. } => "conv2d",
+        LayerSpec::Pool { max: true, .. } => "maxpool2d",
+        LayerSpec::Pool { .. } => "avgpool2d",
+        LayerSpec::GlobalAvgPool => "global_avgpool",
+        LayerSpec::Flatten => "flatten",
+        LayerSpec::Reshape { .. } => "reshape",
+        LayerSpec::Add { .. } => "add",
+        LayerSpec::Concat => "concat",
+        LayerSpec::BatchNorm { .. } => "batchnorm",
+        LayerSpec::Activate(_) => "activation",
     }
 }
 
@@ -324,7 +413,23 @@ fn positive(name: &str, v: usize) -> Result<u32> {
     u32::try_from(v).with_context(|| format!("{name} {v} is too large"))
 }
 
-fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
+/// Builds a layer reading values of shapes `inputs` (one, or several for add
+/// and concat), with zero tensors; `inputs` of the result is left empty.
+pub fn build_layer(inputs: &[Shape], spec: &LayerSpec) -> Result<Layer> {
+    let Some(&input) = inputs.first() else {
+        bail!("a layer needs an input");
+    };
+    let joins = matches!(spec, LayerSpec::Add { .. } | LayerSpec::Concat);
+    if joins && !(2..=model::MAX_INPUTS).contains(&inputs.len()) {
+        bail!(
+            "a join reads 2 to {} inputs, not {}",
+            model::MAX_INPUTS,
+            inputs.len()
+        );
+    }
+    if !joins && inputs.len() != 1 {
+        bail!("reads one input, not {}", inputs.len());
+    }
     let [c, h, w] = input;
     let mut params = [0u32; model::PARAMS];
     let (kind, activation, out_shape, tensors) = match *spec {
@@ -368,7 +473,8 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
             )
         }
         LayerSpec::MaxPool2d { size, stride } => {
-            params = model::graph::pool_params(positive("size", size)?, positive("stride", stride)?);
+            params =
+                model::graph::pool_params(positive("size", size)?, positive("stride", stride)?);
             let oh = model::window_out(h, size, stride, 0);
             let ow = model::window_out(w, size, stride, 0);
             let (Some(oh), Some(ow)) = (oh, ow) else {
@@ -398,6 +504,133 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
                 ],
             )
         }
+        LayerSpec::Conv {
+            filters,
+            kernel,
+            stride,
+            padding,
+            depthwise,
+            activation,
+        } => {
+            positive("filters", filters)?;
+            let win = window(h, w, kernel, stride, padding)?;
+            let groups = if depthwise { c } else { 1 };
+            if depthwise && filters % c != 0 {
+                bail!(
+                    "a depthwise convolution of {c} channels needs a multiple of {c} filters, not {filters}"
+                );
+            }
+            let g = myelin_core::kernels::ConvGeom::new(c, filters, groups, win)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            params = model::graph::window_params(&win);
+            params[model::graph::p::GROUPS] = u32::try_from(groups).context("too many channels")?;
+            (
+                LayerKind::Conv2d,
+                activation,
+                [filters, win.out_h, win.out_w],
+                vec![
+                    Tensor::zeros(&[filters, g.group_in(), kernel[0], kernel[1]])?,
+                    Tensor::zeros(&[filters])?,
+                ],
+            )
+        }
+        LayerSpec::Pool {
+            max,
+            size,
+            stride,
+            padding,
+        } => {
+            let win = window(h, w, size, stride, padding)?;
+            params = model::graph::window_params(&win);
+            let kind = if max {
+                LayerKind::MaxPool2d
+            } else {
+                LayerKind::AvgPool2d
+            };
+            (
+                kind,
+                Activation::Identity,
+                [c, win.out_h, win.out_w],
+                vec![],
+            )
+        }
+        LayerSpec::GlobalAvgPool => (
+            LayerKind::GlobalAvgPool,
+            Activation::Identity,
+            [c, 1, 1],
+            vec![],
+        ),
+        LayerSpec::Flatten => (
+            LayerKind::Reshape,
+            Activation::Identity,
+            [1, 1, shape_len(input)],
+            vec![],
+        ),
+        LayerSpec::Reshape { shape } => {
+            if shape.contains(&0)
+                || shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(shape_len(input))
+            {
+                bail!(
+                    "shape {}x{}x{} does not hold the {} values of the {c}x{h}x{w} input",
+                    shape[0],
+                    shape[1],
+                    shape[2],
+                    shape_len(input)
+                );
+            }
+            (LayerKind::Reshape, Activation::Identity, shape, vec![])
+        }
+        LayerSpec::Add { activation } => {
+            if let Some(other) = inputs.iter().find(|s| **s != input) {
+                bail!(
+                    "add inputs differ in shape: {c}x{h}x{w} and {}x{}x{}",
+                    other[0],
+                    other[1],
+                    other[2]
+                );
+            }
+            (LayerKind::Add, activation, input, vec![])
+        }
+        LayerSpec::Concat => {
+            let mut channels = 0usize;
+            for s in inputs {
+                if s[1] != h || s[2] != w {
+                    bail!(
+                        "concat inputs differ in height or width: {c}x{h}x{w} and {}x{}x{}",
+                        s[0],
+                        s[1],
+                        s[2]
+                    );
+                }
+                channels = channels.checked_add(s[0]).context("too many channels")?;
+            }
+            (
+                LayerKind::Concat,
+                Activation::Identity,
+                [channels, h, w],
+                vec![],
+            )
+        }
+        LayerSpec::BatchNorm { eps, activation } => {
+            if !(eps.is_finite() && eps > 0.0) {
+                bail!("batch-norm eps must be positive, not {eps}");
+            }
+            if c == 0 {
+                bail!("a batch norm needs channels");
+            }
+            params[model::graph::p::EPS] = eps.to_bits();
+            let mut gamma = Tensor::zeros(&[c])?;
+            gamma.data.fill(1.0);
+            let mut var = Tensor::zeros(&[c])?;
+            var.data.fill(1.0);
+            (
+                LayerKind::BatchNorm,
+                activation,
+                input,
+                vec![gamma, Tensor::zeros(&[c])?, Tensor::zeros(&[c])?, var],
+            )
+        }
+        LayerSpec::Activate(activation) => (LayerKind::Activation, activation, input, vec![]),
     };
     Ok(Layer {
         kind,
@@ -406,6 +639,36 @@ fn build_layer(input: Shape, spec: &LayerSpec) -> Result<Layer> {
         out_shape,
         params,
         tensors,
+        inputs: Vec::new(),
+    })
+}
+
+/// The window of a `kernel` at `stride` over an `h x w` plane, with a clear
+/// error when it does not fit.
+fn window(
+    h: usize,
+    w: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: Padding,
+) -> Result<myelin_core::kernels::Window2d> {
+    positive("kernel", kernel[0].min(kernel[1]))?;
+    positive("stride", stride[0].min(stride[1]))?;
+    myelin_core::kernels::Window2d::new(
+        h,
+        w,
+        (kernel[0], kernel[1]),
+        (stride[0], stride[1]),
+        padding,
+    )
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "a {}x{} window (stride {}x{}, padding {padding:?}) does not fit the {h}x{w} input",
+            kernel[0],
+            kernel[1],
+            stride[0],
+            stride[1]
+        )
     })
 }
 
@@ -526,8 +789,8 @@ impl Hyper {
 pub struct Recipe {
     /// Name (preset name or file name).
     pub name: String,
-    /// The layers.
-    pub layers: Vec<LayerSpec>,
+    /// The nodes.
+    pub layers: Vec<NodeSpec>,
     /// Hyper-parameters.
     pub hyper: Hyper,
 }
@@ -623,7 +886,7 @@ pub fn preset(name: &str) -> Result<Recipe> {
     };
     Ok(Recipe {
         name: name.to_string(),
-        layers,
+        layers: layers.into_iter().map(NodeSpec::chain).collect(),
         hyper,
     })
 }
@@ -634,7 +897,7 @@ struct TomlRecipe {
     #[serde(default)]
     train: TomlTrain,
     #[serde(rename = "layer", default)]
-    layers: Vec<TomlLayer>,
+    layers: Vec<crate::graph::TomlLayer>,
     /// `[pretrain]`: read by `crate::pretrain::PretrainArgs::resolve`.
     #[serde(rename = "pretrain", default)]
     _pretrain: Option<toml::Table>,
@@ -660,21 +923,6 @@ struct TomlTrain {
     augment_shift: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TomlLayer {
-    kind: String,
-    units: Option<usize>,
-    inputs: Option<usize>,
-    filters: Option<usize>,
-    kernel: Option<usize>,
-    stride: Option<usize>,
-    padding: Option<usize>,
-    size: Option<usize>,
-    hidden: Option<usize>,
-    activation: Option<String>,
-}
-
 /// Reads a TOML network description (see `docs/training.md`). `input` is
 /// the sample shape, used to check declared layer sizes.
 pub fn recipe_from_toml(path: &Path, input: Shape) -> Result<Recipe> {
@@ -688,65 +936,7 @@ pub fn recipe_from_toml_str(text: &str, input: Shape) -> Result<Recipe> {
     if t.layers.is_empty() {
         bail!("no [[layer]] tables");
     }
-    let mut specs = Vec::with_capacity(t.layers.len());
-    let mut shape = input;
-    for (i, l) in t.layers.iter().enumerate() {
-        let n = i + 1;
-        let need = |v: Option<usize>, what: &str| {
-            v.with_context(|| format!("layer {n} ({}): missing '{what}'", l.kind))
-        };
-        let activation = match &l.activation {
-            None => Activation::Identity,
-            Some(a) => parse_activation(a).with_context(|| {
-                format!(
-                    "layer {n} ({}): unknown activation '{a}' (none, relu, sigmoid, tanh)",
-                    l.kind
-                )
-            })?,
-        };
-        let spec = match l.kind.as_str() {
-            "dense" => {
-                if let Some(declared) = l.inputs
-                    && declared != shape_len(shape)
-                {
-                    bail!(
-                        "layer {n} (dense): declares {declared} inputs, but the previous layer gives {}",
-                        shape_len(shape)
-                    );
-                }
-                LayerSpec::Dense {
-                    units: need(l.units, "units")?,
-                    activation,
-                }
-            }
-            "conv2d" => LayerSpec::Conv2d {
-                filters: need(l.filters, "filters")?,
-                kernel: need(l.kernel, "kernel")?,
-                stride: l.stride.unwrap_or(1),
-                padding: l.padding.unwrap_or(0),
-                activation,
-            },
-            "maxpool2d" => {
-                let size = need(l.size, "size")?;
-                LayerSpec::MaxPool2d {
-                    size,
-                    stride: l.stride.unwrap_or(size),
-                }
-            }
-            "lstm" => LayerSpec::Lstm {
-                hidden: need(l.hidden, "hidden")?,
-            },
-            other => bail!("layer {n}: unknown kind '{other}' (dense, conv2d, maxpool2d, lstm)"),
-        };
-        let layer = build_layer(shape, &spec).with_context(|| {
-            format!(
-                "layer {n} ({}) on input {}x{}x{}",
-                l.kind, shape[0], shape[1], shape[2]
-            )
-        })?;
-        shape = layer.out_shape;
-        specs.push(spec);
-    }
+    let specs = crate::graph::nodes_from_toml(&t.layers, input)?;
     let mut hyper = Hyper::DEFAULT;
     let tr = &t.train;
     hyper.epochs = tr.epochs.unwrap_or(hyper.epochs);
@@ -816,21 +1006,21 @@ mod tests {
 
     #[test]
     fn presets_build_with_expected_sizes() {
-        let mlp = Network::from_specs(MNIST, &preset("mnist-mlp").unwrap().layers).unwrap();
+        let mlp = Network::from_nodes(MNIST, &preset("mnist-mlp").unwrap().layers).unwrap();
         assert_eq!(mlp.param_count(), 784 * 256 + 256 + 256 * 256 + 256 + 2570);
-        let cnn = Network::from_specs(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
+        let cnn = Network::from_nodes(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
         assert_eq!(cnn.layers[3].out_shape, [16, 7, 7]);
         assert_eq!(cnn.classes(), 10);
-        let lstm = Network::from_specs(MNIST, &preset("mnist-lstm").unwrap().layers).unwrap();
+        let lstm = Network::from_nodes(MNIST, &preset("mnist-lstm").unwrap().layers).unwrap();
         assert_eq!(lstm.layers[0].tensors[0].dims, vec![512, 28]);
-        let deep = Network::from_specs(MNIST, &preset("deep-sigmoid").unwrap().layers).unwrap();
+        let deep = Network::from_nodes(MNIST, &preset("deep-sigmoid").unwrap().layers).unwrap();
         assert_eq!(deep.layers.len(), 9);
         assert!(preset("nope").is_err());
     }
 
     #[test]
     fn encode_decode_round_trip() {
-        let mut net = Network::from_specs(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
+        let mut net = Network::from_nodes(MNIST, &preset("mnist-cnn").unwrap().layers).unwrap();
         net.init(&mut Rng::new(5));
         let bytes = net.encode().unwrap();
         assert_eq!(Network::decode(&bytes).unwrap(), net);
@@ -911,7 +1101,7 @@ mod tests {
         );
         assert_eq!(r.hyper.epochs, 3);
         assert_eq!(r.hyper.optimizer, OptimizerKind::Sgd { momentum: 0.8 });
-        let net = Network::from_specs(MNIST, &r.layers).unwrap();
+        let net = Network::from_nodes(MNIST, &r.layers).unwrap();
         assert_eq!(net.layers[1].out_shape, [4, 13, 13]);
     }
 

@@ -19,13 +19,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use myelin_core::model::graph::p as gp;
 use myelin_core::model::{
     self, Activation, Arithmetic, DType, LayerDesc, LayerKind, LayerQuant, Model, Shape,
     TensorData, TensorDesc,
 };
 use myelin_core::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use myelin_core::quant::lstm::{LstmQ, lstm_sequence};
-use myelin_core::model::graph::p as gp;
 use myelin_core::quant::params::{self, LSTM_HIDDEN, SIGMOID_OUTPUT, TANH_OUTPUT};
 use myelin_core::quant::{ActQuant, Calibration, Requant};
 use serde_json::json;
@@ -629,6 +629,7 @@ pub fn float_network(m: &Model<'_>) -> Result<Network> {
             out_shape: l.out_shape,
             params: l.params,
             tensors,
+            inputs: l.inputs().to_vec(),
         });
     }
     Ok(Network {
