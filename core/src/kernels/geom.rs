@@ -181,6 +181,44 @@ impl Window2d {
     }
 }
 
+impl Window2d {
+    /// Kernel rows `lo..hi` that land inside the input for output row `oy`
+    /// (input row `oy * stride_h + ky - pad_top`).
+    #[inline]
+    pub fn k_rows(&self, oy: usize) -> (usize, usize) {
+        k_range(oy * self.stride_h, self.pad_top, self.in_h, self.k_h)
+    }
+
+    /// Kernel columns `lo..hi` that land inside the input for output column
+    /// `ox` (input column `ox * stride_w + kx - pad_left`).
+    #[inline]
+    pub fn k_cols(&self, ox: usize) -> (usize, usize) {
+        k_range(ox * self.stride_w, self.pad_left, self.in_w, self.k_w)
+    }
+
+    /// Whether the window is a plain 1x1 at stride 1 with no padding (the
+    /// output plane is the input plane).
+    pub const fn is_identity(&self) -> bool {
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top == 0
+            && self.pad_bottom == 0
+            && self.pad_left == 0
+            && self.pad_right == 0
+    }
+}
+
+/// Taps `lo..hi` of a `k`-wide window starting at padded position `start`
+/// whose input index `start + t - pad` lies in `0..n` (empty if none do).
+#[inline]
+fn k_range(start: usize, pad: usize, n: usize, k: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(start).min(k);
+    let hi = (n + pad).saturating_sub(start).min(k);
+    (lo, hi.max(lo))
+}
+
 /// Geometry of a 2-D convolution over `in_ch` channels. `groups == 1` is a
 /// full convolution (weights `out_ch x in_ch x k_h x k_w`); `groups ==
 /// in_ch` is depthwise (weights `out_ch x 1 x k_h x k_w`, output channel `o`
@@ -207,8 +245,10 @@ impl ConvGeom {
         groups: usize,
         win: Window2d,
     ) -> Result<ConvGeom, Error> {
-        let ok =
-            in_ch > 0 && out_ch > 0 && (groups == 1 || groups == in_ch) && out_ch.is_multiple_of(groups);
+        let ok = in_ch > 0
+            && out_ch > 0
+            && (groups == 1 || groups == in_ch)
+            && out_ch.is_multiple_of(groups);
         if !ok {
             return Err(Error::InvalidShape {
                 what: "convolution: groups must be 1 or the input channels and divide the output channels",
