@@ -216,6 +216,9 @@ pub fn conv_im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
                     };
                     d[..lo].fill(0.0);
                     d[hi..].fill(0.0);
+                    if lo == hi {
+                        continue;
+                    }
                     let xr = &xc[iy * win.in_w..][..win.in_w];
                     let ix0 = (lo * win.stride_w + kx).wrapping_sub(win.pad_left);
                     if win.stride_w == 1 {
