@@ -34,7 +34,7 @@ impl BatchNorm {
                 what: "batch norm: no channels or an empty plane",
             });
         }
-        if !(eps > 0.0 && eps.is_finite()) || !(0.0..=1.0).contains(&momentum) {
+        if !(eps > 0.0 && eps.is_finite() && (0.0..=1.0).contains(&momentum)) {
             return Err(Error::InvalidShape {
                 what: "batch norm: eps must be positive and momentum in [0, 1]",
             });
