@@ -7,9 +7,11 @@
 //! bias `out_ch`. Two forms with one meaning:
 //! - direct ([`conv_forward`], [`conv_backward`]): no scratch memory, the
 //!   reference and the microcontroller form;
-//! - fast ([`conv_forward_fast`], [`conv_backward_fast`]): [`conv_im2col`]
-//!   plus one [`gemm`](super::gemm) per channel group, or a straight gemm
-//!   with no unfolding for a 1x1 stride-1 unpadded full convolution. Scratch
+//! - fast ([`conv_forward_fast`], [`conv_backward_fast`]): a full
+//!   convolution as [`conv_im2col`] plus one [`gemm`](super::gemm), or a
+//!   straight gemm with no unfolding for a 1x1 stride-1 unpadded one; a
+//!   depthwise convolution tap by tap over whole output rows (one gemm per
+//!   channel would be too small to pay for the unfolding). Scratch
 //!   lengths come from [`conv_forward_scratch_len`] and
 //!   [`conv_backward_scratch_len`].
 //!
@@ -169,9 +171,9 @@ pub const fn conv_im2col_len(g: &ConvGeom) -> usize {
 }
 
 /// Scratch floats [`conv_forward_fast`] needs (any `n`): 0 for a pointwise
-/// convolution, else [`conv_im2col_len`].
+/// or depthwise convolution, else [`conv_im2col_len`].
 pub const fn conv_forward_scratch_len(g: &ConvGeom) -> usize {
-    if conv_is_pointwise(g) {
+    if conv_is_pointwise(g) || g.is_depthwise() {
         0
     } else {
         conv_im2col_len(g)
@@ -179,7 +181,7 @@ pub const fn conv_forward_scratch_len(g: &ConvGeom) -> usize {
 }
 
 /// Scratch floats [`conv_backward_fast`] needs (any `n`): 0 for a pointwise
-/// convolution, else twice [`conv_im2col_len`] (the unfolded input and its
+/// or depthwise convolution, else twice [`conv_im2col_len`] (the unfolded input and its
 /// gradient).
 pub const fn conv_backward_scratch_len(g: &ConvGeom) -> usize {
     2 * conv_forward_scratch_len(g)
@@ -316,6 +318,10 @@ pub fn conv_forward_fast(
             super::gemm(false, false, g.out_ch, p, g.in_ch, w, xs, 1.0, ys);
             continue;
         }
+        if g.is_depthwise() {
+            depthwise_forward_rows(g, xs, w, ys);
+            continue;
+        }
         let cols = &mut scratch[..conv_im2col_len(g)];
         conv_im2col(g, xs, cols);
         for grp in 0..g.groups {
@@ -381,6 +387,13 @@ pub fn conv_backward_fast(
             }
             continue;
         }
+        if g.is_depthwise() {
+            match dxs {
+                Some(dxs) => depthwise_backward_rows::<true>(g, xs, w, dys, dxs, dw),
+                None => depthwise_backward_rows::<false>(g, xs, w, dys, &mut [], dw),
+            }
+            continue;
+        }
         let (cols, dcols) = scratch.split_at_mut(conv_im2col_len(g));
         let dcols = &mut dcols[..cols.len()];
         conv_im2col(g, xs, cols);
@@ -416,4 +429,98 @@ pub fn conv_backward_fast(
             conv_col2im(g, dcols, dxs);
         }
     }
+}
+
+/// Calls `f(wi, oc, ic, oy, iy, lo, hi, ix0)` for every depthwise kernel tap
+/// `wi` and output row `oy` of channel `oc` (reading input channel `ic`, row
+/// `iy`): output columns `lo..hi` meet input columns `ix0 + j * stride_w`.
+#[inline]
+#[allow(clippy::type_complexity)]
+fn for_each_dw_row(
+    g: &ConvGeom,
+    mut f: impl FnMut(usize, usize, usize, usize, usize, usize, usize, usize),
+) {
+    let win = &g.win;
+    let (kl, mult) = (win.k_len(), g.out_ch / g.groups);
+    for oc in 0..g.out_ch {
+        let ic = oc / mult;
+        for ky in 0..win.k_h {
+            let (oy_lo, oy_hi) = out_range(win.in_h, win.out_h, ky, win.pad_top, win.stride_h);
+            for kx in 0..win.k_w {
+                let (lo, hi) = out_range(win.in_w, win.out_w, kx, win.pad_left, win.stride_w);
+                if lo >= hi {
+                    continue;
+                }
+                let ix0 = (lo * win.stride_w + kx) - win.pad_left;
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * win.stride_h + ky - win.pad_top;
+                    f(oc * kl + ky * win.k_w + kx, oc, ic, oy, iy, lo, hi, ix0);
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise forward of one sample, tap by tap over whole output rows (no
+/// scratch): `ys` holds the bias on entry and the output on return.
+fn depthwise_forward_rows(g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {
+    let win = &g.win;
+    let (p, ip, sw) = (win.out_plane(), win.in_plane(), win.stride_w);
+    for_each_dw_row(g, |wi, oc, ic, oy, iy, lo, hi, ix0| {
+        let wv = w[wi];
+        let yr = &mut ys[oc * p + oy * win.out_w..][lo..hi];
+        let xr = &xs[ic * ip + iy * win.in_w..][..win.in_w];
+        if sw == 1 {
+            for (yv, &xv) in yr.iter_mut().zip(&xr[ix0..ix0 + (hi - lo)]) {
+                *yv += wv * xv;
+            }
+        } else {
+            for (j, yv) in yr.iter_mut().enumerate() {
+                *yv += wv * xr[ix0 + j * sw];
+            }
+        }
+    });
+}
+
+/// Depthwise backward of one sample over whole output rows (no scratch):
+/// accumulates `dw` and, when `DX`, adds into `dxs` (zeroed here).
+fn depthwise_backward_rows<const DX: bool>(
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    dys: &[f32],
+    dxs: &mut [f32],
+    dw: &mut [f32],
+) {
+    let win = &g.win;
+    let (p, ip, sw) = (win.out_plane(), win.in_plane(), win.stride_w);
+    if DX {
+        dxs.fill(0.0);
+    }
+    for_each_dw_row(g, |wi, oc, ic, oy, iy, lo, hi, ix0| {
+        let wv = w[wi];
+        let gr = &dys[oc * p + oy * win.out_w..][lo..hi];
+        let xo = ic * ip + iy * win.in_w;
+        let xr = &xs[xo..][..win.in_w];
+        let mut acc = 0.0;
+        if sw == 1 {
+            for (&gv, &xv) in gr.iter().zip(&xr[ix0..ix0 + (hi - lo)]) {
+                acc += gv * xv;
+            }
+            if DX {
+                let dr = &mut dxs[xo + ix0..][..hi - lo];
+                for (d, &gv) in dr.iter_mut().zip(gr) {
+                    *d += wv * gv;
+                }
+            }
+        } else {
+            for (j, &gv) in gr.iter().enumerate() {
+                acc += gv * xr[ix0 + j * sw];
+                if DX {
+                    dxs[xo + ix0 + j * sw] += wv * gv;
+                }
+            }
+        }
+        dw[wi] += acc;
+    });
 }
