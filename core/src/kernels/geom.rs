@@ -330,6 +330,35 @@ mod tests {
     }
 
     #[test]
+    fn kernel_ranges_skip_the_padding() {
+        // 5 columns, k 3, stride 2, one column of padding each side.
+        let w = Window2d::new(4, 5, (3, 3), (1, 2), Padding::Same).unwrap();
+        assert_eq!((w.pad_left, w.pad_right, w.out_w), (1, 1, 3));
+        for ox in 0..w.out_w {
+            let (lo, hi) = w.k_cols(ox);
+            for kx in 0..w.k_w {
+                assert_eq!((lo..hi).contains(&kx), w.in_col(ox, kx).is_some());
+            }
+        }
+        for oy in 0..w.out_h {
+            let (lo, hi) = w.k_rows(oy);
+            for ky in 0..w.k_h {
+                assert_eq!((lo..hi).contains(&ky), w.in_row(oy, ky).is_some());
+            }
+        }
+        assert!(
+            Window2d::new(3, 3, (1, 1), (1, 1), Padding::Valid)
+                .unwrap()
+                .is_identity()
+        );
+        assert!(
+            !Window2d::new(3, 3, (1, 1), (2, 1), Padding::Valid)
+                .unwrap()
+                .is_identity()
+        );
+    }
+
+    #[test]
     fn conv_geometry() {
         let win = Window2d::new(8, 8, (3, 3), (1, 1), Padding::Same).unwrap();
         let g = ConvGeom::new(4, 8, 4, win).unwrap();
