@@ -322,9 +322,80 @@ fn conv_lstm(c: &mut Crit) {
     g.finish();
 }
 
+/// Convolutions over `ConvGeom` on a shard of 8 samples: the DS-CNN keyword
+/// spotter's first layer (1x49x10 -> 64x25x5, 10x4 kernel, stride 2, SAME)
+/// and one of its depthwise 3x3 layers over 64x25x5.
+fn conv_geom(c: &mut Crit) {
+    let mut g = quick(c);
+    let n = 8;
+    let kws = kernels::Window2d::new(49, 10, (10, 4), (2, 2), kernels::Padding::Same).unwrap();
+    let dw = kernels::Window2d::new(25, 5, (3, 3), (1, 1), kernels::Padding::Same).unwrap();
+    let cases = [
+        (
+            "kws 10x4 s2 1->64",
+            kernels::ConvGeom::new(1, 64, 1, kws).unwrap(),
+        ),
+        (
+            "dw 3x3 64x25x5",
+            kernels::ConvGeom::new(64, 64, 64, dw).unwrap(),
+        ),
+    ];
+    for (name, geom) in cases {
+        let x = data(n * geom.in_len(), 21);
+        let w = data(geom.weight_len(), 22);
+        let b = data(geom.out_ch, 23);
+        let dy = data(n * geom.out_len(), 24);
+        let mut y = vec![0.0; n * geom.out_len()];
+        let mut dx = vec![0.0; n * geom.in_len()];
+        let mut dw = vec![0.0; geom.weight_len()];
+        let mut db = vec![0.0; geom.out_ch];
+        let mut scratch = vec![0.0; kernels::conv_backward_scratch_len(&geom)];
+        g.throughput(Throughput::Elements(2 * (n * geom.macs()) as u64));
+        g.bench_function(format!("conv {name} n8 forward direct"), |bench| {
+            bench.iter(|| kernels::conv_forward(&geom, n, black_box(&x), &w, &b, &mut y))
+        });
+        g.bench_function(format!("conv {name} n8 forward fast"), |bench| {
+            bench.iter(|| {
+                kernels::conv_forward_fast(&geom, n, black_box(&x), &w, &b, &mut y, &mut scratch)
+            })
+        });
+        g.throughput(Throughput::Elements(4 * (n * geom.macs()) as u64));
+        g.bench_function(format!("conv {name} n8 backward direct"), |bench| {
+            bench.iter(|| {
+                kernels::conv_backward(
+                    &geom,
+                    n,
+                    black_box(&x),
+                    &w,
+                    &dy,
+                    Some(&mut dx),
+                    &mut dw,
+                    &mut db,
+                )
+            })
+        });
+        g.bench_function(format!("conv {name} n8 backward fast"), |bench| {
+            bench.iter(|| {
+                kernels::conv_backward_fast(
+                    &geom,
+                    n,
+                    black_box(&x),
+                    &w,
+                    &dy,
+                    Some(&mut dx),
+                    &mut dw,
+                    &mut db,
+                    &mut scratch,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime);
-    targets = fma_peak, dense, gemm, conv_lstm, activations
+    targets = fma_peak, dense, gemm, conv_lstm, conv_geom, activations
 }
 criterion_main!(benches);

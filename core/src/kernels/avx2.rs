@@ -731,6 +731,21 @@ pub(super) unsafe fn relu(src: *const f32, dst: *mut f32, n: usize) {
     unsafe { map(src, dst, n, |x| _mm256_max_ps(x, _mm256_setzero_ps())) }
 }
 
+/// ReLU6 from `src` to `dst` (`n` floats, may alias).
+///
+/// # Safety
+/// AVX2 and FMA; `src` readable and `dst` writable for `n` floats.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn relu6(src: *const f32, dst: *mut f32, n: usize) {
+    // `max_ps(x, 0)` maps NaN to 0 (as scalar), then `min_ps` caps at 6.
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        map(src, dst, n, |x| {
+            _mm256_min_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_set1_ps(6.0))
+        })
+    }
+}
+
 /// Logistic sigmoid from `src` to `dst` (`n` floats, may alias); see [`super::sigmoid`] for accuracy.
 ///
 /// # Safety
@@ -761,6 +776,22 @@ pub(super) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
     unsafe {
         map2(y, dy, dx, n, |y, g| {
             _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(y, _mm256_setzero_ps()), g)
+        })
+    }
+}
+
+/// ReLU6 backward: `dx = 0 < y < 6 ? dy : 0`.
+///
+/// # Safety
+/// AVX2 and FMA; `y`, `dy` readable and `dx` writable for `n` floats.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn relu6_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        map2(y, dy, dx, n, |y, g| {
+            let pos = _mm256_cmp_ps::<_CMP_GT_OQ>(y, _mm256_setzero_ps());
+            let low = _mm256_cmp_ps::<_CMP_LT_OQ>(y, _mm256_set1_ps(6.0));
+            _mm256_and_ps(_mm256_and_ps(pos, low), g)
         })
     }
 }

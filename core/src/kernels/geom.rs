@@ -181,6 +181,44 @@ impl Window2d {
     }
 }
 
+impl Window2d {
+    /// Kernel rows `lo..hi` that land inside the input for output row `oy`
+    /// (input row `oy * stride_h + ky - pad_top`).
+    #[inline]
+    pub fn k_rows(&self, oy: usize) -> (usize, usize) {
+        k_range(oy * self.stride_h, self.pad_top, self.in_h, self.k_h)
+    }
+
+    /// Kernel columns `lo..hi` that land inside the input for output column
+    /// `ox` (input column `ox * stride_w + kx - pad_left`).
+    #[inline]
+    pub fn k_cols(&self, ox: usize) -> (usize, usize) {
+        k_range(ox * self.stride_w, self.pad_left, self.in_w, self.k_w)
+    }
+
+    /// Whether the window is a plain 1x1 at stride 1 with no padding (the
+    /// output plane is the input plane).
+    pub const fn is_identity(&self) -> bool {
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top == 0
+            && self.pad_bottom == 0
+            && self.pad_left == 0
+            && self.pad_right == 0
+    }
+}
+
+/// Taps `lo..hi` of a `k`-wide window starting at padded position `start`
+/// whose input index `start + t - pad` lies in `0..n` (empty if none do).
+#[inline]
+fn k_range(start: usize, pad: usize, n: usize, k: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(start).min(k);
+    let hi = (n + pad).saturating_sub(start).min(k);
+    (lo, hi.max(lo))
+}
+
 /// Geometry of a 2-D convolution over `in_ch` channels. `groups == 1` is a
 /// full convolution (weights `out_ch x in_ch x k_h x k_w`); `groups ==
 /// in_ch` is depthwise (weights `out_ch x 1 x k_h x k_w`, output channel `o`
@@ -289,6 +327,35 @@ mod tests {
         assert_eq!(w.in_row(0, 0), None);
         assert_eq!(w.in_row(0, 1), Some(0));
         assert_eq!(w.in_col(3, 2), None);
+    }
+
+    #[test]
+    fn kernel_ranges_skip_the_padding() {
+        // 5 columns, k 3, stride 2, one column of padding each side.
+        let w = Window2d::new(4, 5, (3, 3), (1, 2), Padding::Same).unwrap();
+        assert_eq!((w.pad_left, w.pad_right, w.out_w), (1, 1, 3));
+        for ox in 0..w.out_w {
+            let (lo, hi) = w.k_cols(ox);
+            for kx in 0..w.k_w {
+                assert_eq!((lo..hi).contains(&kx), w.in_col(ox, kx).is_some());
+            }
+        }
+        for oy in 0..w.out_h {
+            let (lo, hi) = w.k_rows(oy);
+            for ky in 0..w.k_h {
+                assert_eq!((lo..hi).contains(&ky), w.in_row(oy, ky).is_some());
+            }
+        }
+        assert!(
+            Window2d::new(3, 3, (1, 1), (1, 1), Padding::Valid)
+                .unwrap()
+                .is_identity()
+        );
+        assert!(
+            !Window2d::new(3, 3, (1, 1), (2, 1), Padding::Valid)
+                .unwrap()
+                .is_identity()
+        );
     }
 
     #[test]

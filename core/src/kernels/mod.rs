@@ -23,21 +23,41 @@ mod neon;
 pub mod scalar;
 
 mod conv;
+mod conv_geom;
 pub mod geom;
+mod join;
 mod lstm;
+mod norm;
 mod pool;
+mod pool_geom;
 
 pub use conv::{
     Conv1dShape, Conv2dShape, col2im, conv_out_len, conv1d_backward, conv1d_forward,
     conv2d_backward, conv2d_forward, conv2d_forward_im2col, im2col,
 };
+pub use conv_geom::{
+    conv_backward, conv_backward_fast, conv_backward_scratch_len, conv_col2im, conv_forward,
+    conv_forward_fast, conv_forward_scratch_len, conv_im2col, conv_im2col_len, conv_is_pointwise,
+};
 pub use geom::{ConvGeom, Padding, Window2d, same_padding, window_out_len};
+pub use join::{
+    add_backward, add_forward, concat_backward, concat_forward, dropout_backward, dropout_forward,
+    dropout_mask,
+};
 pub use lstm::{
     LstmShape, LstmStepGrads, lstm_cell_backward, lstm_cell_forward, lstm_step_backward,
     lstm_step_forward,
 };
+pub use norm::{
+    BatchNorm, batch_norm_backward, batch_norm_forward_infer, batch_norm_forward_train,
+    fold_batch_norm,
+};
 pub use pool::{
     Pool2dShape, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+};
+pub use pool_geom::{
+    avg_pool_backward, avg_pool_forward, global_avg_pool_backward, global_avg_pool_forward,
+    max_pool_backward, max_pool_forward,
 };
 
 #[cfg(test)]
@@ -431,6 +451,12 @@ unary!(
     "`y = max(x, 0)`; NaN maps to 0."
 );
 unary!(
+    relu6,
+    relu6_inplace,
+    scalar::relu6_1,
+    "`y = min(max(x, 0), 6)`; NaN maps to 0."
+);
+unary!(
     sigmoid,
     sigmoid_inplace,
     scalar::sigmoid1,
@@ -449,6 +475,10 @@ unary!(
 backward!(
     relu_backward,
     "`dx = dy` where the forward output `y > 0`, else 0."
+);
+backward!(
+    relu6_backward,
+    "`dx = dy` where the forward output `0 < y < 6`, else 0."
 );
 backward!(
     sigmoid_backward,

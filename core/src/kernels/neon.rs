@@ -461,6 +461,21 @@ pub(super) unsafe fn relu(src: *const f32, dst: *mut f32, n: usize) {
     unsafe { map(src, dst, n, |x| vmaxnmq_f32(x, vdupq_n_f32(0.0))) }
 }
 
+/// ReLU6 from `src` to `dst` (`n` floats, may alias).
+///
+/// # Safety
+/// NEON; `src` readable and `dst` writable for `n` floats.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn relu6(src: *const f32, dst: *mut f32, n: usize) {
+    // `maxnm` maps NaN to 0 (as scalar), then `minnm` caps at 6.
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        map(src, dst, n, |x| {
+            vminnmq_f32(vmaxnmq_f32(x, vdupq_n_f32(0.0)), vdupq_n_f32(6.0))
+        })
+    }
+}
+
 /// Logistic sigmoid from `src` to `dst` (`n` floats, may alias).
 ///
 /// # Safety
@@ -491,6 +506,24 @@ pub(super) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
     unsafe {
         map2(y, dy, dx, n, |y, g| {
             let m = vcgtq_f32(y, vdupq_n_f32(0.0));
+            vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(g)))
+        })
+    }
+}
+
+/// ReLU6 backward: `dx = 0 < y < 6 ? dy : 0`.
+///
+/// # Safety
+/// NEON; `y`, `dy` readable and `dx` writable for `n` floats.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn relu6_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        map2(y, dy, dx, n, |y, g| {
+            let m = vandq_u32(
+                vcgtq_f32(y, vdupq_n_f32(0.0)),
+                vcltq_f32(y, vdupq_n_f32(6.0)),
+            );
             vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(g)))
         })
     }

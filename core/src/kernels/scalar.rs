@@ -119,6 +119,29 @@ pub fn relu_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
     }
 }
 
+/// `min(max(x, 0), 6)` of one value; NaN maps to 0.
+#[inline]
+pub fn relu6_1(x: f32) -> f32 {
+    if x > 6.0 { 6.0 } else { relu1(x) }
+}
+
+/// `y = min(max(x, 0), 6)`; NaN maps to 0.
+pub fn relu6(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "relu6: length mismatch");
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = relu6_1(xv);
+    }
+}
+
+/// `dx = dy` where `0 < y < 6`, else 0.
+pub fn relu6_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "relu6_backward: length mismatch");
+    assert_eq!(y.len(), dx.len(), "relu6_backward: length mismatch");
+    for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *d = if yv > 0.0 && yv < 6.0 { g } else { 0.0 };
+    }
+}
+
 /// The logistic function of one value, `1 / (1 + e^-x)`, without overflow.
 #[inline]
 pub fn sigmoid1(x: f32) -> f32 {

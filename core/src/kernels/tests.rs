@@ -161,6 +161,15 @@ proptest! {
         relu_backward(&y0, &dy, &mut d1);
         prop_assert_eq!(&d0, &d1);
 
+        // Scaled so values straddle both ends of relu6.
+        let x6: Vec<f32> = x.iter().map(|v| v * 8.0).collect();
+        scalar::relu6(&x6, &mut y0);
+        relu6(&x6, &mut y1);
+        prop_assert_eq!(&y0, &y1);
+        scalar::relu6_backward(&y0, &dy, &mut d0);
+        relu6_backward(&y0, &dy, &mut d1);
+        prop_assert_eq!(&d0, &d1);
+
         scalar::sigmoid(&x, &mut y0);
         sigmoid(&x, &mut y1);
         close(&y1, &y0, 2e-7)?;

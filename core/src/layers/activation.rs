@@ -51,6 +51,12 @@ activation!(
     "`y = max(x, 0)` elementwise."
 );
 activation!(
+    Relu6,
+    kernels::relu6,
+    kernels::relu6_backward,
+    "`y = min(max(x, 0), 6)` elementwise."
+);
+activation!(
     Sigmoid,
     kernels::sigmoid,
     kernels::sigmoid_backward,

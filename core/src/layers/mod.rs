@@ -34,7 +34,7 @@ mod lstm;
 mod pool;
 mod residual;
 
-pub use activation::{Relu, Sigmoid, Softmax, Tanh};
+pub use activation::{Relu, Relu6, Sigmoid, Softmax, Tanh};
 pub use conv::{Conv1d, Conv1dGrads, Conv2d, Conv2dGrads};
 pub use dense::{Dense, DenseGrads};
 pub use lstm::{LastStep, Lstm, LstmCache, LstmGrads};
