@@ -65,13 +65,11 @@ pub fn check_trainable(net: &Network) -> Result<(), String> {
 fn engine_supports(l: &Layer) -> Result<(), &'static str> {
     use myelin_core::model::graph;
     match l.kind {
-        LayerKind::Conv2d if graph::params_to_v2(l.kind, &l.params).is_none() => {
-            Err("the training engine takes convolutions with one stride, the same padding on every side and no groups")
+        LayerKind::Conv2d | LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+            graph::window_of(l.in_shape, &l.params)
+                .map(|_| ())
+                .map_err(|_| "its window does not fit its input")
         }
-        LayerKind::MaxPool2d | LayerKind::AvgPool2d if graph::params_to_v2(l.kind, &l.params).is_none() => {
-            Err("the training engine takes square unpadded pooling windows with one stride")
-        }
-        LayerKind::BatchNorm => Err("the training engine has no batch norm yet"),
         _ => Ok(()),
     }
 }
@@ -81,7 +79,7 @@ fn activate(act: Activation, y: &mut [f32]) {
         Activation::Relu => kernels::relu_inplace(y),
         Activation::Sigmoid => kernels::sigmoid_inplace(y),
         Activation::Tanh => kernels::tanh_inplace(y),
-        Activation::Relu6 => y.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+        Activation::Relu6 => kernels::relu6_inplace(y),
         _ => {}
     }
 }
@@ -92,11 +90,7 @@ fn activate_backward(act: Activation, y: &[f32], dy: &[f32], dx: &mut [f32]) {
         Activation::Relu => kernels::relu_backward(y, dy, dx),
         Activation::Sigmoid => kernels::sigmoid_backward(y, dy, dx),
         Activation::Tanh => kernels::tanh_backward(y, dy, dx),
-        Activation::Relu6 => {
-            for ((d, &g), &v) in dx.iter_mut().zip(dy).zip(y) {
-                *d = if v > 0.0 && v < 6.0 { g } else { 0.0 };
-            }
-        }
+        Activation::Relu6 => kernels::relu6_backward(y, dy, dx),
         _ => dx.copy_from_slice(dy),
     }
 }
@@ -138,6 +132,15 @@ impl Workspace {
         }
     }
 
+    /// Running mean and variance of batch-norm layer `i` after the last
+    /// training step of this workspace (`None` for other layers).
+    pub fn norm_running(&self, i: usize) -> Option<(&[f32], &[f32])> {
+        match self.caches.get(i)? {
+            Cache::Norm(c) => Some((&c.running_mean, &c.running_var)),
+            _ => None,
+        }
+    }
+
     /// Largest shard this workspace holds.
     pub fn capacity(&self) -> usize {
         self.cap
@@ -158,6 +161,12 @@ impl Workspace {
 
     /// Runs the first `n` rows of [`Self::x`] through `net`; returns the logits (`n x classes`).
     pub fn forward(&mut self, net: &Network, n: usize) -> &[f32] {
+        self.run_forward(net, n, false)
+    }
+
+    /// The forward pass; `train` uses batch statistics in batch norms and
+    /// keeps what backward needs.
+    fn run_forward(&mut self, net: &Network, n: usize, train: bool) -> &[f32] {
         assert!(n <= self.cap, "shard larger than the workspace");
         for i in 0..net.layers.len() {
             let (before, rest) = self.acts.split_at_mut(i);
@@ -171,7 +180,14 @@ impl Workspace {
                 };
             }
             let y = &mut rest[0][..n * layer.out_len()];
-            layer_forward(layer, &xs[..layer.inputs.len()], n, y, &mut self.caches[i]);
+            layer_forward(
+                layer,
+                &xs[..layer.inputs.len()],
+                n,
+                y,
+                &mut self.caches[i],
+                train,
+            );
         }
         let last = net.layers.len() - 1;
         &self.acts[last][..n * net.layers[last].out_len()]
@@ -189,7 +205,7 @@ impl Workspace {
             }
             return;
         }
-        self.forward(net, n);
+        self.run_forward(net, n, true);
         let last = net.layers.len() - 1;
         let classes = net.layers[last].out_len();
         let logits = &self.acts[last][..n * classes];
@@ -241,6 +257,8 @@ impl Workspace {
             // through `d_in` to one with several; the network input needs none.
             let shared = r > 0 && self.readers[r] > 1;
             let dx = match r {
+                // A batch norm's parameter gradients come with its input's.
+                0 if layer.kind == LayerKind::BatchNorm => Some(&mut self.d_in[..inp]),
                 0 => None,
                 _ if shared => Some(&mut self.d_in[..inp]),
                 _ => Some(&mut d_before[r - 1][..inp]),
@@ -303,8 +321,32 @@ enum Cache {
         dcols: Vec<f32>,
     },
     Pool(kernels::Pool2dShape),
+    /// A convolution with per-axis strides, uneven padding or groups.
+    ConvGeom {
+        geom: kernels::ConvGeom,
+        scratch: Vec<f32>,
+    },
+    /// A padded, non-square or unevenly strided pooling window.
+    PoolGeom(kernels::Window2d),
+    Norm(Box<NormCache>),
     Lstm(Box<LstmCache>),
 }
+
+/// Batch-norm state of a shard: its statistics and the running statistics
+/// after this step's update (the trainer averages them over the shards).
+#[derive(Debug)]
+pub struct NormCache {
+    bn: kernels::BatchNorm,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    /// Running mean after the last training forward.
+    pub running_mean: Vec<f32>,
+    /// Running variance after the last training forward.
+    pub running_var: Vec<f32>,
+}
+
+/// Momentum of the batch-norm running statistics (PyTorch's default).
+pub const BATCH_NORM_MOMENTUM: f32 = 0.1;
 
 /// Time-major LSTM state of a shard: step `t`, sample `s` at `(t * n + s) * len`.
 #[derive(Debug)]
@@ -339,7 +381,40 @@ fn conv_shape(l: &Layer) -> kernels::Conv2dShape {
 
 impl Cache {
     fn new(l: &Layer, cap: usize) -> Cache {
+        use myelin_core::model::graph;
+        let uniform = graph::params_to_v2(l.kind, &l.params).is_some();
         match l.kind {
+            LayerKind::Conv2d if !uniform => {
+                let geom = graph::conv_geom_of(l.in_shape, l.out_shape[0], &l.params)
+                    .expect("checked by check_trainable");
+                let len = kernels::conv_forward_scratch_len(&geom)
+                    .max(kernels::conv_backward_scratch_len(&geom));
+                Cache::ConvGeom {
+                    geom,
+                    scratch: vec![0.0; len],
+                }
+            }
+            LayerKind::MaxPool2d | LayerKind::AvgPool2d if !uniform => Cache::PoolGeom(
+                graph::window_of(l.in_shape, &l.params).expect("checked by check_trainable"),
+            ),
+            LayerKind::BatchNorm => {
+                let c = l.in_shape[0];
+                let eps = f32::from_bits(l.params[gp::EPS]);
+                let bn = kernels::BatchNorm::new(
+                    c,
+                    l.in_shape[1] * l.in_shape[2],
+                    eps,
+                    BATCH_NORM_MOMENTUM,
+                )
+                .expect("checked when the layer was built");
+                Cache::Norm(Box::new(NormCache {
+                    bn,
+                    mean: vec![0.0; c],
+                    inv_std: vec![0.0; c],
+                    running_mean: vec![0.0; c],
+                    running_var: vec![0.0; c],
+                }))
+            }
             LayerKind::Conv2d => {
                 let shape = conv_shape(l);
                 Cache::Conv {
@@ -380,8 +455,15 @@ impl Cache {
     }
 }
 
-/// `y = act(layer(xs))` for `n` samples.
-fn layer_forward(layer: &Layer, xs: &[&[f32]], n: usize, y: &mut [f32], cache: &mut Cache) {
+/// `y = act(layer(xs))` for `n` samples; `train` selects batch statistics.
+fn layer_forward(
+    layer: &Layer,
+    xs: &[&[f32]],
+    n: usize,
+    y: &mut [f32],
+    cache: &mut Cache,
+    train: bool,
+) {
     let (inp, out) = (layer.in_len(), layer.out_len());
     let x = xs[0];
     match (layer.kind, cache) {
@@ -419,31 +501,47 @@ fn layer_forward(layer: &Layer, xs: &[&[f32]], n: usize, y: &mut [f32], cache: &
                 kernels::avg_pool2d_forward(shape, xs, ys);
             }
         }
+        (LayerKind::Conv2d, Cache::ConvGeom { geom, scratch }) => {
+            let t = &layer.tensors;
+            kernels::conv_forward_fast(geom, n, x, &t[0].data, &t[1].data, y, scratch);
+        }
+        (LayerKind::MaxPool2d, Cache::PoolGeom(win)) => {
+            kernels::max_pool_forward(win, n * layer.in_shape[0], x, y);
+        }
+        (LayerKind::AvgPool2d, Cache::PoolGeom(win)) => {
+            kernels::avg_pool_forward(win, n * layer.in_shape[0], x, y);
+        }
+        (LayerKind::BatchNorm, Cache::Norm(c)) => {
+            let t = &layer.tensors;
+            if train {
+                c.running_mean.copy_from_slice(&t[2].data);
+                c.running_var.copy_from_slice(&t[3].data);
+                kernels::batch_norm_forward_train(
+                    &c.bn,
+                    n,
+                    x,
+                    &t[0].data,
+                    &t[1].data,
+                    y,
+                    &mut c.mean,
+                    &mut c.inv_std,
+                    &mut c.running_mean,
+                    &mut c.running_var,
+                );
+            } else {
+                kernels::batch_norm_forward_infer(
+                    &c.bn, n, x, &t[0].data, &t[1].data, &t[2].data, &t[3].data, y,
+                );
+            }
+        }
         (LayerKind::Lstm, Cache::Lstm(c)) => lstm_forward(layer, x, n, y, c),
         (LayerKind::Activation | LayerKind::Reshape, _) => y.copy_from_slice(x),
-        (LayerKind::Add, _) => {
-            y.copy_from_slice(x);
-            for other in &xs[1..] {
-                kernels::axpy(1.0, other, y);
-            }
-        }
+        (LayerKind::Add, _) => kernels::add_forward(xs, y),
         (LayerKind::Concat, _) => {
-            // Channel-major samples: a sample's channels are its inputs' samples in turn.
-            let mut offset = 0;
-            for part in xs {
-                let len = part.len() / n.max(1);
-                for (s, src) in part.chunks_exact(len).enumerate() {
-                    y[s * out + offset..][..len].copy_from_slice(src);
-                }
-                offset += len;
-            }
+            kernels::concat_forward(n, layer.in_shape[1] * layer.in_shape[2], xs, y)
         }
         (LayerKind::GlobalAvgPool, _) => {
-            let plane = layer.in_shape[1] * layer.in_shape[2];
-            let scale = 1.0 / plane as f32;
-            for (yc, xc) in y.iter_mut().zip(x.chunks_exact(plane)) {
-                *yc = xc.iter().sum::<f32>() * scale;
-            }
+            kernels::global_avg_pool_forward(layer.in_shape[1] * layer.in_shape[2], x, y);
         }
         (other, _) => unreachable!("no engine for {}", other.name()),
     }
@@ -589,12 +687,40 @@ fn layer_backward(
         }
         (LayerKind::GlobalAvgPool, _) => {
             if let Some(dx) = dx {
-                let plane = layer.in_shape[1] * layer.in_shape[2];
-                let scale = 1.0 / plane as f32;
-                for (dxc, &g) in dx.chunks_exact_mut(plane).zip(dz) {
-                    dxc.fill(g * scale);
-                }
+                kernels::global_avg_pool_backward(layer.in_shape[1] * layer.in_shape[2], dz, dx);
             }
+        }
+        (LayerKind::Conv2d, Cache::ConvGeom { geom, scratch }) => {
+            let w = &layer.tensors[0].data;
+            let (gw, gb) = grads.split_at_mut(1);
+            let (gw, gb) = (&mut gw[0], &mut gb[0]);
+            gw.fill(0.0);
+            gb.fill(0.0);
+            kernels::conv_backward_fast(geom, n, x, w, dz, dx, gw, gb, scratch);
+        }
+        (LayerKind::MaxPool2d, Cache::PoolGeom(win)) => {
+            if let Some(dx) = dx {
+                kernels::max_pool_backward(win, n * layer.in_shape[0], x, dz, dx);
+            }
+        }
+        (LayerKind::AvgPool2d, Cache::PoolGeom(win)) => {
+            if let Some(dx) = dx {
+                kernels::avg_pool_backward(win, n * layer.in_shape[0], dz, dx);
+            }
+        }
+        (LayerKind::BatchNorm, Cache::Norm(c)) => {
+            let [gg, gbeta, gm, gv] = grads else {
+                unreachable!("a batch norm has four tensors")
+            };
+            gg.fill(0.0);
+            gbeta.fill(0.0);
+            gm.fill(0.0);
+            gv.fill(0.0);
+            let gamma = &layer.tensors[0].data;
+            let dx = dx.expect("the engine passes a batch norm an input gradient");
+            kernels::batch_norm_backward(
+                &c.bn, n, x, gamma, &c.mean, &c.inv_std, dz, dx, gg, gbeta,
+            );
         }
         (other, _) => unreachable!("no engine for {}", other.name()),
     }
@@ -833,16 +959,24 @@ mod tests {
         let nodes = [
             node("a", &[], conv(2, Activation::Tanh)),
             node("b", &[], conv(2, Activation::Sigmoid)),
-            node("sum", &["a", "b"], LayerSpec::Add {
-                activation: Activation::Tanh,
-            }),
+            node(
+                "sum",
+                &["a", "b"],
+                LayerSpec::Add {
+                    activation: Activation::Tanh,
+                },
+            ),
             node("cat", &["sum", "input", "a"], LayerSpec::Concat),
             node("r6", &[], LayerSpec::Activate(Activation::Relu6)),
             node("gap", &[], LayerSpec::GlobalAvgPool),
-            node("out", &[], LayerSpec::Dense {
-                units: 3,
-                activation: Activation::Identity,
-            }),
+            node(
+                "out",
+                &[],
+                LayerSpec::Dense {
+                    units: 3,
+                    activation: Activation::Identity,
+                },
+            ),
         ];
         let mut net = Network::from_nodes([2, 4, 4], &nodes).unwrap();
         assert_eq!(net.layers[3].out_shape, [6, 4, 4]);
@@ -853,19 +987,147 @@ mod tests {
         check_fd(&net, &x, &[1, 2], 1e-2);
     }
 
+    fn general_net(batch_norm: bool) -> Network {
+        use crate::net::Padding;
+        let mut nodes = vec![
+            node(
+                "c",
+                &[],
+                LayerSpec::Conv {
+                    filters: 4,
+                    kernel: [4, 3],
+                    stride: [2, 1],
+                    padding: Padding::Same,
+                    depthwise: false,
+                    activation: Activation::Tanh,
+                },
+            ),
+            node(
+                "dw",
+                &[],
+                LayerSpec::Conv {
+                    filters: 8,
+                    kernel: [3, 3],
+                    stride: [1, 2],
+                    padding: Padding::Explicit {
+                        top: 1,
+                        bottom: 0,
+                        left: 1,
+                        right: 2,
+                    },
+                    depthwise: true,
+                    activation: Activation::Identity,
+                },
+            ),
+        ];
+        if batch_norm {
+            nodes.push(node(
+                "bn",
+                &[],
+                LayerSpec::BatchNorm {
+                    eps: 1e-3,
+                    activation: Activation::Sigmoid,
+                },
+            ));
+        }
+        nodes.extend([
+            node(
+                "avg",
+                &[],
+                LayerSpec::Pool {
+                    max: false,
+                    size: [2, 2],
+                    stride: [1, 2],
+                    padding: Padding::Same,
+                },
+            ),
+            node(
+                "max",
+                &["avg"],
+                LayerSpec::Pool {
+                    max: true,
+                    size: [3, 1],
+                    stride: [2, 1],
+                    padding: Padding::Valid,
+                },
+            ),
+            node(
+                "out",
+                &[],
+                LayerSpec::Dense {
+                    units: 3,
+                    activation: Activation::Identity,
+                },
+            ),
+        ]);
+        let mut net = Network::from_nodes([2, 7, 6], &nodes).unwrap();
+        net.init(&mut myelin_core::train::Rng::new(21));
+        if batch_norm {
+            let bn = &mut net.layers[2];
+            for (k, v) in bn.tensors[0].data.iter_mut().enumerate() {
+                *v = 0.5 + 0.1 * k as f32;
+            }
+            for (k, v) in bn.tensors[1].data.iter_mut().enumerate() {
+                *v = 0.05 * k as f32 - 0.2;
+            }
+        }
+        net
+    }
+
+    #[test]
+    fn strided_depthwise_pool_and_batch_norm_gradients_match_finite_differences() {
+        for bn in [false, true] {
+            let net = general_net(bn);
+            check_fd(&net, &inputs(3 * 84, 22), &[0, 2, 1], 1e-3);
+        }
+    }
+
+    #[test]
+    fn core_inference_of_a_graph_equals_the_engine() {
+        let mut net = general_net(true);
+        // Non-trivial running statistics.
+        for (k, v) in net.layers[2].tensors[2].data.iter_mut().enumerate() {
+            *v = 0.1 * k as f32 - 0.3;
+        }
+        for (k, v) in net.layers[2].tensors[3].data.iter_mut().enumerate() {
+            *v = 0.5 + 0.2 * k as f32;
+        }
+        let bytes = net.encode().unwrap();
+        let model = myelin_core::model::Model::parse(&bytes).unwrap();
+        assert_eq!(model.version(), 3);
+        let x = inputs(84, 23);
+        let mut ws = Workspace::new(&net, 1);
+        ws.x.copy_from_slice(&x);
+        let want = ws.forward(&net, 1).to_vec();
+        let mut scratch = vec![0.0; myelin_core::model::scratch_len(&model)];
+        let got = model.infer(&x, &mut scratch).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert_eq!(Network::decode(&bytes).unwrap(), net);
+    }
+
     #[test]
     fn graph_and_chain_engines_agree_on_a_chain() {
         // The same chain described with explicit names trains identically.
         let net = small_net(Activation::Tanh);
         let nodes = [
-            node("h", &["input"], LayerSpec::Dense {
-                units: 5,
-                activation: Activation::Tanh,
-            }),
-            node("o", &["h"], LayerSpec::Dense {
-                units: 3,
-                activation: Activation::Identity,
-            }),
+            node(
+                "h",
+                &["input"],
+                LayerSpec::Dense {
+                    units: 5,
+                    activation: Activation::Tanh,
+                },
+            ),
+            node(
+                "o",
+                &["h"],
+                LayerSpec::Dense {
+                    units: 3,
+                    activation: Activation::Identity,
+                },
+            ),
         ];
         let mut named = Network::from_nodes([1, 1, 4], &nodes).unwrap();
         for (a, b) in named.layers.iter_mut().zip(&net.layers) {

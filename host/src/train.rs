@@ -299,6 +299,9 @@ impl Trainer {
             .enumerate()
         {
             let nt = layer.tensors.len();
+            // Batch norm: gamma and beta train without decay; the running
+            // statistics are set after the step, not by the optimizer.
+            let norm = layer.kind == myelin_core::model::LayerKind::BatchNorm;
             for (ti, ((tensor, g), (s1, s2))) in layer
                 .tensors
                 .iter_mut()
@@ -312,14 +315,14 @@ impl Trainer {
                     .zip(split_even(g, t))
                     .zip(split_even(s1, t).into_iter().zip(split_even(s2, t)));
                 for (j, ((params, grads), (first, second))) in parts.enumerate() {
-                    if params.is_empty() {
+                    if params.is_empty() || (norm && ti >= 2) {
                         continue;
                     }
                     jobs[j].push(Job {
                         layer: li,
                         tensor: ti,
                         offset: j * chunk,
-                        decay: ti + 1 < nt,
+                        decay: ti + 1 < nt && !norm,
                         params,
                         grads,
                         first,
@@ -394,6 +397,29 @@ impl Trainer {
         true
     }
 
+    /// Sets each batch norm's running statistics to the mean of the used
+    /// shards' updated statistics (each shard moved them toward its own
+    /// batch statistics by the momentum, so the mean moves them toward the
+    /// shards' average).
+    fn update_running_stats(&mut self, used: usize) {
+        for (i, layer) in self.net.layers.iter_mut().enumerate() {
+            if layer.kind != myelin_core::model::LayerKind::BatchNorm {
+                continue;
+            }
+            let scale = 1.0 / used as f32;
+            let (mean, var) = layer.tensors.split_at_mut(3);
+            let (mean, var) = (&mut mean[2].data, &mut var[0].data);
+            mean.fill(0.0);
+            var.fill(0.0);
+            for ws in &self.workers[..used] {
+                if let Some((m, v)) = ws.norm_running(i) {
+                    kernels::axpy(scale, m, mean);
+                    kernels::axpy(scale, v, var);
+                }
+            }
+        }
+    }
+
     /// The weights with the best validation accuracy so far (the current
     /// ones when there is no validation set).
     pub fn best(&self) -> &Network {
@@ -447,6 +473,7 @@ impl Trainer {
                 } else if !self.apply(used, rows.len(), lr) {
                     Some("gradient")
                 } else {
+                    self.update_running_stats(used);
                     None
                 };
                 if let Some(what) = what {

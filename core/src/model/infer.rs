@@ -192,14 +192,19 @@ fn node(
     extra: &mut [f32],
 ) -> Result<(), Error> {
     let x = xs.first().copied().unwrap_or(&[]);
-    let uneven = Error::Unsupported {
-        what: "f32 windows with per-axis strides, uneven padding or groups",
-    };
     match l.kind {
         LayerKind::Dense => dense(l, x, y, extra)?,
         LayerKind::Conv2d => {
-            let shape = graph::uniform_conv_shape(&l.conv_geom()?).ok_or(uneven)?;
+            let geom = l.conv_geom()?;
             let w = tensor(l, 0)?;
+            let Some(shape) = graph::uniform_conv_shape(&geom) else {
+                let w = w.as_f32().ok_or(Error::Unsupported {
+                    what: "conv2d with per-axis strides, uneven padding or groups needs aligned f32 weights",
+                })?;
+                kernels::conv_forward(&geom, 1, x, w, aligned(l, 1)?, y);
+                activate(l.activation, y, tmp);
+                return Ok(());
+            };
             #[cfg(feature = "half")]
             if let Some(w16) = w.as_f16() {
                 crate::quant::f16::conv2d_f16(&shape, x, w16, aligned(l, 1)?, y)?;
@@ -209,59 +214,28 @@ fn node(
             kernels::conv2d_forward(&shape, x, w.as_f32().ok_or(UNALIGNED)?, aligned(l, 1)?, y);
         }
         LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
-            let shape = graph::uniform_pool_shape(l.in_shape[0], &l.window()?).ok_or(uneven)?;
-            if l.kind == LayerKind::MaxPool2d {
-                kernels::max_pool2d_forward(&shape, x, y);
-            } else {
-                kernels::avg_pool2d_forward(&shape, x, y);
+            let win = l.window()?;
+            let max = l.kind == LayerKind::MaxPool2d;
+            match graph::uniform_pool_shape(l.in_shape[0], &win) {
+                Some(shape) if max => kernels::max_pool2d_forward(&shape, x, y),
+                Some(shape) => kernels::avg_pool2d_forward(&shape, x, y),
+                None if max => kernels::max_pool_forward(&win, l.in_shape[0], x, y),
+                None => kernels::avg_pool_forward(&win, l.in_shape[0], x, y),
             }
         }
         LayerKind::Lstm => lstm(l, x, y, extra)?,
         LayerKind::Activation | LayerKind::Reshape => y.copy_from_slice(x),
-        LayerKind::Add => {
-            y.copy_from_slice(x);
-            for other in &xs[1..] {
-                for (a, b) in y.iter_mut().zip(other.iter()) {
-                    *a += b;
-                }
-            }
-        }
-        LayerKind::Concat => {
-            // Channel-major samples: concatenating channels appends the inputs.
-            let mut at = 0;
-            for part in xs {
-                y[at..at + part.len()].copy_from_slice(part);
-                at += part.len();
-            }
-        }
+        LayerKind::Add => kernels::add_forward(xs, y),
+        LayerKind::Concat => kernels::concat_forward(1, l.in_shape[1] * l.in_shape[2], xs, y),
         LayerKind::GlobalAvgPool => {
-            let plane = l.in_shape[1] * l.in_shape[2];
-            for (yc, xc) in y.iter_mut().zip(x.chunks_exact(plane)) {
-                *yc = xc.iter().sum::<f32>() / plane as f32;
-            }
+            kernels::global_avg_pool_forward(l.in_shape[1] * l.in_shape[2], x, y)
         }
         LayerKind::BatchNorm => {
             let eps = f32::from_bits(l.params[graph::p::EPS]);
-            let [gamma, beta, mean, var] = [0, 1, 2, 3].map(|j| tensor(l, j));
-            let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
-            let plane = l.in_shape[1] * l.in_shape[2];
-            let missing = Error::Unsupported {
-                what: "batch norm without f32 statistics",
-            };
-            for (c, (yc, xc)) in y
-                .chunks_exact_mut(plane)
-                .zip(x.chunks_exact(plane))
-                .enumerate()
-            {
-                let g = gamma.f32_at(c).ok_or(missing)?;
-                let b = beta.f32_at(c).ok_or(missing)?;
-                let m = mean.f32_at(c).ok_or(missing)?;
-                let v = var.f32_at(c).ok_or(missing)?;
-                let k = g / crate::math::sqrtf(v + eps);
-                for (o, &i) in yc.iter_mut().zip(xc) {
-                    *o = (i - m) * k + b;
-                }
-            }
+            let bn =
+                kernels::BatchNorm::new(l.in_shape[0], l.in_shape[1] * l.in_shape[2], eps, 0.0)?;
+            let [g, b, m, v] = [0, 1, 2, 3].map(|j| aligned(l, j));
+            kernels::batch_norm_forward_infer(&bn, 1, x, g?, b?, m?, v?, y);
         }
     }
     activate(l.activation, y, tmp);
