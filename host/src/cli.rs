@@ -485,6 +485,30 @@ fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// Kernel, stride, padding and groups of a windowed node (`k3x3 s2x2
+/// p0,1,0,1 g16`: padding top, bottom, left, right), empty for others.
+fn window_text(l: &myelin_core::model::LayerView<'_>) -> String {
+    use myelin_core::model::LayerKind;
+    if !matches!(
+        l.kind,
+        LayerKind::Conv2d | LayerKind::MaxPool2d | LayerKind::AvgPool2d
+    ) {
+        return String::new();
+    }
+    let Ok(w) = l.window() else {
+        return String::new();
+    };
+    let mut t = format!(
+        "k{}x{} s{}x{} p{},{},{},{}",
+        w.k_h, w.k_w, w.stride_h, w.stride_w, w.pad_top, w.pad_bottom, w.pad_left, w.pad_right
+    );
+    let groups = l.params[myelin_core::model::graph::p::GROUPS];
+    if groups > 1 {
+        t.push_str(&format!(" g{groups}"));
+    }
+    t
+}
+
 fn inspect(a: InspectArgs) -> Result<()> {
     let path = &a.model;
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
@@ -510,12 +534,13 @@ fn inspect(a: InspectArgs) -> Result<()> {
     human(
         a.json,
         &format!(
-            "{:>3}  {:<10} {:<8} {:>12} {:>12} {:>10}  tensors",
-            "#", "kind", "act", "in", "out", "params"
+            "{:>3}  {:<14} {:<7} {:<9} {:>10} {:>10} {:>9} {:>10}  {:<22} tensors",
+            "#", "kind", "act", "inputs", "in", "out", "params", "MACs", "window"
         ),
     );
     let fmt = |s: [usize; 3]| format!("{}x{}x{}", s[0], s[1], s[2]);
     let mut layers = Vec::new();
+    let mut total_macs = 0usize;
     let mut per_dtype: Vec<(DType, usize, usize)> = Vec::new();
     for l in m.layers() {
         let tensors: Vec<String> = (0..l.tensor_count())
@@ -531,16 +556,32 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 format!("{}{:?}", t.dtype.name(), t.shape())
             })
             .collect();
+        let inputs: Vec<String> = l
+            .inputs()
+            .iter()
+            .map(|&r| {
+                if r == 0 {
+                    "in".to_string()
+                } else {
+                    r.to_string()
+                }
+            })
+            .collect();
+        let window = window_text(&l);
+        total_macs += l.macs();
         human(
             a.json,
             &format!(
-                "{:>3}  {:<10} {:<8} {:>12} {:>12} {:>10}  {}",
+                "{:>3}  {:<14} {:<7} {:<9} {:>10} {:>10} {:>9} {:>10}  {:<22} {}",
                 l.index + 1,
                 l.kind.name(),
                 l.activation.name(),
+                inputs.join(","),
                 fmt(l.in_shape),
                 fmt(l.out_shape),
                 l.param_count(),
+                l.macs(),
+                window,
                 tensors.join(" ")
             ),
         );
@@ -551,6 +592,10 @@ fn inspect(a: InspectArgs) -> Result<()> {
             );
         }
         layers.push(json!({
+            "node": l.index + 1,
+            "inputs": l.inputs(),
+            "macs": l.macs(),
+            "window": window,
             "kind": l.kind.name(),
             "activation": l.activation.name(),
             "in": l.in_shape,
@@ -560,7 +605,13 @@ fn inspect(a: InspectArgs) -> Result<()> {
             "quant": l.quant.map(crate::quantize::quant_json),
         }));
     }
-    human(a.json, &format!("parameters: {}", m.param_count()));
+    human(
+        a.json,
+        &format!(
+            "parameters: {}, MACs per inference: {total_macs}",
+            m.param_count()
+        ),
+    );
     for (d, n, b) in &per_dtype {
         human(
             a.json,
@@ -582,6 +633,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 "file_bytes": model_bytes.len(),
                 "input": m.input_shape(),
                 "parameters": m.param_count(),
+                "macs": total_macs,
                 "dtypes": dtypes,
                 "layers": layers,
             })

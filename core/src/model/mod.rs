@@ -737,6 +737,21 @@ impl<'a> LayerView<'a> {
         graph::conv_geom_of(self.in_shape, self.out_shape[0], &self.params)
     }
 
+    /// Multiply-accumulates of one inference of this node (dense,
+    /// conv2d and LSTM; 0 for the others).
+    pub fn macs(&self) -> usize {
+        match self.kind {
+            LayerKind::Dense => shape_len(self.in_shape).saturating_mul(shape_len(self.out_shape)),
+            LayerKind::Conv2d => self.conv_geom().map(|g| g.macs()).unwrap_or(0),
+            LayerKind::Lstm => {
+                let [_, steps, f] = self.in_shape;
+                let h = self.params[graph::p::HIDDEN] as usize;
+                steps.saturating_mul(4 * h).saturating_mul(f + h)
+            }
+            _ => 0,
+        }
+    }
+
     /// Number of tensors the layer owns.
     pub fn tensor_count(&self) -> usize {
         self.tensor_count
