@@ -10,6 +10,7 @@ pub mod data;
 pub mod engine;
 pub mod experiment;
 pub mod export;
+pub mod fold;
 pub mod graph;
 pub mod idx;
 pub mod net;
