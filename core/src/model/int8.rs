@@ -22,8 +22,14 @@ pub struct Int8ScratchLen {
 /// The scratch [`Model::infer_int8`] needs for `model`.
 pub fn int8_scratch_len(model: &Model<'_>) -> Int8ScratchLen {
     let (act, hidden) = sizes(model);
+    let chain = model.layers().all(|l| l.is_chained());
     Int8ScratchLen {
-        act: 2 * act + hidden,
+        // A graph keeps the input and every node's output.
+        act: if chain {
+            2 * act
+        } else {
+            graph_slots_len(model)
+        } + hidden,
         cell: hidden,
     }
 }
@@ -106,6 +112,9 @@ impl Model<'_> {
                 found: input.len(),
             });
         }
+        if !self.layers().all(|l| l.is_chained()) {
+            return self.infer_int8_graph(input, act, cell);
+        }
         let (max, _) = sizes(self);
         let (a, rest) = act.split_at_mut(max);
         let (b, extra) = rest.split_at_mut(max);
@@ -113,11 +122,6 @@ impl Model<'_> {
         let (mut cur, mut next) = (a, b);
         let mut len = input.len();
         for l in self.layers() {
-            if !l.is_chained() {
-                return Err(Error::Unsupported {
-                    what: "int8 inference of a graph that is not a chain",
-                });
-            }
             let out = shape_len(l.out_shape);
             layer(&l, &cur[..len], &mut next[..out], extra, cell)?;
             core::mem::swap(&mut cur, &mut next);
@@ -125,6 +129,78 @@ impl Model<'_> {
         }
         Ok(&cur[..len])
     }
+}
+
+impl Model<'_> {
+    /// [`Model::infer_int8`] for a graph: every value in its own slot.
+    fn infer_int8_graph<'s>(
+        &self,
+        input: &[i8],
+        act: &'s mut [i8],
+        cell: &mut [i16],
+    ) -> Result<&'s [i8], Error> {
+        let slots = graph_slots_len(self);
+        let (slots_buf, extra) = act.split_at_mut(slots);
+        slots_buf[..input.len()].copy_from_slice(input);
+        let mut start = input.len();
+        let mut last = 0..0;
+        for l in self.layers() {
+            let out = shape_len(l.out_shape);
+            let (done, rest) = slots_buf.split_at_mut(start);
+            let value = |r: usize| -> Result<&[i8], Error> {
+                let (s, len) = value_slot(self, r);
+                done.get(s..s + len).ok_or(Error::ShapeMismatch {
+                    expected: s + len,
+                    found: done.len(),
+                })
+            };
+            let y = &mut rest[..out];
+            match (l.kind, l.inputs()) {
+                (LayerKind::Add, &[a, b]) => {
+                    let bq = match b {
+                        0 => self.input_quant(),
+                        _ => self.layer(b - 1).and_then(|p| p.quant).map(|q| q.output),
+                    }
+                    .ok_or(Error::Unsupported {
+                        what: "int8 add without its inputs' quantization",
+                    })?;
+                    int8::add(&add_q(&l, bq)?, value(a)?, value(b)?, y)?;
+                }
+                (_, &[r]) => layer(&l, value(r)?, y, extra, cell)?,
+                _ => {
+                    return Err(Error::Unsupported {
+                        what: "this int8 node reads more inputs than its kind takes",
+                    });
+                }
+            }
+            last = start..start + out;
+            start += out;
+        }
+        Ok(&slots_buf[last])
+    }
+}
+
+/// `i8` elements of the model input and every node's output.
+fn graph_slots_len(model: &Model<'_>) -> usize {
+    model.layers().fold(model.input_len(), |n, l| {
+        n.saturating_add(shape_len(l.out_shape))
+    })
+}
+
+/// Start and length of value `r` (0 the input, `k` node `k - 1`) in the slots.
+fn value_slot(model: &Model<'_>, r: usize) -> (usize, usize) {
+    if r == 0 {
+        return (0, model.input_len());
+    }
+    let start = model
+        .layers()
+        .take(r - 1)
+        .fold(model.input_len(), |n, l| n + shape_len(l.out_shape));
+    let len = model
+        .layer(r - 1)
+        .map(|l| shape_len(l.out_shape))
+        .unwrap_or(0);
+    (start, len)
 }
 
 /// One int8 layer from `x` into `y`.
@@ -240,10 +316,38 @@ fn layer(
             y.copy_from_slice(x);
             Ok(())
         }
-        LayerKind::Add | LayerKind::Concat | LayerKind::GlobalAvgPool | LayerKind::BatchNorm => {
-            Err(Error::Unsupported {
-                what: "this node kind has no int8 form yet",
-            })
+        LayerKind::GlobalAvgPool => {
+            let shape = Pool2dShape {
+                channels: c,
+                in_size: [h, w],
+                kernel: [h, w],
+                stride: [1, 1],
+            };
+            int8::avg_pool2d(&shape, x, y)
         }
+        LayerKind::Add | LayerKind::Concat | LayerKind::BatchNorm => Err(Error::Unsupported {
+            what: "this node reads several inputs or has no int8 form",
+        }),
     }
+}
+
+/// The parameters of an int8 add node whose second input is quantized as `b`.
+fn add_q(l: &LayerView<'_>, b: crate::quant::ActQuant) -> Result<int8::AddQ, Error> {
+    let q = l.quant.ok_or(Error::Unsupported {
+        what: "int8 layer without quantization",
+    })?;
+    let m = requant(l, 0)?;
+    let [ma, mb, mo] = [0, 1, 2].map(|k| m.get(k).copied().unwrap_or_default());
+    Ok(int8::AddQ {
+        a_zero_point: q.input.zero_point,
+        a_requant: ma,
+        b_zero_point: b.zero_point,
+        b_requant: mb,
+        output_requant: mo,
+        output: if l.activation == Activation::Relu {
+            OutputQuant::relu(q.output.zero_point)
+        } else {
+            OutputQuant::linear(q.output.zero_point)
+        },
+    })
 }

@@ -1294,6 +1294,7 @@ const fn int8_tensor_count(kind: LayerKind, act: Activation) -> usize {
         LayerKind::Dense | LayerKind::Conv2d => 3,
         LayerKind::Lstm => 5,
         LayerKind::Activation if matches!(act, Activation::Sigmoid | Activation::Tanh) => 1,
+        LayerKind::Add => 1,
         _ => 0,
     }
 }
@@ -1349,6 +1350,12 @@ fn check_dtypes(layer: &LayerView<'_>) -> Result<(), Error> {
         _ if layer.tensor_count == 1 => &[DType::Requant],
         _ => &[],
     };
+    // An add's multipliers: input a, input b, output.
+    let channels = if layer.kind == LayerKind::Add {
+        3
+    } else {
+        channels
+    };
     for (j, &d) in want.iter().enumerate() {
         expect_dtype(layer, j, |t| t == d)?;
         if d == DType::Requant {
@@ -1389,8 +1396,11 @@ fn check_layer_quant(
             Activation::Tanh => (true, Some(TANH_OUTPUT)),
             _ => (plain, Some(q.input)),
         },
-        LayerKind::Reshape => (act == Activation::Identity, Some(q.input)),
-        LayerKind::Add | LayerKind::Concat | LayerKind::GlobalAvgPool | LayerKind::BatchNorm => {
+        LayerKind::Reshape | LayerKind::GlobalAvgPool => {
+            (act == Activation::Identity, Some(q.input))
+        }
+        LayerKind::Add if layer.input_count == 2 => (plain, None),
+        LayerKind::Add | LayerKind::Concat | LayerKind::BatchNorm => {
             return Err(invalid(
                 o + L_KIND,
                 "this node kind has no int8 form in the model file yet",

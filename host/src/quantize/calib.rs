@@ -38,7 +38,10 @@ pub fn calibrate(net: &Network, data: &Dataset, method: Calibration) -> Result<R
     };
     let mut outputs = Vec::with_capacity(net.layers.len());
     for (i, l) in net.layers.iter().enumerate() {
-        if !matches!(l.kind, LayerKind::Dense | LayerKind::Conv2d) {
+        if !matches!(
+            l.kind,
+            LayerKind::Dense | LayerKind::Conv2d | LayerKind::Add
+        ) {
             outputs.push(None);
             continue;
         }

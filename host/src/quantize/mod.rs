@@ -181,6 +181,8 @@ pub struct QLayer {
     pub quant: LayerQuant,
     /// Tensors in the order `model::encode_int8` lists.
     pub tensors: Vec<QTensor>,
+    /// The values it reads (as [`crate::net::Layer::inputs`]).
+    pub inputs: Vec<usize>,
 }
 
 /// An int8 network in memory: what `myelin quantize --int8` writes.
@@ -229,7 +231,7 @@ impl QuantizedNet {
             .iter()
             .zip(&tensors)
             .map(|(l, t)| LayerDesc {
-                inputs: &[],
+                inputs: &l.inputs,
                 kind: l.kind,
                 activation: l.activation,
                 in_shape: l.in_shape,
@@ -252,9 +254,14 @@ impl QuantizedNet {
     /// and of the SIMD dispatch [`Model::infer_int8`] uses); returns the
     /// output codes.
     pub fn forward(&self, x: &[i8]) -> Result<Vec<i8>, myelin_core::Error> {
-        let mut cur = x.to_vec();
+        // values[r]: the model input (0) or layer r - 1's output.
+        let mut values: Vec<Vec<i8>> = vec![x.to_vec()];
         for l in &self.layers {
             let mut y = vec![0i8; model::shape_len(l.out_shape)];
+            let cur = values
+                .get(l.inputs.first().copied().unwrap_or(0))
+                .cloned()
+                .unwrap_or_default();
             let q = l.quant;
             let relu = l.activation == Activation::Relu;
             let output = if relu {
@@ -337,6 +344,33 @@ impl QuantizedNet {
                     let mut scratch = vec![0i8; y.len()];
                     lstm_sequence(&lstm, &cur, &mut y, &mut cell, &mut scratch)?;
                 }
+                LayerKind::Add => {
+                    let b = l.inputs.get(1).copied().unwrap_or(0);
+                    let bq = match b {
+                        0 => self.input_quant(),
+                        _ => self.layers[b - 1].quant.output,
+                    };
+                    let m = req(0);
+                    let r = |k: usize| m.get(k).copied().unwrap_or_default();
+                    let add = int8::AddQ {
+                        a_zero_point: q.input.zero_point,
+                        a_requant: r(0),
+                        b_zero_point: bq.zero_point,
+                        b_requant: r(1),
+                        output_requant: r(2),
+                        output,
+                    };
+                    int8::add(&add, &cur, &values[b], &mut y)?;
+                }
+                LayerKind::GlobalAvgPool => {
+                    let shape = Pool2dShape {
+                        channels: c,
+                        in_size: [h, w],
+                        kernel: [h, w],
+                        stride: [1, 1],
+                    };
+                    int8::avg_pool2d(&shape, &cur, &mut y)?;
+                }
                 _ => match l.activation {
                     Activation::Sigmoid => {
                         int8::sigmoid(&cur, q.input.zero_point, to_q12()?, &mut y)?
@@ -350,9 +384,9 @@ impl QuantizedNet {
                     }
                 },
             }
-            cur = y;
+            values.push(y);
         }
-        Ok(cur)
+        Ok(values.pop().unwrap_or_default())
     }
 }
 
@@ -392,11 +426,19 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
     if calib.is_empty() {
         bail!("no calibration samples");
     }
+    let folded = crate::fold::fold_batch_norms(net)?;
+    let net = &folded;
     let ranges = calibrate(net, calib, method)?;
-    let mut cur = ranges.input;
-    let mut layers = Vec::new();
+    // Per value of the int8 network (0: the input): its quantization; and
+    // where each value of the float network went (an activation split off a
+    // layer adds a value).
+    let mut value_quant = vec![ranges.input];
+    let mut new_ref = vec![0usize; net.layers.len() + 1];
+    let mut layers: Vec<QLayer> = Vec::new();
     for (i, l) in net.layers.iter().enumerate() {
         let ctx = || format!("layer {} ({})", i + 1, l.kind.name());
+        let inputs: Vec<usize> = l.inputs.iter().map(|&r| new_ref[r]).collect();
+        let mut cur = value_quant[inputs[0]];
         let act = l.activation;
         let plain = matches!(act, Activation::Identity | Activation::Relu);
         let base = |kind, activation, quant, tensors| QLayer {
@@ -407,6 +449,7 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
             params: l.params,
             quant,
             tensors,
+            inputs: inputs.clone(),
         };
         match l.kind {
             LayerKind::Dense | LayerKind::Conv2d => {
@@ -429,12 +472,49 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
                 ));
                 cur = out;
                 if !plain {
-                    layers.push(activation_layer(l, act, cur).with_context(ctx)?);
+                    let mut a = activation_layer(l, act, cur).with_context(ctx)?;
+                    a.inputs = vec![layers.len()];
+                    layers.push(a);
                     cur = layers
                         .last()
                         .map(|q: &QLayer| q.quant.output)
                         .unwrap_or(cur);
                 }
+            }
+            LayerKind::Add => {
+                let [a, b] = inputs[..] else {
+                    bail!("{}: an int8 add takes two inputs", ctx());
+                };
+                if !plain {
+                    bail!("{}: {} has no int8 form after an add", ctx(), act.name());
+                }
+                let out = ranges.outputs[i].with_context(ctx)?;
+                let p = params::add_params(&value_quant[a], &value_quant[b], &out, false);
+                let quant = LayerQuant {
+                    input: cur,
+                    output: out,
+                };
+                layers.push(base(
+                    l.kind,
+                    act,
+                    quant,
+                    vec![QTensor::Requant(vec![
+                        p.a_requant,
+                        p.b_requant,
+                        p.output_requant,
+                    ])],
+                ));
+                cur = out;
+            }
+            LayerKind::GlobalAvgPool | LayerKind::Reshape => {
+                if act != Activation::Identity {
+                    bail!("{}: {} has no int8 form here", ctx(), act.name());
+                }
+                let quant = LayerQuant {
+                    input: cur,
+                    output: cur,
+                };
+                layers.push(base(l.kind, act, quant, vec![]));
             }
             LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
                 if !plain {
@@ -479,12 +559,19 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
                 cur = LSTM_HIDDEN;
             }
             LayerKind::Activation => {
-                let q = activation_layer(l, act, cur).with_context(ctx)?;
+                let mut q = activation_layer(l, act, cur).with_context(ctx)?;
+                q.inputs = inputs.clone();
                 cur = q.quant.output;
                 layers.push(q);
             }
             other => bail!("{}: no int8 form for {}", ctx(), other.name()),
         }
+        // Every value up to the new last layer gets its quantization.
+        while value_quant.len() <= layers.len() {
+            let k = value_quant.len();
+            value_quant.push(layers[k - 1].quant.output);
+        }
+        new_ref[i + 1] = layers.len();
     }
     Ok(QuantizedNet {
         input: net.input,
@@ -519,6 +606,7 @@ fn activation_layer(l: &Layer, act: Activation, input: ActQuant) -> Result<QLaye
         params: [0; model::PARAMS],
         quant: LayerQuant { input, output },
         tensors,
+        inputs: Vec::new(),
     })
 }
 

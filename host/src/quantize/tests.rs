@@ -189,3 +189,67 @@ fn f16_lstm_runs_in_the_core() {
         }
     }
 }
+
+/// A residual graph with batch norms (folded), strided convolutions, a 1x1
+/// projection, an int8 add and global average pooling.
+#[test]
+fn residual_graph_quantizes_and_file_agrees_bit_for_bit() {
+    use crate::net::{NodeOp, NodeSpec};
+    let nodes = [
+        NodeOp::Layer(LayerSpec::Conv2d {
+            filters: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            activation: Activation::Relu,
+        }),
+        NodeOp::Residual {
+            filters: 4,
+            kernel: 3,
+            stride: 1,
+            batch_norm: true,
+        },
+        NodeOp::Residual {
+            filters: 8,
+            kernel: 3,
+            stride: 2,
+            batch_norm: true,
+        },
+        NodeOp::Layer(LayerSpec::GlobalAvgPool),
+        NodeOp::Layer(LayerSpec::Dense {
+            units: 4,
+            activation: Activation::Identity,
+        }),
+    ]
+    .map(|op| NodeSpec {
+        name: None,
+        inputs: vec![],
+        op,
+    });
+    let mut n = Network::from_nodes([1, 8, 8], &nodes).unwrap();
+    n.init(&mut Rng::new(9));
+    let data = random_set(64, &[8, 8], 2);
+    let q = quantize_int8(&n, &data, Calibration::MinMax).unwrap();
+    assert!(q.layers.iter().all(|l| l.kind != LayerKind::BatchNorm));
+    assert_eq!(
+        q.layers.iter().filter(|l| l.kind == LayerKind::Add).count(),
+        2
+    );
+    let file = AlignedBytes::new(&q.encode().unwrap());
+    let m = Model::parse(file.bytes()).unwrap();
+    assert_eq!(m.version(), 3);
+    let need = model::int8_scratch_len(&m);
+    let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+    let mut x = vec![0i8; 64];
+    let mut float = Workspace::new(&n, 1);
+    let mut agree = 0;
+    for i in 0..data.len() {
+        MNIST_INPUT.quantize_slice(data.sample(i), &mut x);
+        let host = q.forward(&x).unwrap();
+        let core = m.infer_int8(&x, &mut act, &mut cell).unwrap();
+        assert_eq!(host, core, "sample {i}");
+        let k = float.gather(&data, &[i as u32]);
+        agree += usize::from(argmax(float.forward(&n, k)) == argmax_i8(core));
+    }
+    assert!(agree >= 52, "int8 and f32 agree on {agree} of 64");
+}
