@@ -475,10 +475,6 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
                     let mut a = activation_layer(l, act, cur).with_context(ctx)?;
                     a.inputs = vec![layers.len()];
                     layers.push(a);
-                    cur = layers
-                        .last()
-                        .map(|q: &QLayer| q.quant.output)
-                        .unwrap_or(cur);
                 }
             }
             LayerKind::Add => {
@@ -504,7 +500,6 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
                         p.output_requant,
                     ])],
                 ));
-                cur = out;
             }
             LayerKind::GlobalAvgPool | LayerKind::Reshape => {
                 if act != Activation::Identity {
@@ -556,12 +551,10 @@ pub fn quantize_int8(net: &Network, calib: &Dataset, method: Calibration) -> Res
                     quant,
                     vec![wx, wh, b, QTensor::Requant(mx), QTensor::Requant(mh)],
                 ));
-                cur = LSTM_HIDDEN;
             }
             LayerKind::Activation => {
                 let mut q = activation_layer(l, act, cur).with_context(ctx)?;
                 q.inputs = inputs.clone();
-                cur = q.quant.output;
                 layers.push(q);
             }
             other => bail!("{}: no int8 form for {}", ctx(), other.name()),
