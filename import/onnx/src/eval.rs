@@ -200,7 +200,9 @@ pub(crate) fn slice(
         let d = data.dims[ax] as i64;
         let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
         let (s, e) = (fix(starts[k]), fix(ends[k]));
-        let (s, count) = if step > 0 {
+        let (s, count) = if d == 0 {
+            (0, 0)
+        } else if step > 0 {
             let s = s.clamp(0, d);
             let e = e.clamp(0, d);
             (
@@ -401,7 +403,11 @@ pub(crate) fn range(
             budget.take(node, &[n])?;
             Ok(Tensor {
                 dims: vec![n],
-                data: TensorData::I64((0..n as i64).map(|i| s + i * d).collect()),
+                data: TensorData::I64(
+                    (0..n as i128)
+                        .map(|i| (s as i128 + i * d as i128) as i64)
+                        .collect(),
+                ),
             })
         }
         (TensorData::F32(s), TensorData::F32(l), TensorData::F32(d)) => {
@@ -418,5 +424,139 @@ pub(crate) fn range(
             })
         }
         _ => Err(node.error("start, limit and delta differ in type")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn node() -> Node {
+        Node {
+            name: "n".into(),
+            op_type: "Slice".into(),
+            inputs: vec![],
+            outputs: vec![],
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// Python's slice rule on one axis, as a list of indices.
+    fn picks(d: i64, start: i64, end: i64, step: i64) -> Vec<i64> {
+        let norm = |v: i64, lo: i64, hi: i64| if v < 0 { (v + d).max(lo) } else { v.min(hi) };
+        let mut out = Vec::new();
+        if step > 0 {
+            let (mut i, e) = (norm(start, 0, d), norm(end, 0, d));
+            while i < e {
+                out.push(i);
+                i += step;
+            }
+        } else {
+            let (mut i, e) = (norm(start, -1, d - 1), norm(end, -1, d - 1));
+            while i > e {
+                out.push(i);
+                i += step;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn slice_matches_index_lists_on_every_axis_and_step() {
+        let dims = [4usize, 5];
+        let data: Vec<i64> = (0..20).collect();
+        let t = Tensor {
+            dims: dims.to_vec(),
+            data: TensorData::I64(data.clone()),
+        };
+        for (s0, e0, st0) in [
+            (0, 4, 1),
+            (-1, -5, -1),
+            (1, i64::MAX, 2),
+            (3, 0, -2),
+            (-9, 9, 3),
+        ] {
+            for (s1, e1, st1) in [(0, 5, 1), (4, -6, -2), (-2, 5, 1), (2, 2, 1)] {
+                let mut budget = Budget { left: 1000 };
+                let got = slice(
+                    &node(),
+                    &t,
+                    &[s0, s1],
+                    &[e0, e1],
+                    Some(&[0, 1]),
+                    Some(&[st0, st1]),
+                    &mut budget,
+                )
+                .expect("slice");
+                let (r, c) = (picks(4, s0, e0, st0), picks(5, s1, e1, st1));
+                let want: Vec<i64> = r
+                    .iter()
+                    .flat_map(|&i| c.iter().map(move |&j| i * 5 + j))
+                    .collect();
+                assert_eq!(
+                    got.dims,
+                    [r.len(), c.len()],
+                    "{s0}:{e0}:{st0}, {s1}:{e1}:{st1}"
+                );
+                assert_eq!(got.as_i64(), Some(&want[..]));
+            }
+        }
+    }
+
+    #[test]
+    fn gather_and_concat_match_direct_indexing() {
+        let t = Tensor {
+            dims: vec![2, 3],
+            data: TensorData::F32((0..6).map(|v| v as f32).collect()),
+        };
+        let idx = Tensor {
+            dims: vec![2],
+            data: TensorData::I64(vec![-1, 0]),
+        };
+        let mut budget = Budget { left: 100 };
+        let g = gather(&node(), &t, &idx, 1, &mut budget).expect("gather");
+        assert_eq!(g.dims, [2, 2]);
+        assert_eq!(g.as_f32(), Some(&[2.0, 0.0, 5.0, 3.0][..]));
+        let c = concat(&node(), &[&t, &g], 1, &mut budget).expect("concat");
+        assert_eq!(c.dims, [2, 5]);
+        let src = t.as_f32().expect("f32");
+        let gs = g.as_f32().expect("f32");
+        let want: Vec<f32> = (0..2)
+            .flat_map(|r| {
+                src[r * 3..r * 3 + 3]
+                    .iter()
+                    .chain(&gs[r * 2..r * 2 + 2])
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(c.as_f32(), Some(&want[..]));
+    }
+
+    #[test]
+    fn range_counts_like_the_onnx_formula() {
+        for (s, l, d) in [
+            (0i64, 10, 3),
+            (10, 0, -4),
+            (5, 5, 1),
+            (0, -3, 1),
+            (i64::MIN, i64::MAX, 1 << 62),
+        ] {
+            let one = |v: i64| Tensor {
+                dims: vec![],
+                data: TensorData::I64(vec![v]),
+            };
+            let mut budget = Budget { left: 100 };
+            let r = range(&node(), &one(s), &one(l), &one(d), &mut budget).expect("range");
+            let n = ((l as f64 - s as f64) / d as f64).ceil().max(0.0) as usize;
+            assert_eq!(r.len(), n, "{s} {l} {d}");
+            let v = r.as_i64().expect("i64");
+            assert!(
+                v.iter()
+                    .enumerate()
+                    .all(|(i, &x)| x as i128 == s as i128 + i as i128 * d as i128)
+            );
+        }
     }
 }

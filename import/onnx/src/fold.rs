@@ -274,7 +274,7 @@ impl<'a> Folder<'a> {
                     (_, true) => return Err(node.error(format!("input {i} `{name}` must be an integer tensor (shape, axes or indices), not f32"))),
                 },
                 Kind::Sym(s) => match (node.op_type.as_str(), i, s) {
-                    ("Reshape", 1, SymValue::Ints { dims, vals }) if dims.len() == 1 && !vals[1..].contains(&Sym::Batch) => {
+                    ("Reshape", 1, SymValue::Ints { dims, vals }) if dims.len() == 1 && vals.iter().skip(1).all(|v| *v != Sym::Batch) => {
                         if node.int_or("allowzero", 0)? != 0 {
                             return Err(node.error("a batch-dependent shape with allowzero=1 cannot be folded"));
                         }
