@@ -14,6 +14,7 @@ pub mod fold;
 pub mod graph;
 pub mod idx;
 pub mod net;
+pub mod npy;
 pub mod plot;
 pub mod pretrain;
 pub mod quantize;
