@@ -120,9 +120,6 @@ pub fn rust_source_int8(
     samples: Option<&Samples>,
 ) -> Result<String> {
     let plans = plan(model)?;
-    let (Some(inq), Some(outq)) = (model.input_quant(), model.output_quant()) else {
-        bail!("int8 model without input or output quantization");
-    };
     let input = model.input_shape();
     let in_len = model.input_len();
     let out_len = model.output_len();
@@ -228,18 +225,7 @@ pub fn rust_source_int8(
             &format!("pub const SCRATCH_UNPACKED: usize = {unpacked};"),
         );
     }
-    emit_act_quant(w, "INPUT", inq);
-    emit_act_quant(w, "OUTPUT", outq);
-    wl(
-        w,
-        "/// The input code of each pixel byte `p` (real input `p / 255`), as the host quantizes it.",
-    );
-    w.push_str("pub static PIXEL_CODES: [i8; 256] = ");
-    let codes: Vec<i8> = (0..=255u8)
-        .map(|p| inq.quantize(f32::from(p) / 255.0))
-        .collect();
-    nested(w, &[256], &codes, 0, &|v| v.to_string());
-    wl(w, ";");
+    emit_io_quant(w, model)?;
     wl(w, "");
 
     if uses(LayerKind::Dense) {
@@ -450,6 +436,27 @@ pub fn rust_source_int8(
         super::source::emit_samples(w, smp, in_len, out_len)?;
     }
     Ok(s)
+}
+
+/// `INPUT_SCALE`, `INPUT_ZERO_POINT`, `OUTPUT_SCALE`, `OUTPUT_ZERO_POINT`
+/// and `PIXEL_CODES` (the input code of each pixel byte) of an int8 model.
+pub(super) fn emit_io_quant(w: &mut String, model: &Model<'_>) -> Result<()> {
+    let (Some(inq), Some(outq)) = (model.input_quant(), model.output_quant()) else {
+        bail!("int8 model without input or output quantization");
+    };
+    emit_act_quant(w, "INPUT", inq);
+    emit_act_quant(w, "OUTPUT", outq);
+    wl(
+        w,
+        "/// The input code of each pixel byte `p` (real input `p / 255`), as the host quantizes it.",
+    );
+    w.push_str("pub static PIXEL_CODES: [i8; 256] = ");
+    let codes: Vec<i8> = (0..=255u8)
+        .map(|p| inq.quantize(f32::from(p) / 255.0))
+        .collect();
+    nested(w, &[256], &codes, 0, &|v| v.to_string());
+    wl(w, ";");
+    Ok(())
 }
 
 fn emit_act_quant(w: &mut String, what: &str, q: ActQuant) {

@@ -125,6 +125,9 @@ struct Plan<'a> {
 /// convolution kernels; int8 sigmoid/tanh), f16 tensors and non-finite
 /// weights, naming the layer.
 pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> Result<String> {
+    if !model.layers().all(|l| l.is_chained()) {
+        return super::file_form::rust_source_file(model, name, samples);
+    }
     if model.arithmetic() == Arithmetic::Int8 {
         return super::int8::rust_source_int8(model, name, samples);
     }
