@@ -9,7 +9,8 @@ use crate::Checks;
 #[cfg(any(
     feature = "mnist-mlp-f32",
     feature = "mnist-mlp-int8",
-    feature = "mnist-cnn-int8"
+    feature = "mnist-cnn-int8",
+    feature = "resnet8-int8"
 ))]
 use crate::measure;
 
@@ -326,4 +327,15 @@ int8_program!(
     mnist_cnn_int8,
     mnist_cnn_int8,
     "mnist-cnn"
+);
+
+#[cfg(feature = "resnet8-int8")]
+int8_program!(
+    /// The int8 ResNet-8 graph (three residual stages with stride-2 and 1x1
+    /// projections, global average pool, dense) from its model file, parsed
+    /// in place, on every embedded test image, bit for bit against the host;
+    /// the first inference (parse and checksum included) is measured.
+    resnet8_int8,
+    resnet8_int8,
+    "resnet8"
 );
