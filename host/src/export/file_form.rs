@@ -25,13 +25,13 @@ pub fn rust_source_file(
     samples: Option<&Samples>,
 ) -> Result<String> {
     let int8 = model.arithmetic() == Arithmetic::Int8;
-    if !int8 && tensors(model).any(|t| t.dtype == model::DType::F16) {
+    if !int8 && model.tensors().any(|t| t.dtype == model::DType::F16) {
         bail!("f16 graph models are not exported as Rust source; embed the model file instead");
     }
     let bytes = model.bytes();
     let layers: Vec<_> = model.layers().collect();
     let macs: usize = layers.iter().map(macs).sum();
-    let weights: usize = tensors(model).map(|t| t.data.len()).sum();
+    let weights: usize = model.tensors().map(|t| t.data.len()).sum();
     let (in_len, out_len) = (model.input_len(), model.output_len());
 
     let mut s = String::new();
@@ -222,8 +222,4 @@ fn byte_literal(bytes: &[u8]) -> String {
     }
     s.push_str("\n]");
     s
-}
-
-fn tensors<'a>(model: &Model<'a>) -> impl Iterator<Item = model::TensorView<'a>> {
-    (0..model.tensor_count()).filter_map(|i| model.tensor(i))
 }
