@@ -144,6 +144,33 @@ pub struct Meta {
     pub history: Vec<EpochStats>,
     /// Best validation accuracy so far, and its epoch.
     pub best: Option<(f64, usize)>,
+    /// Dropout of each layer (model files do not store it); empty in
+    /// checkpoints written before dropout existed: none.
+    #[serde(default)]
+    pub dropout: Vec<f32>,
+}
+
+impl Meta {
+    /// Sets the dropout of `net`'s layers to the checkpoint's.
+    pub fn restore_dropout(&self, net: &mut crate::net::Network) -> Result<()> {
+        if self.dropout.is_empty() {
+            return Ok(());
+        }
+        if self.dropout.len() != net.layers.len() {
+            bail!(
+                "metadata lists dropout for {} layers but the model has {}",
+                self.dropout.len(),
+                net.layers.len()
+            );
+        }
+        for (l, &p) in net.layers.iter_mut().zip(&self.dropout) {
+            if !(p.is_finite() && (0.0..1.0).contains(&p)) {
+                bail!("metadata gives a dropout of {p}, outside [0, 1)");
+            }
+            l.dropout = p;
+        }
+        Ok(())
+    }
 }
 
 /// A decoded checkpoint.
@@ -280,6 +307,7 @@ mod tests {
                 steps: 100,
                 history: vec![],
                 best: Some((0.5, 1)),
+                dropout: vec![0.0, 0.5],
             },
             model: vec![1, 2, 3],
             best_model: vec![],

@@ -8,7 +8,7 @@ use myelin_core::kernels;
 use myelin_core::model::MAX_INPUTS;
 use myelin_core::model::graph::p as gp;
 use myelin_core::model::{Activation, LayerKind};
-use myelin_core::train::argmax;
+use myelin_core::train::{Rng, argmax};
 
 use crate::data::Dataset;
 use crate::net::{Layer, Network};
@@ -21,6 +21,15 @@ pub struct Workspace {
     pub x: Vec<f32>,
     /// Labels of the gathered rows.
     pub labels: Vec<u8>,
+    /// Dataset rows of the gathered samples: with [`Self::dropout_seed`],
+    /// they pick each sample's dropout masks, so masks do not depend on how
+    /// a batch is split across threads.
+    rows: Vec<u32>,
+    /// Seed of this step's dropout masks (set by the trainer per step).
+    pub dropout_seed: u64,
+    /// Per layer with dropout: its masks and its dropped input (`cap x in_len`).
+    masks: Vec<Vec<f32>>,
+    dropped: Vec<Vec<f32>>,
     /// Output of each layer (after its activation), `cap x out_len`.
     acts: Vec<Vec<f32>>,
     /// Gradient of the loss with respect to each layer's output.
@@ -108,6 +117,10 @@ impl Workspace {
             cap,
             x: vec![0.0; cap * net.input_len()],
             labels: vec![0; cap],
+            rows: Vec::with_capacity(cap),
+            dropout_seed: 0,
+            masks: net.layers.iter().map(|l| dropout_buffer(l, cap)).collect(),
+            dropped: net.layers.iter().map(|l| dropout_buffer(l, cap)).collect(),
             acts: net
                 .layers
                 .iter()
@@ -151,6 +164,8 @@ impl Workspace {
     pub fn gather(&mut self, data: &Dataset, rows: &[u32]) -> usize {
         let len = data.sample_len();
         let n = rows.len().min(self.cap);
+        self.rows.clear();
+        self.rows.extend_from_slice(&rows[..n]);
         for (k, &r) in rows[..n].iter().enumerate() {
             let r = r as usize;
             self.x[k * len..(k + 1) * len].copy_from_slice(data.sample(r));
@@ -178,6 +193,19 @@ impl Workspace {
                 } else {
                     &before[r - 1][..n * net.layers[r - 1].out_len()]
                 };
+            }
+            if train && layer.dropout > 0.0 {
+                let len = layer.in_len();
+                let mask = &mut self.masks[i][..n * len];
+                for (k, m) in mask.chunks_exact_mut(len).enumerate() {
+                    let row = self.rows.get(k).map_or(k as u64, |&r| u64::from(r));
+                    let mut rng = Rng::new(mask_seed(self.dropout_seed, row, i));
+                    kernels::dropout_mask(&mut rng, layer.dropout, m)
+                        .expect("dropout probability checked when the layer was built");
+                }
+                let dropped = &mut self.dropped[i][..n * len];
+                kernels::dropout_forward(xs[0], mask, dropped);
+                xs[0] = dropped;
             }
             let y = &mut rest[0][..n * layer.out_len()];
             layer_forward(
@@ -252,23 +280,53 @@ impl Workspace {
             }
             let r = layer.inputs[0];
             let inp = n * layer.in_len();
-            let x = value(r);
+            let drop = layer.dropout > 0.0;
+            let x = if drop {
+                &self.dropped[i][..inp]
+            } else {
+                value(r)
+            };
             // The input gradient goes straight to a value with one reader,
-            // through `d_in` to one with several; the network input needs none.
+            // through `d_in` to one with several or behind a dropout; the
+            // network input needs none.
             let shared = r > 0 && self.readers[r] > 1;
             let dx = match r {
                 // A batch norm's parameter gradients come with its input's.
                 0 if layer.kind == LayerKind::BatchNorm => Some(&mut self.d_in[..inp]),
                 0 => None,
-                _ if shared => Some(&mut self.d_in[..inp]),
+                _ if shared || drop => Some(&mut self.d_in[..inp]),
                 _ => Some(&mut d_before[r - 1][..inp]),
             };
             layer_backward(layer, x, dz, n, &mut self.grads[i], dx, &mut self.caches[i]);
-            if shared {
+            if r > 0 && drop {
+                let mask = &self.masks[i][..inp];
+                if shared {
+                    kernels::dropout_backward(&self.d_in[..inp], mask, &mut self.d_tmp[..inp]);
+                    kernels::axpy(1.0, &self.d_tmp[..inp], &mut d_before[r - 1][..inp]);
+                } else {
+                    kernels::dropout_backward(&self.d_in[..inp], mask, &mut d_before[r - 1][..inp]);
+                }
+            } else if shared {
                 kernels::axpy(1.0, &self.d_in[..inp], &mut d_before[r - 1][..inp]);
             }
         }
     }
+}
+
+/// Mask (and dropped-input) storage of `l`: empty without dropout.
+fn dropout_buffer(l: &Layer, cap: usize) -> Vec<f32> {
+    if l.dropout > 0.0 {
+        vec![0.0; cap * l.in_len()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Seed of the dropout mask of dataset row `row` at layer `layer`.
+fn mask_seed(step_seed: u64, row: u64, layer: usize) -> u64 {
+    let mut z = step_seed ^ row.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z ^= (layer as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z
 }
 
 /// Sends the gradient `dz` of an add or concat node to its inputs' gradients
@@ -942,6 +1000,7 @@ mod tests {
             name: Some(name.into()),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             op: crate::net::NodeOp::Layer(spec),
+            dropout: 0.0,
         }
     }
 
@@ -1166,5 +1225,122 @@ mod tests {
             }
         }
         assert!((whole.loss - (a.loss + b.loss)).abs() < 1e-5);
+    }
+
+    /// A graph in which dropout sits on the network input, on a hidden value
+    /// with one reader, and on one reader of a value read twice.
+    fn dropout_net() -> Network {
+        let dense = |units, activation| LayerSpec::Dense { units, activation };
+        let mut nodes = vec![
+            node("a", &[], dense(6, Activation::Tanh)),
+            node("b", &["a"], dense(3, Activation::Identity)),
+            node("c", &["a"], dense(3, Activation::Sigmoid)),
+            node(
+                "j",
+                &["b", "c"],
+                LayerSpec::Add {
+                    activation: Activation::Identity,
+                },
+            ),
+            node("d", &[], dense(3, Activation::Identity)),
+        ];
+        nodes[0].dropout = 0.25;
+        nodes[1].dropout = 0.5;
+        nodes[4].dropout = 0.4;
+        let mut net = Network::from_nodes([1, 1, 5], &nodes).unwrap();
+        net.init(&mut myelin_core::train::Rng::new(5));
+        net
+    }
+
+    #[test]
+    fn dropout_gradients_match_finite_differences() {
+        let net = dropout_net();
+        assert_eq!(
+            net.layers.iter().map(|l| l.dropout).collect::<Vec<_>>(),
+            [0.25, 0.5, 0.0, 0.0, 0.4]
+        );
+        let x = inputs(4 * 5, 21);
+        check_fd(&net, &x, &[0, 2, 1, 2], 1e-2);
+    }
+
+    #[test]
+    fn dropout_acts_in_training_only() {
+        let net = dropout_net();
+        let mut plain = net.clone();
+        for l in &mut plain.layers {
+            l.dropout = 0.0;
+        }
+        let x = inputs(4 * 5, 22);
+        let labels = [0u8, 2, 1, 2];
+        let run = |n: &Network, seed: u64| {
+            let mut ws = Workspace::new(n, 4);
+            ws.x.copy_from_slice(&x);
+            ws.labels.copy_from_slice(&labels);
+            ws.dropout_seed = seed;
+            let logits = ws.forward(n, 4).to_vec();
+            ws.train_shard(n, 4);
+            (logits, ws.loss, ws.masks.clone())
+        };
+        let (with, loss, masks) = run(&net, 1);
+        let (without, plain_loss, _) = run(&plain, 1);
+        assert_eq!(with, without, "inference ignores dropout");
+        assert!((loss - plain_loss).abs() > 1e-6, "training drops inputs");
+        let (_, other_loss, other_masks) = run(&net, 2);
+        assert_ne!(masks, other_masks, "the step seed picks the masks");
+        assert!((loss - other_loss).abs() > 1e-9);
+        // Kept entries are scaled by 1 / (1 - p); about p of them are zero.
+        let big = {
+            let mut n = net.clone();
+            n.layers[1].dropout = 0.3;
+            n
+        };
+        let mut ws = Workspace::new(&big, 4);
+        let mut zeros = 0;
+        let mut total = 0;
+        for seed in 0..500 {
+            ws.x.copy_from_slice(&x);
+            ws.labels.copy_from_slice(&labels);
+            ws.dropout_seed = seed;
+            ws.train_shard(&big, 4);
+            for &m in &ws.masks[1][..4 * 6] {
+                assert!(m == 0.0 || (m - 1.0 / 0.7).abs() < 1e-6, "{m}");
+                zeros += usize::from(m == 0.0);
+                total += 1;
+            }
+        }
+        let rate = zeros as f64 / total as f64;
+        assert!((rate - 0.3).abs() < 0.02, "dropped {rate}");
+    }
+
+    #[test]
+    fn dropout_masks_do_not_depend_on_the_thread_split() {
+        let net = dropout_net();
+        let x = inputs(5 * 5, 23);
+        let data = Dataset {
+            sample_dims: vec![5],
+            inputs: x,
+            labels: vec![0, 1, 2, 1, 0],
+        };
+        let rows: Vec<u32> = (0..5).collect();
+        let shard = |rows: &[u32]| {
+            let mut ws = Workspace::new(&net, 5);
+            ws.dropout_seed = 9;
+            let n = ws.gather(&data, rows);
+            ws.train_shard(&net, n);
+            ws
+        };
+        let whole = shard(&rows);
+        let (a, b) = (shard(&rows[..2]), shard(&rows[2..]));
+        for ((w, ga), gb) in whole
+            .grads
+            .iter()
+            .flatten()
+            .zip(a.grads.iter().flatten())
+            .zip(b.grads.iter().flatten())
+        {
+            for ((&w, &ga), &gb) in w.iter().zip(ga).zip(gb) {
+                assert!((w - (ga + gb)).abs() < 1e-5, "{w} vs {ga} + {gb}");
+            }
+        }
     }
 }

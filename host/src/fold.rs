@@ -93,6 +93,7 @@ mod tests {
             name: None,
             inputs: vec![],
             op,
+            dropout: 0.0,
         });
         let mut net = Network::from_nodes([2, 6, 6], &nodes).unwrap();
         net.init(&mut Rng::new(3));

@@ -59,6 +59,9 @@ pub struct NodeSpec {
     pub inputs: Vec<String>,
     /// What it computes.
     pub op: NodeOp,
+    /// Training only: dropout on the node's input (see
+    /// [`Layer::dropout`]); `0` for none. Only single-input layers take it.
+    pub dropout: f32,
 }
 
 impl NodeSpec {
@@ -68,6 +71,7 @@ impl NodeSpec {
             name: None,
             inputs: Vec::new(),
             op: NodeOp::Layer(spec),
+            dropout: 0.0,
         }
     }
 
@@ -168,8 +172,25 @@ impl Builder {
                 .map(|n| self.resolve(n, later))
                 .collect::<Result<Vec<_>>>()?
         };
+        let dropped = node.dropout != 0.0;
+        if dropped && !(node.dropout.is_finite() && (0.0..1.0).contains(&node.dropout)) {
+            bail!(
+                "dropout must be at least 0 and below 1, not {}",
+                node.dropout
+            );
+        }
         let out = match &node.op {
-            NodeOp::Layer(spec) => self.push(refs, spec)?,
+            NodeOp::Layer(LayerSpec::Add { .. } | LayerSpec::Concat) if dropped => {
+                bail!("a join takes no dropout: put it on the layer that reads the join")
+            }
+            NodeOp::Layer(spec) => {
+                let out = self.push(refs, spec)?;
+                self.layers[out - 1].dropout = node.dropout;
+                out
+            }
+            _ if dropped => {
+                bail!("a block takes no dropout: put it on the layer before or after the block")
+            }
             NodeOp::Residual {
                 filters,
                 kernel,
@@ -310,6 +331,7 @@ pub struct TomlLayer {
     shape: Option<[usize; 3]>,
     multiplier: Option<usize>,
     batch_norm: Option<bool>,
+    dropout: Option<f32>,
 }
 
 /// One name or a list of names.
@@ -581,6 +603,7 @@ fn node_from_toml(l: &TomlLayer) -> Result<NodeSpec> {
         name: l.name.clone(),
         inputs,
         op,
+        dropout: l.dropout.unwrap_or(0.0),
     })
 }
 
@@ -594,6 +617,7 @@ mod tests {
             name: Some(name.into()),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             op: NodeOp::Layer(spec),
+            dropout: 0.0,
         }
     }
 
@@ -675,6 +699,7 @@ mod tests {
                 stride,
                 batch_norm: true,
             },
+            dropout: 0.0,
         };
         let same = build_layers([4, 8, 8], &[block(4, 1)]).unwrap();
         // conv, bn, conv, bn, add

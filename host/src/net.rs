@@ -153,6 +153,10 @@ pub struct Layer {
     /// The values the layer reads: `0` is the network input, `k` layer
     /// `k - 1`'s output (always earlier layers). A chain layer `i` reads `[i]`.
     pub inputs: Vec<usize>,
+    /// Training only: the probability with which each input element is
+    /// zeroed (inverted dropout: the rest are scaled by `1 / (1 - p)`);
+    /// `0` for none. Inference ignores it and model files do not store it.
+    pub dropout: f32,
 }
 
 impl Layer {
@@ -369,6 +373,7 @@ impl Network {
                 params: l.params,
                 tensors,
                 inputs: l.inputs().to_vec(),
+                dropout: 0.0,
             });
         }
         Ok(Network {
@@ -640,6 +645,7 @@ pub fn build_layer(inputs: &[Shape], spec: &LayerSpec) -> Result<Layer> {
         params,
         tensors,
         inputs: Vec::new(),
+        dropout: 0.0,
     })
 }
 
@@ -1053,6 +1059,35 @@ mod tests {
         assert!(e.contains("units"), "{e}");
         assert!(recipe_from_toml_str("[[layer]]\nkind = 3", MNIST).is_err());
         assert!(recipe_from_toml_str("nonsense = [", MNIST).is_err());
+    }
+
+    #[test]
+    fn toml_dropout_sits_on_a_layer_input() {
+        let ok = "[[layer]]\nkind = \"dense\"\nunits = 8\nactivation = \"relu\"\n\
+                  [[layer]]\nkind = \"dense\"\nunits = 10\ndropout = 0.5\n";
+        let r = recipe_from_toml_str(ok, MNIST).unwrap();
+        let net = Network::from_nodes(MNIST, &r.layers).unwrap();
+        assert_eq!(net.layers[0].dropout, 0.0);
+        assert_eq!(net.layers[1].dropout, 0.5);
+        for (bad, want) in [
+            ("dropout = 1.0", "below 1"),
+            ("dropout = -0.1", "at least 0"),
+            ("dropout = nan", "below 1"),
+        ] {
+            let text = format!("[[layer]]\nkind = \"dense\"\nunits = 10\n{bad}\n");
+            let e = format!("{:#}", recipe_from_toml_str(&text, MNIST).unwrap_err());
+            assert!(e.contains("layer 1") && e.contains(want), "{bad}: {e}");
+        }
+        let join = "[[layer]]\nkind = \"dense\"\nname = \"a\"\nunits = 4\n\
+                    [[layer]]\nkind = \"add\"\ninput = [\"a\", \"a\"]\ndropout = 0.2\n";
+        let e = format!("{:#}", recipe_from_toml_str(join, MNIST).unwrap_err());
+        assert!(
+            e.contains("layer 2") && e.contains("join takes no dropout"),
+            "{e}"
+        );
+        let block = "[[layer]]\nkind = \"residual\"\nfilters = 2\ndropout = 0.2\n";
+        let e = format!("{:#}", recipe_from_toml_str(block, MNIST).unwrap_err());
+        assert!(e.contains("block takes no dropout"), "{e}");
     }
 
     #[test]

@@ -176,6 +176,7 @@ impl Trainer {
     pub fn new(net: Network, recipe: &str, hyper: Hyper, seed: u64, threads: usize) -> Trainer {
         let opt = OptState::new(&net, hyper.optimizer);
         let workers = make_workers(&net, hyper.batch, threads);
+        let dropout = net.layers.iter().map(|l| l.dropout).collect();
         Trainer {
             net,
             meta: Meta {
@@ -186,6 +187,7 @@ impl Trainer {
                 steps: 0,
                 history: Vec::new(),
                 best: None,
+                dropout,
             },
             best_net: None,
             bad_epochs: 0,
@@ -197,7 +199,9 @@ impl Trainer {
     /// A trainer continuing from a checkpoint; `epochs`, when given, replaces
     /// the planned number of epochs.
     pub fn resume(ckpt: Checkpoint, threads: usize, epochs: Option<usize>) -> Result<Trainer> {
-        let net = Network::decode(&ckpt.model).map_err(|e| anyhow::anyhow!("model block: {e}"))?;
+        let mut net =
+            Network::decode(&ckpt.model).map_err(|e| anyhow::anyhow!("model block: {e}"))?;
+        ckpt.meta.restore_dropout(&mut net)?;
         let best_net = if ckpt.best_model.is_empty() {
             None
         } else {
@@ -261,6 +265,10 @@ impl Trainer {
     ) -> (f64, usize, usize) {
         let t = self.workers.len();
         let per = rows.len().div_ceil(t).max(1);
+        let step_seed = epoch_seed(!self.meta.seed, self.meta.steps as usize);
+        for w in &mut self.workers {
+            w.dropout_seed = step_seed;
+        }
         let net = &self.net;
         let used = rows.len().div_ceil(per);
         std::thread::scope(|s| {

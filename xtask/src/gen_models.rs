@@ -41,7 +41,7 @@ struct Spec {
     export: Option<(&'static str, usize)>,
 }
 
-const SPECS: [Spec; 4] = [
+const SPECS: [Spec; 6] = [
     Spec {
         name: "mnist-mlp",
         source: Source::Train(&["--preset", "mnist-mlp"]),
@@ -62,6 +62,17 @@ const SPECS: [Spec; 4] = [
         name: "mnist-cnn-int8",
         source: Source::Int8Of("mnist-cnn"),
         export: Some(("mnist_cnn_int8.rs", 200)),
+    },
+    // A graph (residual joins): exported as its model file, parsed in place.
+    Spec {
+        name: "resnet8",
+        source: Source::Train(&["--config", "examples/resnet8.toml"]),
+        export: None,
+    },
+    Spec {
+        name: "resnet8-int8",
+        source: Source::Int8Of("resnet8"),
+        export: Some(("resnet8_int8.rs", 20)),
     },
 ];
 

@@ -921,6 +921,11 @@ impl<'a> Model<'a> {
         (0..self.layers).filter_map(|i| self.layer(i))
     }
 
+    /// All tensors of the tensor table in order.
+    pub fn tensors(&self) -> impl Iterator<Item = TensorView<'a>> + '_ {
+        (0..self.tensors).filter_map(|i| self.tensor(i))
+    }
+
     /// Tensor `i` of the tensor table, or `None` past the end.
     pub fn tensor(&self, i: usize) -> Option<TensorView<'a>> {
         if i >= self.tensors {

@@ -9,7 +9,8 @@ use crate::Checks;
 #[cfg(any(
     feature = "mnist-mlp-f32",
     feature = "mnist-mlp-int8",
-    feature = "mnist-cnn-int8"
+    feature = "mnist-cnn-int8",
+    feature = "resnet8-int8"
 ))]
 use crate::measure;
 
@@ -219,10 +220,7 @@ pub fn mnist_mlp_file() -> ! {
     let x0 = core::hint::black_box(&x);
     let first = measure::instructions(|| model.infer(x0, &mut scratch).is_ok());
     let stack = measure::peak_stack();
-    let weights: usize = (0..model.tensor_count())
-        .filter_map(|i| model.tensor(i))
-        .map(|t| t.data.len())
-        .sum();
+    let weights: usize = model.tensors().map(|t| t.data.len()).sum();
     // The file's tables and padding count as weights: they are the model.
     measure::report_with_data(
         "mnist-mlp-file",
@@ -326,4 +324,15 @@ int8_program!(
     mnist_cnn_int8,
     mnist_cnn_int8,
     "mnist-cnn"
+);
+
+#[cfg(feature = "resnet8-int8")]
+int8_program!(
+    /// The int8 ResNet-8 graph (three residual stages with stride-2 and 1x1
+    /// projections, global average pool, dense) from its model file, parsed
+    /// in place, on every embedded test image, bit for bit against the host;
+    /// the first inference (parse and checksum included) is measured.
+    resnet8_int8,
+    resnet8_int8,
+    "resnet8"
 );

@@ -12,6 +12,9 @@
 #[cfg(feature = "mnist-cnn-int8")]
 #[rustfmt::skip]
 pub mod mnist_cnn_int8;
+#[cfg(feature = "resnet8-int8")]
+#[rustfmt::skip]
+pub mod resnet8_int8;
 #[cfg(feature = "mnist-mlp-f32")]
 #[rustfmt::skip]
 pub mod mnist_mlp_f32;

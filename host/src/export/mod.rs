@@ -28,6 +28,7 @@
 //! let y = model.infer(&x, &mut scratch)?;
 //! ```
 
+mod file_form;
 mod int8;
 mod source;
 #[cfg(test)]

@@ -657,3 +657,56 @@ mod int8 {
         assert!(src.contains("pub static OUTPUTS: [[i8; 2]; COUNT] = "));
     }
 }
+
+/// The bytes of the generated `FILE` literal.
+fn file_literal(src: &str) -> Vec<u8> {
+    let start = src.find("pub static FILE").unwrap();
+    let body = &src[start + src[start..].find("Aligned([").unwrap() + 9..];
+    let body = &body[..body.find(']').unwrap()];
+    body.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| u8::from_str_radix(t.trim_start_matches("0x"), 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_graph_is_emitted_as_its_model_file() {
+    let w = [0.5f32, -1.0, 0.25, 2.0];
+    let b = [0.1f32, -0.1];
+    let t = [
+        TensorDesc {
+            dims: &[2, 2],
+            data: TensorData::F32(&w),
+        },
+        TensorDesc {
+            dims: &[2],
+            data: TensorData::F32(&b),
+        },
+    ];
+    let d = dense(2, 2, Activation::Relu, &t);
+    let join = LayerDesc {
+        inputs: &[0, 1],
+        kind: LayerKind::Add,
+        activation: Activation::Identity,
+        in_shape: [1, 1, 2],
+        out_shape: [1, 1, 2],
+        params: [0; PARAMS],
+        tensors: &[],
+    };
+    let bytes = file([1, 1, 2], &[d, join]);
+    let m = Model::parse(&bytes).unwrap();
+    let src = rust_source(&m, "skip", None).unwrap();
+    assert_eq!(file_literal(&src), bytes);
+    assert!(src.contains("pub const INPUT: usize = 2;"), "{src}");
+    assert!(src.contains("pub const OUTPUT: usize = 2;"));
+    assert!(src.contains(&format!(
+        "pub const SCRATCH: usize = {};",
+        myelin_core::model::scratch_len(&m)
+    )));
+    assert!(src.contains("model()?.infer(x, &mut scratch.0)?"));
+    // A chain keeps the typed form.
+    let chain = mlp();
+    let src = rust_source(&Model::parse(&chain).unwrap(), "mlp", None).unwrap();
+    assert!(!src.contains("pub static FILE"));
+}

@@ -711,6 +711,7 @@ pub fn float_network(m: &Model<'_>) -> Result<Network> {
             params: l.params,
             tensors,
             inputs: l.inputs().to_vec(),
+            dropout: 0.0,
         });
     }
     Ok(Network {

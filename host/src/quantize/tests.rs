@@ -225,6 +225,7 @@ fn residual_graph_quantizes_and_file_agrees_bit_for_bit() {
         name: None,
         inputs: vec![],
         op,
+        dropout: 0.0,
     });
     let mut n = Network::from_nodes([1, 8, 8], &nodes).unwrap();
     n.init(&mut Rng::new(9));
