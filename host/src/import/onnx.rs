@@ -315,6 +315,7 @@ impl<'g> Translator<'g> {
                 name: Some(node_name(Some(i))),
                 inputs,
                 op: NodeOp::Layer(spec),
+                dropout: 0.0,
             },
             out: layer.out_shape,
             tensors,
@@ -430,4 +431,91 @@ fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
         bail!("axis {axis} is out of range for rank {rank}");
     }
     Ok(a as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Workspace;
+    use crate::npy::{NpyData, read_npy};
+    use std::path::PathBuf;
+
+    fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/onnx-tests")
+    }
+
+    fn f32s(d: NpyData) -> Vec<f32> {
+        match d {
+            NpyData::F32(v) => v,
+            other => panic!("expected f32 data, got {other:?}"),
+        }
+    }
+
+    /// The translated network's outputs against onnxruntime's, within 1e-4
+    /// absolute or relative.
+    fn matches_onnxruntime(name: &str) {
+        let net = load_network(&dir().join(format!("{name}.onnx"))).unwrap();
+        let x = read_npy(&dir().join(format!("{name}.inputs.npy"))).unwrap();
+        let want = read_npy(&dir().join(format!("{name}.outputs.npy"))).unwrap();
+        let n = x.shape[0];
+        let (x, want) = (f32s(x.data), f32s(want.data));
+        assert_eq!(x.len(), n * net.input_len(), "{name}: input size");
+        // The core's inference (what `myelin run` and the boards use), and
+        // the training engine where it applies (it leaves softmax to the loss).
+        let bytes = crate::quantize::AlignedBytes::new(&net.encode().unwrap());
+        let model = myelin_core::model::Model::parse(bytes.bytes()).unwrap();
+        let mut scratch = vec![0.0; myelin_core::model::scratch_len(&model)];
+        let mut got = Vec::new();
+        for sample in x.chunks_exact(net.input_len()) {
+            got.extend_from_slice(model.infer(sample, &mut scratch).unwrap());
+        }
+        assert_eq!(got.len(), want.len(), "{name}: output size");
+        let mut ws = Workspace::new(&net, n);
+        ws.x.copy_from_slice(&x);
+        let mut engine = ws.forward(&net, n).to_vec();
+        if net.layers.last().map(|l| l.activation) == Some(Activation::Softmax) {
+            let classes = net.layers.last().map_or(0, |l| l.out_len());
+            for row in engine.chunks_exact_mut(classes) {
+                let mut tmp = row.to_vec();
+                myelin_core::kernels::softmax(row, &mut tmp);
+                row.copy_from_slice(&tmp);
+            }
+        }
+        for (i, (&e, &c)) in engine.iter().zip(&got).enumerate() {
+            assert!((e - c).abs() <= 1e-5, "{name}[{i}]: engine {e}, core {c}");
+        }
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            let err = (g - w).abs();
+            assert!(
+                err <= 1e-4 || err <= 1e-4 * w.abs(),
+                "{name}[{i}]: myelin {g}, onnxruntime {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn residual_cnn_matches_onnxruntime() {
+        matches_onnxruntime("res_cnn");
+        matches_onnxruntime("res_cnn_bn");
+    }
+
+    #[test]
+    fn depthwise_separable_cnn_matches_onnxruntime() {
+        matches_onnxruntime("ds_cnn");
+    }
+
+    #[test]
+    fn tabular_mlp_matches_onnxruntime() {
+        matches_onnxruntime("tabular_mlp");
+    }
+
+    #[test]
+    fn lstm_matches_onnxruntime() {
+        matches_onnxruntime("lstm");
+    }
+
+    #[test]
+    fn conv1d_matches_onnxruntime() {
+        matches_onnxruntime("conv1d");
+    }
 }
