@@ -1167,6 +1167,33 @@ mod tests {
     }
 
     #[test]
+    fn core_inference_applies_every_activation_as_the_engine() {
+        let x: Vec<f32> = inputs(4, 31).iter().map(|v| 8.0 * v).collect();
+        for act in [
+            Activation::Relu,
+            Activation::Relu6,
+            Activation::Sigmoid,
+            Activation::Tanh,
+        ] {
+            let mut net = small_net(act);
+            // Large weights, so that ReLU6 clips and sigmoid saturates.
+            for v in &mut net.layers[0].tensors[0].data {
+                *v *= 4.0;
+            }
+            let bytes = crate::quantize::AlignedBytes::new(&net.encode().unwrap());
+            let model = myelin_core::model::Model::parse(bytes.bytes()).unwrap();
+            let mut scratch = vec![0.0; myelin_core::model::scratch_len(&model)];
+            let got = model.infer(&x, &mut scratch).unwrap().to_vec();
+            let mut ws = Workspace::new(&net, 1);
+            ws.x.copy_from_slice(&x);
+            let want = ws.forward(&net, 1);
+            for (a, b) in got.iter().zip(want) {
+                assert!((a - b).abs() < 1e-5, "{act:?}: core {a}, engine {b}");
+            }
+        }
+    }
+
+    #[test]
     fn graph_and_chain_engines_agree_on_a_chain() {
         // The same chain described with explicit names trains identically.
         let net = small_net(Activation::Tanh);

@@ -78,6 +78,7 @@ fn slot_start(model: &Model<'_>, r: usize) -> usize {
 fn activate(act: Activation, y: &mut [f32], tmp: &mut [f32]) {
     match act {
         Activation::Relu => kernels::relu_inplace(y),
+        Activation::Relu6 => kernels::relu6_inplace(y),
         Activation::Sigmoid => kernels::sigmoid_inplace(y),
         Activation::Tanh => kernels::tanh_inplace(y),
         Activation::Softmax if !y.is_empty() => {
