@@ -46,10 +46,16 @@ pub fn load_network(path: &Path) -> Result<Network> {
 /// name the ONNX node and the op or attribute that has no translation.
 pub fn to_network(g: &OnnxGraph) -> Result<Network> {
     if g.inputs.len() != 1 {
-        bail!("the graph has {} inputs; myelin models take one", g.inputs.len());
+        bail!(
+            "the graph has {} inputs; myelin models take one",
+            g.inputs.len()
+        );
     }
     if g.outputs.len() != 1 {
-        bail!("the graph has {} outputs; myelin models give one", g.outputs.len());
+        bail!(
+            "the graph has {} outputs; myelin models give one",
+            g.outputs.len()
+        );
     }
     let input = &g.inputs[0];
     let mut dims = Vec::with_capacity(input.dims.len());
@@ -390,9 +396,7 @@ impl<'g> Translator<'g> {
         if v.node.is_none() || v.node != self.built.len().checked_sub(1) {
             bail!("the graph output {out} must be the last node's output");
         }
-        let input = self
-            .input_shape
-            .context("no layer reads the graph input")?;
+        let input = self.input_shape.context("no layer reads the graph input")?;
         let nodes: Vec<NodeSpec> = self.built.iter().map(|b| b.spec.clone()).collect();
         let mut net = Network::from_nodes(input, &nodes)?;
         for (layer, b) in net.layers.iter_mut().zip(&self.built) {
@@ -455,8 +459,8 @@ mod tests {
     /// absolute or relative.
     fn matches_onnxruntime(name: &str) {
         let net = load_network(&dir().join(format!("{name}.onnx"))).unwrap();
-        let x = read_npy(&dir().join(format!("{name}.inputs.npy"))).unwrap();
-        let want = read_npy(&dir().join(format!("{name}.outputs.npy"))).unwrap();
+        let x = read_npy(dir().join(format!("{name}.inputs.npy"))).unwrap();
+        let want = read_npy(dir().join(format!("{name}.outputs.npy"))).unwrap();
         let n = x.shape[0];
         let (x, want) = (f32s(x.data), f32s(want.data));
         assert_eq!(x.len(), n * net.input_len(), "{name}: input size");
@@ -517,5 +521,33 @@ mod tests {
     #[test]
     fn conv1d_matches_onnxruntime() {
         matches_onnxruntime("conv1d");
+    }
+
+    fn error_of(name: &str, edit: impl FnOnce(&mut OnnxGraph)) -> String {
+        let mut g = myelin_onnx::load(&dir().join(format!("{name}.onnx"))).unwrap();
+        edit(&mut g);
+        format!("{:#}", to_network(&g).unwrap_err())
+    }
+
+    #[test]
+    fn untranslatable_nodes_are_named() {
+        let e = error_of("tabular_mlp", |g| g.nodes[1].op_type = "Elu".into());
+        assert!(
+            e.contains("Elu") && e.contains("no myelin translation"),
+            "{e}"
+        );
+        let e = error_of("ds_cnn", |g| {
+            let clip = g.nodes.iter_mut().find(|n| n.op_type == "Clip").unwrap();
+            let hi = clip.inputs[2].clone();
+            g.initializers
+                .insert(hi, myelin_onnx::Tensor::f32(vec![], vec![4.0]).unwrap());
+        });
+        assert!(e.contains("Clip") && e.contains("[0, 4]"), "{e}");
+        let e = error_of("res_cnn", |g| {
+            let conv = g.nodes.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+            conv.attributes
+                .insert("dilations".into(), myelin_onnx::Attribute::Ints(vec![2, 2]));
+        });
+        assert!(e.contains("Conv") && e.contains("dilations"), "{e}");
     }
 }

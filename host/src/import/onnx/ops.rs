@@ -44,7 +44,11 @@ impl Translator<'_> {
 
     /// Refuses attributes other than `known`.
     fn only_attributes(node: &Node, known: &[&str]) -> Result<()> {
-        if let Some(a) = node.attributes.keys().find(|a| !known.contains(&a.as_str())) {
+        if let Some(a) = node
+            .attributes
+            .keys()
+            .find(|a| !known.contains(&a.as_str()))
+        {
             bail!("the attribute {a} is not supported");
         }
         Ok(())
@@ -173,9 +177,7 @@ impl Translator<'_> {
         let target = match x.node {
             Some(i) if x.exclusive && x.time.is_none() => match &self.built[i].spec.op {
                 crate::graph::NodeOp::Layer(LayerSpec::Dense { units, .. }) => Some((i, *units)),
-                crate::graph::NodeOp::Layer(LayerSpec::Conv { filters, .. }) => {
-                    Some((i, *filters))
-                }
+                crate::graph::NodeOp::Layer(LayerSpec::Conv { filters, .. }) => Some((i, *filters)),
                 _ => None,
             },
             _ => None,
@@ -193,7 +195,9 @@ impl Translator<'_> {
             d == 1 || (axis == 1 && d == channels)
         });
         if !per_channel {
-            bail!("adds a constant of dims {cd:?}; only a per-channel bias (of {channels}) is supported");
+            bail!(
+                "adds a constant of dims {cd:?}; only a per-channel bias (of {channels}) is supported"
+            );
         }
         let bias = &mut self.built[i].tensors[1];
         if c.len() == 1 {
@@ -208,7 +212,14 @@ impl Translator<'_> {
     fn conv(&mut self, node: &Node) -> Result<()> {
         Self::only_attributes(
             node,
-            &["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+            &[
+                "auto_pad",
+                "dilations",
+                "group",
+                "kernel_shape",
+                "pads",
+                "strides",
+            ],
         )?;
         let x = self.val(node, 0)?;
         let (wd, w) = self.constant(node, 1)?;
@@ -388,7 +399,7 @@ impl Translator<'_> {
         let hi = self.scalar(node, 2)?.filter(|h| h.is_finite());
         match (lo, hi) {
             (Some(l), Some(h)) if l == 0.0 && h == 6.0 => self.activate(node, Activation::Relu6),
-            (Some(l), None) if l == 0.0 => self.activate(node, Activation::Relu),
+            (Some(0.0), None) => self.activate(node, Activation::Relu),
             _ => bail!(
                 "Clip to [{}, {}] is not supported: [0, 6] (relu6) and [0, inf) (relu) are",
                 lo.map_or("-inf".into(), |v| v.to_string()),
@@ -484,7 +495,7 @@ impl Translator<'_> {
         }
         let want = channel_shape(&x.sample());
         if node.int_or("ceil_mode", 0)? != 0 {
-            let fits = |n: usize, k: usize, s: usize, p: usize| (n + p - k) % s == 0;
+            let fits = |n: usize, k: usize, s: usize, p: usize| (n + p - k).is_multiple_of(s);
             if !(fits(want[1], size[0], stride[0], top + bottom)
                 && fits(want[2], size[1], stride[1], left + right))
             {
@@ -547,7 +558,9 @@ impl Translator<'_> {
         axes.sort_unstable();
         let spatial: Vec<usize> = (2..rank).collect();
         if axes != spatial {
-            bail!("ReduceMean over axes {axes:?} of rank {rank}; only the spatial axes {spatial:?} are supported");
+            bail!(
+                "ReduceMean over axes {axes:?} of rank {rank}; only the spatial axes {spatial:?} are supported"
+            );
         }
         let keep = node.int_or("keepdims", 1)? != 0;
         self.global_pool(node, Some(keep))
@@ -557,7 +570,9 @@ impl Translator<'_> {
         let first = self.val(node, 0)?;
         let axis = norm_axis(node.int("axis")?.unwrap_or(1), first.dims.len())?;
         if first.batch != 0 || axis != 1 {
-            bail!("concatenates along axis {axis}; only the channels (axis 1, batch first) are supported");
+            bail!(
+                "concatenates along axis {axis}; only the channels (axis 1, batch first) are supported"
+            );
         }
         let mut srcs = Vec::new();
         let mut channels = 0;
@@ -679,7 +694,10 @@ impl Translator<'_> {
             for &a in norm.iter().rev() {
                 let (d, batch, time) = axes_list[a];
                 if batch || time || d != 1 {
-                    bail!("squeezes axis {a} of dims {:?}, which is not of size 1", x.dims);
+                    bail!(
+                        "squeezes axis {a} of dims {:?}, which is not of size 1",
+                        x.dims
+                    );
                 }
                 axes_list.remove(a);
             }
@@ -761,7 +779,14 @@ impl Translator<'_> {
     fn lstm(&mut self, node: &Node) -> Result<()> {
         Self::only_attributes(
             node,
-            &["activations", "direction", "hidden_size", "layout", "clip", "input_forget"],
+            &[
+                "activations",
+                "direction",
+                "hidden_size",
+                "layout",
+                "clip",
+                "input_forget",
+            ],
         )?;
         if node.string("direction")?.unwrap_or("forward") != "forward" {
             bail!("only direction = forward is supported");
@@ -798,10 +823,17 @@ impl Translator<'_> {
             l => bail!("layout = {l} is invalid"),
         };
         if x.dims.len() != 3 || x.batch != bx {
-            bail!("reads dims {:?} with the batch at axis {}; layout {layout} needs it at {bx}", x.dims, x.batch);
+            bail!(
+                "reads dims {:?} with the batch at axis {}; layout {layout} needs it at {bx}",
+                x.dims,
+                x.batch
+            );
         }
         let (steps, feats) = (x.dims[tx], x.dims[2]);
-        let Some(h) = node.int("hidden_size")?.and_then(|h| usize::try_from(h).ok()) else {
+        let Some(h) = node
+            .int("hidden_size")?
+            .and_then(|h| usize::try_from(h).ok())
+        else {
             bail!("hidden_size is missing");
         };
         let (wd, w) = self.constant(node, 1)?;
