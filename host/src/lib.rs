@@ -13,6 +13,7 @@ pub mod export;
 pub mod fold;
 pub mod graph;
 pub mod idx;
+pub mod import;
 pub mod net;
 pub mod npy;
 pub mod plot;

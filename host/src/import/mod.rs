@@ -1,0 +1,3 @@
+//! Importers of models trained elsewhere.
+
+pub mod onnx;
