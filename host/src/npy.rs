@@ -81,6 +81,54 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     decode_npy(&bytes).with_context(|| format!("{}: not a usable .npy file", path.display()))
 }
 
+/// Deepest bracket nesting in a header: a plain array's is 2 (the dict and
+/// its shape tuple). Deeper ones (structured dtypes) are refused before
+/// npyz's literal parser, whose time grows steeply with the nesting.
+fn nesting(header: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for &b in header {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Whether the `'shape': (...)` tuple of a header has dimensions whose
+/// product (zeros left out, as in the strides) exceeds `u64`. npyz multiplies them without a check before it
+/// returns the header (a panic in builds with overflow checks), so such
+/// headers are refused first. Anything this scan does not recognise is left
+/// to npyz, which parses and validates the header.
+fn shape_overflows(header: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(header) else {
+        return false;
+    };
+    let Some(tuple) = text
+        .split_once("'shape'")
+        .and_then(|(_, rest)| rest.split_once('('))
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(inside, _)| inside)
+    else {
+        return false;
+    };
+    let mut product = 1u64;
+    for dim in tuple.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(d) = dim.parse::<u64>() else {
+            return false;
+        };
+        match product.checked_mul(d.max(1)) {
+            Some(p) => product = p,
+            None => return true,
+        }
+    }
+    false
+}
+
 /// Decodes the bytes of a `.npy` file; see [`read_npy`].
 pub fn decode_npy(bytes: &[u8]) -> Result<NpyArray> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
@@ -107,6 +155,15 @@ pub fn decode_npy(bytes: &[u8]) -> Result<NpyArray> {
             "truncated: the header ends at byte {data_start} but the file has {} bytes",
             bytes.len()
         );
+    }
+    let header = &bytes[prefix as usize..data_start as usize];
+    if nesting(header) > 2 {
+        bail!(
+            "the header nests deeper than a plain array's dict and shape (structured dtypes are not supported)"
+        );
+    }
+    if shape_overflows(header) {
+        bail!("the header's shape has more than 2^64 elements");
     }
     let file = NpyFile::new(bytes).map_err(|e| anyhow::anyhow!("bad header: {e}"))?;
     if file.order() == Order::Fortran {
@@ -313,7 +370,21 @@ mod tests {
             "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
             &[0; 8],
         );
-        assert!(err(&huge).contains("too many elements") || err(&huge).contains("needs"));
+        assert!(err(&huge).contains("more than 2^64"), "{}", err(&huge));
+        let nested = raw(
+            &format!(
+                "{{'descr': [('a', '<f4', {}2{})], 'fortran_order': False, 'shape': (1,), }}",
+                "(".repeat(40),
+                ")".repeat(40)
+            ),
+            &[0; 8],
+        );
+        assert!(err(&nested).contains("nests deeper"));
+        let empty_huge = raw(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }",
+            &[],
+        );
+        assert!(err(&empty_huge).contains("more than 2^64"));
         let big = raw(
             "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000,), }",
             &[0; 8],
