@@ -41,6 +41,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show the kernels this build selected for this CPU.
     Info,
+    /// Import a TFLite model (int8) as a myelin model file.
+    Import(crate::import::ImportArgs),
+    /// Run a model over the samples of a .npy file and write the outputs as .npy.
+    Run(crate::run::RunArgs),
     /// Write a model as Rust source for firmware (static weights, typed network).
     Export(crate::export::ExportArgs),
     /// Run an experiment: `vanishing-gradient`.
@@ -168,6 +172,8 @@ pub fn run() -> Result<()> {
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Export(a)) => crate::export::run(&a),
+        Some(Command::Import(a)) => crate::import::run(&a),
+        Some(Command::Run(a)) => crate::run::run(&a),
         Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
         Some(Command::Info) => {
             println!("myelin {}", env!("CARGO_PKG_VERSION"));
