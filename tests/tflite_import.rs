@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use myelin_core::model::{Activation, LayerKind, Model, shape_len};
+use myelin_core::model::{Activation, IoLayout, LayerKind, Model, shape_len};
 use myelin_core::quant::Requant;
 use myelin_host::import::{import_bytes, tflite};
 use myelin_host::npy::{NpyArray, NpyData, read_npy};
 use myelin_host::quantize::{AlignedBytes, QTensor, QuantizedNet};
+use myelin_host::run::run_batch;
 
 fn models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mlperf-tiny")
@@ -417,4 +418,35 @@ fn run_refuses_wrong_dtype_and_shape() {
         String::from_utf8_lossy(&st.stderr)
     );
     assert_eq!(read_npy(&y).unwrap().shape, [3, 640]);
+}
+
+#[test]
+fn resnet_nodes_the_core_runs_match_tflite() {
+    // Convolutions with even padding and the first residual add run on
+    // today's core, bit for bit; the first stride-2 SAME convolution
+    // (uneven padding) stops it.
+    let (checked, stop) = layer_by_layer("pretrainedResnet_quant");
+    assert!(checked >= 4, "{checked} nodes, stopped by {stop:?}");
+}
+
+#[test]
+fn run_takes_and_gives_channel_last_samples() {
+    // ResNet's first convolution as a model of its own, channel-last: run
+    // on TFLite's NHWC input gives TFLite's NHWC output tensor.
+    let name = "pretrainedResnet_quant";
+    let bytes = model_bytes(name);
+    let m = myelin_tflite::parse(&bytes).unwrap();
+    let mut imp = tflite::translate(&m).unwrap();
+    assert_eq!(imp.io_layout, IoLayout::ChannelLast);
+    imp.net.layers.truncate(1);
+    let file = AlignedBytes::new(&imp.encode().unwrap());
+    let model = Model::parse(file.bytes()).unwrap();
+    assert_eq!(model.io_layout(), IoLayout::ChannelLast);
+    let x = golden_tensor(name, m.inputs[0]);
+    assert_eq!(x.shape, [1, 32, 32, 3]);
+    let (shape, y) = run_batch(&model, &x).unwrap();
+    let want = golden_tensor(name, imp.node_tensors[0]);
+    assert_eq!(shape, [1, 32, 32, 16]);
+    assert_eq!(want.shape, [1, 32, 32, 16]);
+    assert_eq!(y, want.data);
 }

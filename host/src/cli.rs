@@ -530,11 +530,16 @@ fn inspect(a: InspectArgs) -> Result<()> {
     human(
         a.json,
         &format!(
-            "{}: model format v{}, {}, {} bytes, input {c}x{h}x{w}",
+            "{}: model format v{}, {}, {} bytes, input {c}x{h}x{w}{}",
             path.display(),
             m.version(),
             m.arithmetic().name(),
-            model_bytes.len()
+            model_bytes.len(),
+            match m.io_layout() {
+                myelin_core::model::IoLayout::ChannelLast =>
+                    format!(" (samples channel-last {h}x{w}x{c})"),
+                myelin_core::model::IoLayout::ChannelMajor => String::new(),
+            }
         ),
     );
     human(
@@ -638,6 +643,10 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 "arithmetic": m.arithmetic().name(),
                 "file_bytes": model_bytes.len(),
                 "input": m.input_shape(),
+                "io_layout": match m.io_layout() {
+                    myelin_core::model::IoLayout::ChannelLast => "channel-last",
+                    myelin_core::model::IoLayout::ChannelMajor => "channel-major",
+                },
                 "parameters": m.param_count(),
                 "macs": total_macs,
                 "dtypes": dtypes,
