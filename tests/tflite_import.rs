@@ -161,8 +161,8 @@ fn layer_by_layer(name: &str) -> (usize, Option<String>) {
     (imp.net.layers.len(), None)
 }
 
-/// LiteRT's reference kernels requantize with one rounding
-/// (`TFLITE_SINGLE_ROUNDING`): `(acc * M + 2^(30 - shift)) >> (31 - shift)`.
+/// LiteRT's reference int8 FULLY_CONNECTED requantizes with one rounding:
+/// `(acc * M + 2^(30 - shift)) >> (31 - shift)`.
 fn single_rounding(acc: i32, m: Requant) -> i64 {
     let total = 31 - i64::from(m.shift);
     (i64::from(acc) * i64::from(m.multiplier) + (1i64 << (total - 1))) >> total
@@ -219,6 +219,93 @@ fn dense_nodes_match_scalar_twin(name: &str) -> usize {
     checked
 }
 
+/// Every conv2d node (full or depthwise, any padding), computed by a scalar
+/// twin of LiteRT's reference int8 convolution (which, unlike its
+/// FULLY_CONNECTED, requantizes with the double rounding of
+/// `Requant::apply`) from the imported `[OC, C/G, KH, KW]`
+/// weights, per-side padding, biases and multipliers on TFLite's own input
+/// tensor, equals TFLite's output tensor.
+fn conv_nodes_match_scalar_twin(name: &str) -> usize {
+    let bytes = model_bytes(name);
+    let m = myelin_tflite::parse(&bytes).unwrap();
+    let imp = tflite::translate(&m).unwrap();
+    let mut checked = 0;
+    for (k, l) in imp.net.layers.iter().enumerate() {
+        if l.kind != LayerKind::Conv2d {
+            continue;
+        }
+        let r = l.inputs[0];
+        let src = if r == 0 {
+            m.inputs[0]
+        } else {
+            imp.node_tensors[r - 1]
+        };
+        let x = to_chw(&golden_tensor(name, src));
+        let want = to_chw(&golden_tensor(name, imp.node_tensors[k]));
+        let (QTensor::I8 { values: w, .. }, QTensor::I32 { values: b, .. }, QTensor::Requant(req)) =
+            (&l.tensors[0], &l.tensors[1], &l.tensors[2])
+        else {
+            panic!("conv node {k} without W, b, M");
+        };
+        let p = l.params.map(|v| v as usize);
+        let ([c, h, wd], [oc, oh, ow]) = (l.in_shape, l.out_shape);
+        let (kh, kw, sh, sw, pt, pl, g) = (p[0], p[1], p[2], p[3], p[4], p[6], p[8]);
+        let cg = c / g;
+        let (zi, zo) = (
+            i32::from(l.quant.input.zero_point),
+            i64::from(l.quant.output.zero_point),
+        );
+        let lo = if l.activation == Activation::Relu {
+            zo
+        } else {
+            -128
+        };
+        for o in 0..oc {
+            let group = o / (oc / g);
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b[o];
+                    for i in 0..cg {
+                        let ic = group * cg + i;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let (y, xx) = (
+                                    (oy * sh + ky) as isize - pt as isize,
+                                    (ox * sw + kx) as isize - pl as isize,
+                                );
+                                if y < 0 || xx < 0 || y >= h as isize || xx >= wd as isize {
+                                    continue;
+                                }
+                                let v = i32::from(x[(ic * h + y as usize) * wd + xx as usize]) - zi;
+                                acc += v * i32::from(w[((o * cg + i) * kh + ky) * kw + kx]);
+                            }
+                        }
+                    }
+                    // TFLite's convolutions round twice (MultiplyByQuantizedMultiplier).
+                    let y = (i64::from(req[o].apply(acc)) + zo).clamp(lo, 127);
+                    let at = (o * oh + oy) * ow + ox;
+                    assert_eq!(
+                        y,
+                        i64::from(want[at]),
+                        "{name}: conv node {k}, output ({o}, {oy}, {ox})"
+                    );
+                }
+            }
+        }
+        checked += 1;
+    }
+    checked
+}
+
+#[test]
+fn kws_and_resnet_convolutions_translate_exactly() {
+    // KWS: a 10x4 stride-2 SAME convolution (padding 4/5 and 1/2) and four
+    // depthwise-separable blocks; ResNet: stride-2 SAME (uneven) and 1x1
+    // shortcut convolutions.
+    assert_eq!(conv_nodes_match_scalar_twin("kws_ref_model"), 9);
+    assert_eq!(conv_nodes_match_scalar_twin("pretrainedResnet_quant"), 9);
+}
+
 #[test]
 fn ad01_translation_matches_tflite_exactly() {
     assert_eq!(dense_nodes_match_scalar_twin("ad01_int8"), 10);
@@ -244,25 +331,25 @@ fn ad01_first_layer_matches_tflite_through_the_core() {
 }
 
 #[test]
-#[ignore = "needs the core's int8 kernels to requantize with TFLite's single rounding (TFLITE_SINGLE_ROUNDING, as LiteRT's reference kernels); Requant::apply rounds twice for M < 1"]
+#[ignore = "needs the core's int8 dense to requantize with one rounding, as LiteRT's reference FULLY_CONNECTED does; Requant::apply rounds twice for M < 1"]
 fn ad01_matches_tflite_end_to_end() {
     end_to_end("ad01_int8");
 }
 
 #[test]
-#[ignore = "needs the core's int8 kernels to requantize with TFLite's single rounding (TFLITE_SINGLE_ROUNDING, as LiteRT's reference kernels); Requant::apply rounds twice for M < 1"]
+#[ignore = "needs the core's int8 dense to requantize with one rounding, as LiteRT's reference FULLY_CONNECTED does; Requant::apply rounds twice for M < 1"]
 fn ad01_matches_tflite_layer_by_layer() {
     assert_eq!(layer_by_layer("ad01_int8"), (10, None));
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, depthwise conv2d (groups = C) and uneven SAME padding in the int8 core, and TFLite's single rounding"]
+#[ignore = "needs q8: int8 softmax node in the model file, depthwise conv2d (groups = C) and uneven SAME padding in the int8 core, and the single-rounding int8 dense"]
 fn kws_matches_tflite_end_to_end() {
     end_to_end("kws_ref_model");
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, depthwise conv2d (groups = C) and uneven SAME padding in the int8 core, and TFLite's single rounding"]
+#[ignore = "needs q8: int8 softmax node in the model file, depthwise conv2d (groups = C) and uneven SAME padding in the int8 core, and the single-rounding int8 dense"]
 fn kws_matches_tflite_layer_by_layer() {
     let n = myelin_tflite::parse(&model_bytes("kws_ref_model"))
         .unwrap()
@@ -272,13 +359,13 @@ fn kws_matches_tflite_layer_by_layer() {
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, uneven SAME padding (stride-2 convs) in the int8 core, TFLite's avg-pool rounding and single rounding"]
+#[ignore = "needs q8: int8 softmax node in the model file, uneven SAME padding (stride-2 convs) in the int8 core, TFLite's avg-pool rounding and the single-rounding int8 dense"]
 fn resnet_matches_tflite_end_to_end() {
     end_to_end("pretrainedResnet_quant");
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, uneven SAME padding (stride-2 convs) in the int8 core, TFLite's avg-pool rounding and single rounding"]
+#[ignore = "needs q8: int8 softmax node in the model file, uneven SAME padding (stride-2 convs) in the int8 core, TFLite's avg-pool rounding and the single-rounding int8 dense"]
 fn resnet_matches_tflite_layer_by_layer() {
     let n = myelin_tflite::parse(&model_bytes("pretrainedResnet_quant"))
         .unwrap()
