@@ -41,6 +41,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show the kernels this build selected for this CPU.
     Info,
+    /// Import a TFLite model (int8) as a myelin model file.
+    Import(crate::import::ImportArgs),
+    /// Run a model over the samples of a .npy file and write the outputs as .npy.
+    Run(crate::run::RunArgs),
     /// Write a model as Rust source for firmware (static weights, typed network).
     Export(crate::export::ExportArgs),
     /// Run an experiment: `vanishing-gradient`.
@@ -168,6 +172,8 @@ pub fn run() -> Result<()> {
         Some(Command::Eval(a)) => eval(a),
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Export(a)) => crate::export::run(&a),
+        Some(Command::Import(a)) => crate::import::run(&a),
+        Some(Command::Run(a)) => crate::run::run(&a),
         Some(Command::Experiment(e)) => crate::experiment::run_command(&e),
         Some(Command::Info) => {
             println!("myelin {}", env!("CARGO_PKG_VERSION"));
@@ -524,11 +530,16 @@ fn inspect(a: InspectArgs) -> Result<()> {
     human(
         a.json,
         &format!(
-            "{}: model format v{}, {}, {} bytes, input {c}x{h}x{w}",
+            "{}: model format v{}, {}, {} bytes, input {c}x{h}x{w}{}",
             path.display(),
             m.version(),
             m.arithmetic().name(),
-            model_bytes.len()
+            model_bytes.len(),
+            match m.io_layout() {
+                myelin_core::model::IoLayout::ChannelLast =>
+                    format!(" (samples channel-last {h}x{w}x{c})"),
+                myelin_core::model::IoLayout::ChannelMajor => String::new(),
+            }
         ),
     );
     human(
@@ -632,6 +643,10 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 "arithmetic": m.arithmetic().name(),
                 "file_bytes": model_bytes.len(),
                 "input": m.input_shape(),
+                "io_layout": match m.io_layout() {
+                    myelin_core::model::IoLayout::ChannelLast => "channel-last",
+                    myelin_core::model::IoLayout::ChannelMajor => "channel-major",
+                },
                 "parameters": m.param_count(),
                 "macs": total_macs,
                 "dtypes": dtypes,

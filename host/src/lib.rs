@@ -19,4 +19,5 @@ pub mod npy;
 pub mod plot;
 pub mod pretrain;
 pub mod quantize;
+pub mod run;
 pub mod train;

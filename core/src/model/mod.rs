@@ -67,7 +67,7 @@ const H_LAYERS: usize = 20;
 const H_TENSORS: usize = 24;
 const H_INPUT: usize = 28;
 const H_ARITH: usize = 40;
-const H_RESERVED: usize = 44;
+const H_IO_LAYOUT: usize = 44;
 
 // Layer entry field offsets.
 const L_KIND: usize = 0;
@@ -333,6 +333,51 @@ impl DType {
     }
 }
 
+/// How a model's callers lay out its input and output samples (header field
+/// 44). Inference always computes channel-major `[C, H, W]`; the field tells
+/// tools such as `myelin run` to transpose samples given channel-last
+/// (`[H, W, C]`, TFLite's images) on the way in and out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum IoLayout {
+    /// `[C, H, W]`, the layout inference uses (code 0; every version 1 and 2 file).
+    ChannelMajor,
+    /// `[H, W, C]` (code 1).
+    ChannelLast,
+}
+
+impl IoLayout {
+    /// The code stored in the header.
+    pub const fn code(self) -> u32 {
+        match self {
+            IoLayout::ChannelMajor => 0,
+            IoLayout::ChannelLast => 1,
+        }
+    }
+
+    /// The layout stored as `code`, if known.
+    pub const fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            0 => IoLayout::ChannelMajor,
+            1 => IoLayout::ChannelLast,
+            _ => return None,
+        })
+    }
+}
+
+/// Sets the I/O layout of the model file in `bytes` (version 2 or 3) and
+/// rewrites its checksum; the file is validated before and after.
+pub fn set_io_layout(bytes: &mut [u8], layout: IoLayout) -> Result<(), Error> {
+    if Model::parse(bytes)?.version() < 2 && layout != IoLayout::ChannelMajor {
+        return Err(invalid(H_IO_LAYOUT, "version 1 files are channel-major"));
+    }
+    put(bytes, H_IO_LAYOUT, &layout.code().to_le_bytes())?;
+    let body = bytes.len() - 4;
+    let c = crc32(bytes.get(..body).unwrap_or(&[]));
+    put(bytes, body, &c.to_le_bytes())?;
+    Model::parse(bytes).map(|_| ())
+}
+
 /// How a model computes: in floating point, or with integers only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -479,6 +524,7 @@ pub struct Model<'a> {
     layers: usize,
     tensors: usize,
     input: Shape,
+    io_layout: IoLayout,
 }
 
 /// One entry of the layer table.
@@ -817,9 +863,10 @@ impl<'a> Model<'a> {
         let arithmetic = Arithmetic::from_code(u32_at(bytes, H_ARITH)?)
             .filter(|a| version > 1 || *a == Arithmetic::Float)
             .ok_or(invalid(H_ARITH, "unknown arithmetic"))?;
-        if u32_at(bytes, H_RESERVED)? != 0 {
-            return Err(invalid(H_RESERVED, "reserved header bytes are not zero"));
-        }
+        // Version 1 reserves the I/O layout field: those files are channel-major.
+        let io_layout = IoLayout::from_code(u32_at(bytes, H_IO_LAYOUT)?)
+            .filter(|l| version > 1 || *l == IoLayout::ChannelMajor)
+            .ok_or(invalid(H_IO_LAYOUT, "unknown I/O layout"))?;
         let layers = usize_at(bytes, H_LAYERS)?;
         let tensors = usize_at(bytes, H_TENSORS)?;
         if layers == 0 {
@@ -843,6 +890,7 @@ impl<'a> Model<'a> {
             layers,
             tensors,
             input,
+            io_layout,
         };
         for t in 0..tensors {
             model.check_tensor(t, tables_end, body)?;
@@ -952,6 +1000,11 @@ impl<'a> Model<'a> {
     /// Whether the model computes in float or with integers only.
     pub fn arithmetic(&self) -> Arithmetic {
         self.arithmetic
+    }
+
+    /// How the model's callers lay out one sample's input and output.
+    pub fn io_layout(&self) -> IoLayout {
+        self.io_layout
     }
 
     /// Quantization of the model's input (int8 models): how to turn a real

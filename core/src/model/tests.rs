@@ -806,3 +806,20 @@ fn graph_errors_are_specific() {
         ));
     });
 }
+
+#[test]
+fn io_layout_is_stored_and_unknown_codes_refused() {
+    with_mlp(|b| {
+        assert_eq!(Model::parse(b).unwrap().io_layout(), IoLayout::ChannelMajor);
+        set_io_layout(b, IoLayout::ChannelLast).unwrap();
+        let m = Model::parse(b).unwrap();
+        assert_eq!(m.io_layout(), IoLayout::ChannelLast);
+        assert_eq!(m.layer_count(), 2);
+        b[44..48].copy_from_slice(&2u32.to_le_bytes());
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset: 44, .. })
+        ));
+    });
+}

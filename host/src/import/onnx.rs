@@ -35,6 +35,15 @@ pub fn import(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| anyhow!("{}: the translated network is invalid: {e}", path.display()))
 }
 
+/// Translates the bytes of an ONNX model (external data, if any, is read
+/// from `dir` only) into a validated f32 myelin model file.
+pub fn import_bytes(bytes: &[u8], dir: Option<&Path>) -> Result<Vec<u8>> {
+    let g = myelin_onnx::parse(bytes, dir)?;
+    let net = to_network(&g)?;
+    net.encode()
+        .map_err(|e| anyhow!("the translated network is invalid: {e}"))
+}
+
 /// Reads the ONNX model at `path` and translates it into a network with the
 /// file's weights.
 pub fn load_network(path: &Path) -> Result<Network> {
