@@ -83,3 +83,64 @@ fn every_reference_model_matches_onnxruntime_through_the_cli() {
         matches_onnxruntime(name);
     }
 }
+
+#[test]
+fn an_imported_model_fine_tunes_and_quantizes_on_numpy_data() {
+    use myelin_host::npy::{NpyData, write_npy};
+    // A 3-class set of 1 x 16 x 16 samples, the residual CNN's input (the
+    // CNN ends with logits; a model ending with a softmax fine-tunes too).
+    let data = tmp("images");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut seed = 0x9e37_79b9u32;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as f32 / u32::MAX as f32 - 0.5
+    };
+    for (split, n) in [("train", 300usize), ("test", 60)] {
+        let x: Vec<f32> = (0..n * 256).map(|_| next()).collect();
+        let y: Vec<i64> = x
+            .chunks_exact(256)
+            .map(|r| i64::from(r[0] > 0.0) + i64::from(r[17] > 0.2))
+            .collect();
+        write_npy(
+            data.join(format!("x_{split}.npy")),
+            &[n, 1, 16, 16],
+            &NpyData::F32(x),
+        )
+        .unwrap();
+        write_npy(data.join(format!("y_{split}.npy")), &[n], &NpyData::I64(y)).unwrap();
+    }
+    let (model, tuned, int8) = (tmp("cnn.myl"), tmp("cnn-tuned.myl"), tmp("cnn-int8.myl"));
+    let onnx = models().join("res_cnn.onnx");
+    myelin(&[
+        "import".as_ref(),
+        onnx.as_os_str(),
+        "--out".as_ref(),
+        model.as_os_str(),
+    ]);
+    let said = myelin(&[
+        "train".as_ref(),
+        "--resume".as_ref(),
+        model.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--epochs".as_ref(),
+        "3".as_ref(),
+        "--out".as_ref(),
+        tuned.as_os_str(),
+    ]);
+    assert!(said.contains("test accuracy"), "{said}");
+    let said = myelin(&[
+        "quantize".as_ref(),
+        tuned.as_os_str(),
+        "--int8".as_ref(),
+        "--calib-data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        int8.as_os_str(),
+    ]);
+    assert!(said.contains("int8: test accuracy"), "{said}");
+    assert!(int8.is_file());
+}

@@ -100,7 +100,8 @@ pub struct TrainArgs {
     /// Shift each training image by up to N pixels, at random, zero-filled (0: off).
     #[arg(long, value_name = "N")]
     pub augment_shift: Option<usize>,
-    /// Training samples held out for validation.
+    /// Training samples held out for validation (a request for half the
+    /// training set or more holds out a tenth instead).
     #[arg(long)]
     pub validation: Option<usize>,
     /// Use only the first N training samples (after the seeded shuffle).
@@ -247,7 +248,14 @@ fn train(a: TrainArgs) -> Result<()> {
                 .with_context(|| format!("{}", path.display()))?;
             (t, name)
         } else {
-            let net = load_network(path)?;
+            let mut net = load_network(path)?;
+            // A softmax on the outputs (as imported models end) is the
+            // loss's during training; the fine-tuned model keeps the argmax.
+            if let Some(last) = net.layers.last_mut()
+                && last.activation == myelin_core::model::Activation::Softmax
+            {
+                last.activation = myelin_core::model::Activation::Identity;
+            }
             let mut hyper = net::preset("mnist-mlp")?.hyper;
             apply_overrides(&mut hyper, &a);
             (
@@ -314,7 +322,14 @@ fn train(a: TrainArgs) -> Result<()> {
     let mut order: Vec<u32> = (0..train_set.len() as u32).collect();
     Rng::new(seed.wrapping_add(0x5eed)).shuffle(&mut order);
     train_set.permute(&order);
-    let val_set = train_set.split_off(hyper.validation.min(train_set.len().saturating_sub(1)));
+    // A split that would take half the set or more (the 5,000 of the presets
+    // on a small table) becomes a tenth of it.
+    let held = if hyper.validation >= train_set.len() / 2 {
+        train_set.len() / 10
+    } else {
+        hyper.validation
+    };
+    let val_set = train_set.split_off(held);
     if let Some(n) = a.limit {
         train_set.truncate(n);
     }

@@ -1,5 +1,5 @@
-//! Labelled data sets: MNIST-style IDX pairs, normalization, shuffling and a
-//! validation split.
+//! Labelled data sets: MNIST-style IDX pairs or NumPy `.npy` arrays,
+//! normalization, shuffling and a validation split.
 
 use std::path::{Path, PathBuf};
 
@@ -139,24 +139,57 @@ impl Dataset {
     }
 }
 
-/// The four files of an MNIST-layout directory.
+/// The four files of a data directory: MNIST-layout IDX files, or NumPy
+/// arrays `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy`.
 #[derive(Debug, Clone)]
 pub struct MnistFiles {
-    /// Training images.
+    /// Training inputs.
     pub train_images: PathBuf,
     /// Training labels.
     pub train_labels: PathBuf,
-    /// Test images.
+    /// Test inputs.
     pub test_images: PathBuf,
     /// Test labels.
     pub test_labels: PathBuf,
+    /// Whether the files are `.npy` arrays rather than IDX.
+    pub npy: bool,
 }
 
+/// The NumPy files of a data directory, in the order of [`MnistFiles`]' fields.
+pub const NPY_FILES: [&str; 4] = ["x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy"];
+
 impl MnistFiles {
-    /// Finds `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]` in `dir`.
+    /// Finds the NumPy files ([`NPY_FILES`]) in `dir`, or else
+    /// `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`.
     pub fn locate(dir: &Path) -> Result<MnistFiles> {
         if !dir.is_dir() {
             bail!("{}: not a directory", dir.display());
+        }
+        let npy: Vec<PathBuf> = NPY_FILES.iter().map(|f| dir.join(f)).collect();
+        let present = npy.iter().filter(|p| p.is_file()).count();
+        if present == 4 {
+            let [a, b, c, d] = <[PathBuf; 4]>::try_from(npy).expect("four paths");
+            return Ok(MnistFiles {
+                train_images: a,
+                train_labels: b,
+                test_images: c,
+                test_labels: d,
+                npy: true,
+            });
+        }
+        if present > 0 {
+            let missing: Vec<&str> = NPY_FILES
+                .iter()
+                .zip(&npy)
+                .filter(|(_, p)| !p.is_file())
+                .map(|(f, _)| *f)
+                .collect();
+            bail!(
+                "{}: a NumPy data directory needs {}; missing {}",
+                dir.display(),
+                NPY_FILES.join(", "),
+                missing.join(", ")
+            );
         }
         let find = |stem: &str| -> Result<PathBuf> {
             for name in [format!("{stem}.gz"), stem.to_string()] {
@@ -172,18 +205,89 @@ impl MnistFiles {
             train_labels: find("train-labels-idx1-ubyte")?,
             test_images: find("t10k-images-idx3-ubyte")?,
             test_labels: find("t10k-labels-idx1-ubyte")?,
+            npy: false,
         })
     }
 
     /// Loads the training set.
     pub fn train(&self) -> Result<Dataset> {
-        load_pair(&self.train_images, &self.train_labels)
+        self.load(&self.train_images, &self.train_labels)
     }
 
     /// Loads the test set.
     pub fn test(&self) -> Result<Dataset> {
-        load_pair(&self.test_images, &self.test_labels)
+        self.load(&self.test_images, &self.test_labels)
     }
+
+    fn load(&self, inputs: &Path, labels: &Path) -> Result<Dataset> {
+        if self.npy {
+            load_npy_pair(inputs, labels)
+        } else {
+            load_pair(inputs, labels)
+        }
+    }
+}
+
+/// Loads NumPy inputs (`N x sample dims`, float32 as they are, or uint8
+/// scaled to `[0, 1]` as IDX images are) and integer labels (`N`, each in
+/// `0..=255`) into a data set.
+pub fn load_npy_pair(inputs: &Path, labels: &Path) -> Result<Dataset> {
+    use crate::npy::{NpyData, read_npy};
+    let x = read_npy(inputs)?;
+    let y = read_npy(labels)?;
+    let (xp, yp) = (inputs.display(), labels.display());
+    if x.shape.len() < 2 {
+        bail!(
+            "{xp}: inputs need rank 2 or more (samples, sample dims), found shape {:?}",
+            x.shape
+        );
+    }
+    if y.shape.len() != 1 {
+        bail!(
+            "{yp}: labels need rank 1 (one per sample), found shape {:?}",
+            y.shape
+        );
+    }
+    if x.shape[0] != y.shape[0] {
+        bail!(
+            "{yp}: {} labels, but {xp} has {} samples",
+            y.shape[0],
+            x.shape[0]
+        );
+    }
+    let values: Vec<f32> = match x.data {
+        NpyData::F32(v) => v,
+        NpyData::U8(v) => v.iter().map(|&b| f32::from(b) / 255.0).collect(),
+        other => bail!(
+            "{xp}: inputs are {}; myelin reads float32 or uint8 inputs",
+            other.dtype_name()
+        ),
+    };
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!("{xp}: element {i} is not a finite number");
+    }
+    let wide: Vec<i64> = match y.data {
+        NpyData::U8(v) => v.into_iter().map(i64::from).collect(),
+        NpyData::I8(v) => v.into_iter().map(i64::from).collect(),
+        NpyData::I32(v) => v.into_iter().map(i64::from).collect(),
+        NpyData::I64(v) => v,
+        other => bail!(
+            "{yp}: labels are {}; they must be integers (uint8, int8, int32 or int64)",
+            other.dtype_name()
+        ),
+    };
+    let mut labels = Vec::with_capacity(wide.len());
+    for (i, &l) in wide.iter().enumerate() {
+        let Ok(l) = u8::try_from(l) else {
+            bail!("{yp}: label {l} of sample {i} is not a class index in 0..=255");
+        };
+        labels.push(l);
+    }
+    Ok(Dataset {
+        sample_dims: x.shape[1..].to_vec(),
+        inputs: values,
+        labels,
+    })
 }
 
 /// Loads an image IDX and a label IDX into a data set.
@@ -249,5 +353,86 @@ mod tests {
         assert!(d.check_labels(4, Path::new("l")).is_ok());
         let e = d.check_labels(3, Path::new("l")).unwrap_err().to_string();
         assert!(e.contains("label 3"), "{e}");
+    }
+
+    fn npy_dir(tag: &str, files: &[(&str, &[usize], crate::npy::NpyData)]) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("myelin-npy-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (name, shape, data) in files {
+            crate::npy::write_npy(d.join(name), shape, data).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn numpy_directories_load_and_bad_ones_are_named() {
+        use crate::npy::NpyData::{F32, F64, I64, U8};
+        let good = npy_dir(
+            "good",
+            &[
+                (
+                    "x_train.npy",
+                    &[3, 2],
+                    F32(vec![0.5, -1.0, 2.0, 3.0, 4.0, 5.0]),
+                ),
+                ("y_train.npy", &[3], I64(vec![0, 1, 1])),
+                ("x_test.npy", &[1, 2], U8(vec![0, 255])),
+                ("y_test.npy", &[1], U8(vec![1])),
+            ],
+        );
+        let files = MnistFiles::locate(&good).unwrap();
+        assert!(files.npy);
+        let train = files.train().unwrap();
+        assert_eq!(
+            (train.sample_dims.clone(), train.labels.clone()),
+            (vec![2], vec![0, 1, 1])
+        );
+        assert_eq!(train.sample(1), &[2.0, 3.0]);
+        assert_eq!(
+            files.test().unwrap().sample(0),
+            &[0.0, 1.0],
+            "uint8 scaled as IDX"
+        );
+
+        std::fs::remove_file(good.join("y_test.npy")).unwrap();
+        let e = MnistFiles::locate(&good).unwrap_err().to_string();
+        assert!(e.contains("missing y_test.npy"), "{e}");
+
+        let bad =
+            |tag: &str, x: (&[usize], crate::npy::NpyData), y: (&[usize], crate::npy::NpyData)| {
+                let d = npy_dir(
+                    tag,
+                    &[
+                        ("x_train.npy", x.0, x.1),
+                        ("y_train.npy", y.0, y.1),
+                        ("x_test.npy", &[1, 1], F32(vec![0.0])),
+                        ("y_test.npy", &[1], I64(vec![0])),
+                    ],
+                );
+                format!("{:#}", MnistFiles::locate(&d).unwrap().train().unwrap_err())
+            };
+        let e = bad(
+            "count",
+            (&[2, 1], F32(vec![0.0; 2])),
+            (&[3], I64(vec![0; 3])),
+        );
+        assert!(
+            e.contains("y_train.npy") && e.contains("3 labels") && e.contains("2 samples"),
+            "{e}"
+        );
+        let e = bad("label", (&[1, 1], F32(vec![0.0])), (&[1], I64(vec![300])));
+        assert!(e.contains("label 300"), "{e}");
+        let e = bad("dtype", (&[1, 1], F64(vec![0.0])), (&[1], I64(vec![0])));
+        assert!(
+            e.contains("x_train.npy") && e.contains("float32 or uint8"),
+            "{e}"
+        );
+        let e = bad("flabel", (&[1, 1], F32(vec![0.0])), (&[1], F32(vec![0.0])));
+        assert!(e.contains("must be integers"), "{e}");
+        let e = bad("nan", (&[1, 1], F32(vec![f32::NAN])), (&[1], I64(vec![0])));
+        assert!(e.contains("not a finite number"), "{e}");
+        let e = bad("rank", (&[2], F32(vec![0.0; 2])), (&[2], I64(vec![0; 2])));
+        assert!(e.contains("rank 2 or more"), "{e}");
     }
 }

@@ -144,15 +144,21 @@ pub fn run_batch(m: &Model<'_>, x: &NpyArray) -> Result<(Vec<usize>, NpyData)> {
             }
             Ok((shape, NpyData::F32(y)))
         }
+        (Arithmetic::Int8, d) => {
+            let q = m.input_quant();
+            bail!(
+                "{} samples; the int8 model takes int8 codes{} (or run the float model)",
+                d.dtype_name(),
+                q.map_or(String::new(), |q| format!(
+                    ": code = round(x / {:e}) + {}",
+                    q.scale, q.zero_point
+                ))
+            )
+        }
         (a, d) => bail!(
-            "{} samples; the {} model takes {}",
+            "{} samples; the {} model takes float32",
             d.dtype_name(),
-            a.name(),
-            if a == Arithmetic::Int8 {
-                "int8 codes"
-            } else {
-                "float32"
-            }
+            a.name()
         ),
     }
 }
