@@ -67,6 +67,23 @@ fn breast_cancer_table_trains_quantizes_and_runs() {
         &s(&int8),
     ]);
     assert!(quantized.contains("accuracy"), "{quantized}");
+    // Calibrating from the .npy file of the same training samples gives the
+    // same model, with no accuracy report unless a test set is named.
+    let from_file = p("bc-int8-file.myl");
+    let said = myelin(&[
+        "quantize",
+        &s(&model),
+        "--int8",
+        "--calibrate",
+        "data/breast-cancer/x_train.npy",
+        "--out",
+        &s(&from_file),
+    ]);
+    assert!(said.contains("no test set"), "{said}");
+    assert_eq!(
+        std::fs::read(&int8).unwrap(),
+        std::fs::read(&from_file).unwrap()
+    );
     myelin(&[
         "run",
         &s(&model),

@@ -233,38 +233,21 @@ impl MnistFiles {
 /// `0..=255`) into a data set.
 pub fn load_npy_pair(inputs: &Path, labels: &Path) -> Result<Dataset> {
     use crate::npy::{NpyData, read_npy};
-    let x = read_npy(inputs)?;
+    let mut set = load_npy_inputs(inputs)?;
     let y = read_npy(labels)?;
     let (xp, yp) = (inputs.display(), labels.display());
-    if x.shape.len() < 2 {
-        bail!(
-            "{xp}: inputs need rank 2 or more (samples, sample dims), found shape {:?}",
-            x.shape
-        );
-    }
     if y.shape.len() != 1 {
         bail!(
             "{yp}: labels need rank 1 (one per sample), found shape {:?}",
             y.shape
         );
     }
-    if x.shape[0] != y.shape[0] {
+    if set.len() != y.shape[0] {
         bail!(
             "{yp}: {} labels, but {xp} has {} samples",
             y.shape[0],
-            x.shape[0]
+            set.len()
         );
-    }
-    let values: Vec<f32> = match x.data {
-        NpyData::F32(v) => v,
-        NpyData::U8(v) => v.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        other => bail!(
-            "{xp}: inputs are {}; myelin reads float32 or uint8 inputs",
-            other.dtype_name()
-        ),
-    };
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        bail!("{xp}: element {i} is not a finite number");
     }
     let wide: Vec<i64> = match y.data {
         NpyData::U8(v) => v.into_iter().map(i64::from).collect(),
@@ -283,10 +266,37 @@ pub fn load_npy_pair(inputs: &Path, labels: &Path) -> Result<Dataset> {
         };
         labels.push(l);
     }
+    set.labels = labels;
+    Ok(set)
+}
+
+/// Loads NumPy inputs alone (as [`load_npy_pair`] reads them), every label
+/// 0: samples for calibration.
+pub fn load_npy_inputs(inputs: &Path) -> Result<Dataset> {
+    use crate::npy::{NpyData, read_npy};
+    let x = read_npy(inputs)?;
+    let xp = inputs.display();
+    if x.shape.len() < 2 {
+        bail!(
+            "{xp}: inputs need rank 2 or more (samples, sample dims), found shape {:?}",
+            x.shape
+        );
+    }
+    let values: Vec<f32> = match x.data {
+        NpyData::F32(v) => v,
+        NpyData::U8(v) => v.iter().map(|&b| f32::from(b) / 255.0).collect(),
+        other => bail!(
+            "{xp}: inputs are {}; myelin reads float32 or uint8 inputs",
+            other.dtype_name()
+        ),
+    };
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!("{xp}: element {i} is not a finite number");
+    }
     Ok(Dataset {
         sample_dims: x.shape[1..].to_vec(),
+        labels: vec![0; x.shape[0]],
         inputs: values,
-        labels,
     })
 }
 

@@ -54,9 +54,16 @@ pub struct QuantizeArgs {
     /// f16 weight storage, computed in f32.
     #[arg(long)]
     pub f16: bool,
-    /// IDX directory: calibration uses its training images, the accuracy report its test set.
-    #[arg(long, value_name = "DIR", default_value = "data/mnist")]
-    pub calib_data: PathBuf,
+    /// Data directory (IDX or NumPy, as `train --data`): calibration uses its
+    /// training samples, the accuracy report its test set. Default
+    /// `data/mnist`, unless `--calibrate` is given.
+    #[arg(long, value_name = "DIR")]
+    pub calib_data: Option<PathBuf>,
+    /// Calibrate from the samples of this `.npy` file (`[N, ...one sample]`,
+    /// float32 or uint8) instead of a data directory's training set; the
+    /// accuracy report then needs `--calib-data` for its test set.
+    #[arg(long, value_name = "FILE.npy")]
+    pub calibrate: Option<PathBuf>,
     /// Training samples used to calibrate activation ranges.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub calib_samples: usize,
@@ -869,23 +876,35 @@ pub fn run(a: &QuantizeArgs) -> Result<()> {
     let source = read_model(&a.model)?;
     let m = Model::parse(source.bytes()).with_context(|| format!("{}", a.model.display()))?;
     let net = float_network(&m).with_context(|| format!("{}", a.model.display()))?;
-    if !a.calib_data.is_dir() {
-        bail!("{}: not a directory", a.calib_data.display());
-    }
-    let files = MnistFiles::locate(&a.calib_data)?;
+    let dir = match (&a.calib_data, &a.calibrate) {
+        (Some(d), _) => Some(d.clone()),
+        (None, None) => Some(PathBuf::from("data/mnist")),
+        (None, Some(_)) => None,
+    };
+    let files = dir.as_deref().map(MnistFiles::locate).transpose()?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let mut test = files.test()?;
-    if let Some(n) = a.test_limit {
-        test.truncate(n);
-    }
-    check_samples(&m, &test, &files.test_images)?;
+    let test = match &files {
+        Some(f) => {
+            let mut test = f.test()?;
+            if let Some(n) = a.test_limit {
+                test.truncate(n);
+            }
+            check_samples(&m, &test, &f.test_images)?;
+            Some(test)
+        }
+        None => None,
+    };
     let t0 = Instant::now();
     let (bytes, mode) = if a.int8 {
         if a.calib_samples == 0 {
             bail!("--calib-samples must be at least 1");
         }
-        let mut calib = files.train()?;
-        check_samples(&m, &calib, &files.train_images)?;
+        let (mut calib, source) = match (&a.calibrate, &files) {
+            (Some(p), _) => (crate::data::load_npy_inputs(p)?, p.clone()),
+            (None, Some(f)) => (f.train()?, f.train_images.clone()),
+            (None, None) => unreachable!("a data directory when no --calibrate"),
+        };
+        check_samples(&m, &calib, &source)?;
         calib.truncate(a.calib_samples);
         let q = quantize_int8(&net, &calib, a.calibration)
             .with_context(|| format!("{}", a.model.display()))?;
@@ -901,28 +920,45 @@ pub fn run(a: &QuantizeArgs) -> Result<()> {
     let quantize_secs = t0.elapsed().as_secs_f64();
     write_atomic(&a.out, &bytes)?;
 
-    let (_, float_acc) = crate::train::evaluate(&net, &test, threads);
     let written = AlignedBytes::new(&bytes);
     let qm = Model::parse(written.bytes()).with_context(|| format!("{}", a.out.display()))?;
-    let (_, q_acc) = if a.int8 {
-        evaluate_int8(&qm, &test, threads)?
-    } else {
-        crate::train::evaluate(&float_network(&qm)?, &test, threads)
+    let accuracy = match &test {
+        Some(test) => {
+            let (_, float_acc) = crate::train::evaluate(&net, test, threads);
+            let (_, q_acc) = if a.int8 {
+                evaluate_int8(&qm, test, threads)?
+            } else {
+                crate::train::evaluate(&float_network(&qm)?, test, threads)
+            };
+            Some((float_acc, q_acc, test.len()))
+        }
+        None => None,
     };
     let float_bytes = source.bytes().len();
     let params = net.param_count();
-    let line = format!(
-        "{mode}: test accuracy {:.2}% (float {:.2}%, {:+.2} points) on {} samples; {} bytes (float {} bytes, {:.3} bytes per parameter); saved {}",
-        100.0 * q_acc,
-        100.0 * float_acc,
-        100.0 * (q_acc - float_acc),
-        test.len(),
+    let sizes = format!(
+        "{} bytes (float {} bytes, {:.3} bytes per parameter); saved {}",
         bytes.len(),
         float_bytes,
         bytes.len() as f64 / params.max(1) as f64,
         a.out.display()
     );
+    let line = match accuracy {
+        Some((float_acc, q_acc, n)) => format!(
+            "{mode}: test accuracy {:.2}% (float {:.2}%, {:+.2} points) on {n} samples; {sizes}",
+            100.0 * q_acc,
+            100.0 * float_acc,
+            100.0 * (q_acc - float_acc),
+        ),
+        None => {
+            format!("{mode}: no test set (give --calib-data DIR for an accuracy report); {sizes}")
+        }
+    };
     human(a.json, &line);
+    let (float_acc, q_acc, test_samples) = match accuracy {
+        Some((f, q, n)) => (json!(f), json!(q), json!(n)),
+        None => (json!(null), json!(null), json!(null)),
+    };
     if a.json {
         println!(
             "{}",
@@ -935,7 +971,7 @@ pub fn run(a: &QuantizeArgs) -> Result<()> {
                 "calib_samples": if a.int8 { json!(a.calib_samples) } else { json!(null) },
                 "float_accuracy": float_acc,
                 "quantized_accuracy": q_acc,
-                "test_samples": test.len(),
+                "test_samples": test_samples,
                 "float_bytes": float_bytes,
                 "quantized_bytes": bytes.len(),
                 "parameters": params,
