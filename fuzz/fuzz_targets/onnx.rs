@@ -1,6 +1,8 @@
 //! The ONNX reader (`myelin-onnx`) on arbitrary bytes. Accepted graphs must
 //! hold what the reader promises: only supported ops, in topological order,
-//! every input known before it is read, every constant as long as its dims.
+//! every input known before it is read, every constant as long as its dims;
+//! the translation into a myelin network then succeeds with a model file the
+//! core accepts, or fails with an error (never a panic).
 //! Seeds: the reference models of `models/onnx-tests/` (copied).
 #![no_main]
 
@@ -26,5 +28,10 @@ fuzz_target!(|data: &[u8]| {
     }
     for t in g.initializers.values() {
         assert_eq!(t.len(), t.dims.iter().product::<usize>());
+    }
+    if let Ok(net) = myelin_host::import::onnx::to_network(&g) {
+        let bytes = net.encode().expect("a translated network encodes");
+        let aligned = myelin_host::quantize::AlignedBytes::new(&bytes);
+        myelin_core::model::Model::parse(aligned.bytes()).expect("the core reads what the importer wrote");
     }
 });
