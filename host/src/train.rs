@@ -115,6 +115,18 @@ impl OptState {
     }
 }
 
+/// What one [`Trainer::step`] measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepReport {
+    /// Summed cross-entropy over the batch.
+    pub loss: f64,
+    /// Correctly classified rows.
+    pub correct: usize,
+    /// Per layer, the L2 norm of the batch-mean weight gradient before the
+    /// update; `None` for layers without parameters.
+    pub grad_norms: Vec<Option<f32>>,
+}
+
 /// A network being trained, with its optimizer state and per-thread buffers.
 #[derive(Debug)]
 pub struct Trainer {
@@ -436,6 +448,56 @@ impl Trainer {
 
     /// Trains until the planned epochs are done or early stopping triggers,
     /// validating on `val` after each epoch and checkpointing when asked.
+    /// Trains one step on `rows` of `data` at rate `lr` (no augmentation)
+    /// and reports the batch's summed loss, correct count and, per layer,
+    /// the L2 norm of its weight gradient (first tensor, batch mean, before
+    /// the update; `None` for layers without parameters). The extra
+    /// reduction runs only here, not on the [`Self::run`] path.
+    pub fn step(&mut self, data: &Dataset, rows: &[u32], lr: f32) -> Result<StepReport> {
+        if rows.is_empty() || rows.len() > self.meta.hyper.batch {
+            bail!(
+                "a training step needs 1 to {} rows (the batch size), not {}",
+                self.meta.hyper.batch,
+                rows.len()
+            );
+        }
+        let (loss, correct, used) = self.compute(data, rows, None);
+        let scale = 1.0 / rows.len() as f64;
+        let grad_norms = (0..self.net.layers.len())
+            .map(|li| {
+                let len = self.workers[0].grads[li].first()?.len();
+                let mut squares = 0.0f64;
+                for k in 0..len {
+                    let sum: f64 = self.workers[..used]
+                        .iter()
+                        .map(|w| f64::from(w.grads[li][0][k]))
+                        .sum();
+                    squares += (sum * scale).powi(2);
+                }
+                Some(squares.sqrt() as f32)
+            })
+            .collect();
+        self.meta.steps += 1;
+        if !loss.is_finite() {
+            bail!(
+                "training diverged: loss is NaN or infinite at step {}",
+                self.meta.steps
+            );
+        }
+        if !self.apply(used, rows.len(), lr) {
+            bail!(
+                "training diverged: gradient is NaN or infinite at step {}",
+                self.meta.steps
+            );
+        }
+        self.update_running_stats(used);
+        Ok(StepReport {
+            loss,
+            correct,
+            grad_norms,
+        })
+    }
+
     pub fn run(&mut self, train: &Dataset, val: &Dataset, opts: &Options) -> Result<Summary> {
         let hyper = self.meta.hyper;
         if train.is_empty() {
@@ -756,6 +818,45 @@ mod tests {
                 "{opt:?}: {before} -> {after}"
             );
             assert!(s.history[5].train_loss < s.history[0].train_loss);
+        }
+    }
+
+    #[test]
+    fn step_reports_the_batch_mean_weight_gradient_norms() {
+        let data = blobs(40, 3);
+        let rows: Vec<u32> = (0..37).collect();
+        // Reference: one workspace over the whole batch.
+        let n = net();
+        let mut ws = Workspace::new(&n, rows.len());
+        let got = ws.gather(&data, &rows);
+        ws.train_shard(&n, got);
+        let want: Vec<f32> = ws
+            .grads
+            .iter()
+            .map(|g| {
+                let s: f64 = g[0].iter().map(|&v| f64::from(v / 37.0).powi(2)).sum();
+                s.sqrt() as f32
+            })
+            .collect();
+        let before = flat_params(&n);
+        for threads in [1, 3] {
+            let mut h = hyper(OptimizerKind::SGD, 0.1);
+            h.batch = rows.len();
+            let mut t = Trainer::new(net(), "t", h, 9, threads);
+            assert!(t.step(&data, &(0..38).collect::<Vec<u32>>(), 0.1).is_err());
+            let r = t.step(&data, &rows, 0.1).unwrap();
+            assert!(
+                (r.loss - ws.loss).abs() < 1e-3 * r.loss.abs(),
+                "{} vs {}",
+                r.loss,
+                ws.loss
+            );
+            assert_eq!(r.correct, ws.correct);
+            for (g, w) in r.grad_norms.iter().zip(&want) {
+                let g = g.expect("dense layers have weights");
+                assert!(*w > 0.0 && (g - w).abs() <= 1e-4 * w, "{g} vs {w}");
+            }
+            assert_ne!(flat_params(&t.net), before, "the step updates the weights");
         }
     }
 
