@@ -4,6 +4,7 @@
 use super::graph::p as gp;
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
+use crate::quant::depthwise;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use crate::quant::lstm::{LstmQ, lstm_sequence};
 use crate::quant::{OutputQuant, Requant};
@@ -236,10 +237,10 @@ fn layer(
         }
         LayerKind::Conv2d => {
             let win = l.window()?;
-            if p[gp::GROUPS] != 1 || win.pad_top != win.pad_bottom || win.pad_left != win.pad_right
-            {
+            let depthwise = p[gp::GROUPS] == c && c > 1;
+            if p[gp::GROUPS] != 1 && !depthwise {
                 return Err(Error::Unsupported {
-                    what: "int8 conv2d with groups or uneven padding",
+                    what: "int8 conv2d with groups other than 1 or the input channels",
                 });
             }
             let shape = Conv2dShape {
@@ -248,7 +249,7 @@ fn layer(
                 out_channels: l.out_shape[0],
                 kernel: [win.k_h, win.k_w],
                 stride: [win.stride_h, win.stride_w],
-                padding: [win.pad_top, win.pad_left],
+                padding: [win.pad_top, win.pad_bottom, win.pad_left, win.pad_right],
             };
             let conv = ConvQ {
                 weights: weights(l, 0)?,
@@ -257,7 +258,11 @@ fn layer(
                 input_zero_point: in_zp,
                 output,
             };
-            int8::conv2d(&conv, &shape, x, y)
+            if depthwise {
+                depthwise::depthwise_conv2d(&conv, &shape, x, y)
+            } else {
+                int8::conv2d(&conv, &shape, x, y)
+            }
         }
         LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
             if p[gp::PAD_TOP..=gp::PAD_RIGHT].iter().any(|&v| v != 0) {

@@ -117,7 +117,8 @@ fn dense_with<D: DotKernel>(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Resul
 
 /// Shape of a 2-D convolution over channels-first tensors.
 ///
-/// Output size per axis: `(in + 2 * padding - kernel) / stride + 1`.
+/// Output size per axis: `(in + padding before + padding after - kernel) /
+/// stride + 1`.
 /// Padding stands for real 0 (the input zero point), so padded taps add
 /// nothing to the accumulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,8 +134,9 @@ pub struct Conv2dShape {
     pub kernel: [usize; 2],
     /// Stride along height and width.
     pub stride: [usize; 2],
-    /// Zero padding on each side along height and width.
-    pub padding: [usize; 2],
+    /// Zero padding at the top, bottom, left and right (TFLite's SAME puts
+    /// the odd row or column at the bottom or right).
+    pub padding: [usize; 4],
 }
 
 impl Conv2dShape {
@@ -153,7 +155,7 @@ impl Conv2dShape {
             out_channels,
             kernel: [1, kernel],
             stride: [1, stride],
-            padding: [0, padding],
+            padding: [0, 0, padding, padding],
         }
     }
 
@@ -174,7 +176,7 @@ impl Conv2dShape {
                 self.in_size[axis],
                 self.kernel[axis],
                 self.stride[axis],
-                self.padding[axis],
+                [self.padding[2 * axis], self.padding[2 * axis + 1]],
             )?;
         }
         Ok(out)
@@ -219,7 +221,7 @@ impl From<kernels::Conv2dShape> for Conv2dShape {
             out_channels: s.out_ch,
             kernel: [s.k_h, s.k_w],
             stride: [s.stride, s.stride],
-            padding: [s.pad, s.pad],
+            padding: [s.pad; 4],
         }
     }
 }
@@ -231,7 +233,12 @@ impl From<kernels::Conv1dShape> for Conv2dShape {
     }
 }
 
-fn out_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Result<usize, Error> {
+fn out_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: [usize; 2],
+) -> Result<usize, Error> {
     if stride == 0 {
         return Err(Error::InvalidShape {
             what: "zero stride",
@@ -242,8 +249,8 @@ fn out_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Result
             what: "zero kernel",
         });
     }
-    let padded = padding
-        .checked_mul(2)
+    let padded = padding[0]
+        .checked_add(padding[1])
         .and_then(|p| p.checked_add(input))
         .ok_or(Error::InvalidShape {
             what: "padding too large",
@@ -387,7 +394,7 @@ fn conv2d_with<D: DotKernel>(
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;
     let [sh, sw] = s.stride;
-    let [ph, pw] = s.padding;
+    let [ph, _, pw, _] = s.padding;
     let zp = layer.input_zero_point;
     let plane = out_h * out_w;
     let mut buf = [0i8; PATCH_MAX];
@@ -445,7 +452,7 @@ fn conv2d_with<D: DotKernel>(
 /// Direct convolution, one inner product per kernel row inside the input
 /// (padded taps skipped): the scalar reference, and the fallback for large
 /// filters. The caller has checked the shapes.
-fn conv2d_rows<D: DotKernel>(
+pub(crate) fn conv2d_rows<D: DotKernel>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
@@ -455,7 +462,7 @@ fn conv2d_rows<D: DotKernel>(
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;
     let [sh, sw] = s.stride;
-    let [ph, pw] = s.padding;
+    let [ph, _, pw, _] = s.padding;
     let zp = layer.input_zero_point;
     let filter_len = s.in_channels * kh * kw;
     for (o, y) in y.chunks_exact_mut(out_h * out_w).enumerate() {
@@ -529,8 +536,8 @@ impl Pool2dShape {
             });
         }
         Ok([
-            out_len(self.in_size[0], self.kernel[0], self.stride[0], 0)?,
-            out_len(self.in_size[1], self.kernel[1], self.stride[1], 0)?,
+            out_len(self.in_size[0], self.kernel[0], self.stride[0], [0, 0])?,
+            out_len(self.in_size[1], self.kernel[1], self.stride[1], [0, 0])?,
         ])
     }
 

@@ -311,7 +311,12 @@ impl QuantizedNet {
                         out_channels: l.out_shape[0],
                         kernel: [p[gp::K_H], p[gp::K_W]],
                         stride: [p[gp::STRIDE_H], p[gp::STRIDE_W]],
-                        padding: [p[gp::PAD_TOP], p[gp::PAD_LEFT]],
+                        padding: [
+                            p[gp::PAD_TOP],
+                            p[gp::PAD_BOTTOM],
+                            p[gp::PAD_LEFT],
+                            p[gp::PAD_RIGHT],
+                        ],
                     };
                     let conv = ConvQ {
                         weights: i8s(0),
