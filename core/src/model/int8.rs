@@ -1,12 +1,13 @@
 //! Integer-only inference straight from a parsed int8 model file, with
 //! caller-owned scratch. Weights, biases and multipliers are read in place.
 
-use super::graph::p as gp;
+use super::graph::{self, p as gp};
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
 use crate::quant::depthwise;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use crate::quant::lstm::{LstmQ, lstm_sequence};
+use crate::quant::softmax::{self, SoftmaxQ};
 use crate::quant::{OutputQuant, Requant};
 
 /// Scratch [`Model::infer_int8`] needs: `i8` activations and `i16` LSTM cell
@@ -71,7 +72,7 @@ fn requant<'a>(l: &LayerView<'a>, j: usize) -> Result<&'a [Requant], Error> {
     tensor(l, j)?.as_requant().ok_or(UNALIGNED)
 }
 
-fn to_q12(l: &LayerView<'_>) -> Result<Requant, Error> {
+fn activation_requant(l: &LayerView<'_>) -> Result<Requant, Error> {
     tensor(l, 0)?.requant_at(0).ok_or(Error::Unsupported {
         what: "activation layer without its multiplier",
     })
@@ -233,7 +234,11 @@ fn layer(
                 input_zero_point: in_zp,
                 output,
             };
-            int8::dense(&d, x, y)
+            if l.params[gp::ROUNDING] == graph::ROUNDING_SINGLE {
+                int8::dense_single_rounding(&d, x, y)
+            } else {
+                int8::dense(&d, x, y)
+            }
         }
         LayerKind::Conv2d => {
             let win = l.window()?;
@@ -307,8 +312,15 @@ fn layer(
             lstm_sequence(&lstm, x, y, cell, scratch)
         }
         LayerKind::Activation => match l.activation {
-            Activation::Sigmoid => int8::sigmoid(x, in_zp, to_q12(l)?, y),
-            Activation::Tanh => int8::tanh(x, in_zp, to_q12(l)?, y),
+            Activation::Sigmoid => int8::sigmoid(x, in_zp, activation_requant(l)?, y),
+            Activation::Tanh => int8::tanh(x, in_zp, activation_requant(l)?, y),
+            Activation::Softmax => {
+                let p = SoftmaxQ {
+                    input_beta: activation_requant(l)?,
+                    diff_min: l.params[gp::DIFF_MIN] as i32,
+                };
+                softmax::softmax(&p, x.len().max(1), x, y)
+            }
             _ => {
                 y.copy_from_slice(x);
                 if relu {

@@ -84,33 +84,64 @@ pub fn dense_dsp(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error
     dense_with::<dot::Dsp>(layer, x, y)
 }
 
+/// [`dense`] with one rounding in the requantization
+/// ([`OutputQuant::requantize_single_rounding`]), as LiteRT's reference
+/// `FULLY_CONNECTED` computes.
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_single_rounding(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_requantized::<dot::Active>(layer, x, y, OutputQuant::requantize_single_rounding)
+}
+
+/// Scalar reference of [`dense_single_rounding`].
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_single_rounding_scalar(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    dense_requantized::<dot::Scalar>(layer, x, y, OutputQuant::requantize_single_rounding)
+}
+
 #[inline(always)]
 fn dense_with<D: DotKernel>(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_requantized::<D>(layer, x, y, OutputQuant::requantize)
+}
+
+#[inline(always)]
+fn dense_requantized<D: DotKernel>(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    requantize: impl Fn(OutputQuant, i32, Requant) -> i8,
+) -> Result<(), Error> {
+    let out = layer.output;
+    let rq = |acc, o| requantize(out, acc, channel_requant(layer.requant, o));
     let n = x.len();
     layer.check(n, y.len())?;
     if n == 0 {
         for (o, y) in y.iter_mut().enumerate() {
-            *y = layer
-                .output
-                .requantize(layer.bias[o], channel_requant(layer.requant, o));
+            *y = rq(layer.bias[o], o);
         }
         return Ok(());
     }
     let zp = layer.input_zero_point;
-    let out = &layer.output;
     let mut rows = layer.weights.chunks_exact(n);
     let mut o = 0;
     while o + 2 <= y.len() {
         let (w0, w1) = (rows.next().unwrap_or(&[]), rows.next().unwrap_or(&[]));
         let (a0, a1) = D::dot2(w0, w1, x, zp, (layer.bias[o], layer.bias[o + 1]));
-        y[o] = out.requantize(a0, channel_requant(layer.requant, o));
-        y[o + 1] = out.requantize(a1, channel_requant(layer.requant, o + 1));
+        y[o] = rq(a0, o);
+        y[o + 1] = rq(a1, o + 1);
         o += 2;
     }
     if o < y.len() {
         let w = rows.next().unwrap_or(&[]);
         let acc = D::dot(w, x, zp, layer.bias[o]);
-        y[o] = out.requantize(acc, channel_requant(layer.requant, o));
+        y[o] = rq(acc, o);
     }
     Ok(())
 }

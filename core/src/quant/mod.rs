@@ -9,7 +9,7 @@
 //! Two halves, kept apart on purpose:
 //!
 //! - **Inference, integers only** — [`fixed`], [`dot`], [`int8`],
-//!   [`depthwise`], [`packed`], [`lstm`].
+//!   [`depthwise`], [`packed`], [`lstm`], [`softmax`].
 //!   No floating point, so an int8 model gives the same bits on every
 //!   target. On Cortex-M cores with the DSP extension the inner products use
 //!   `SMLAD`; [`dot`] explains why that is bit-identical to the scalar loop.
@@ -32,6 +32,7 @@ pub mod packed;
 pub mod params;
 #[cfg(myelin_arm_dsp)]
 mod rows;
+pub mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
