@@ -23,7 +23,7 @@ pub fn check(
     y_len: usize,
 ) -> Result<(), Error> {
     let out_len = shape.output_len()?;
-    if shape.out_channels % shape.in_channels != 0 {
+    if !shape.out_channels.is_multiple_of(shape.in_channels) {
         return Err(Error::InvalidShape {
             what: "depthwise output channels not a multiple of the input channels",
         });

@@ -39,7 +39,7 @@ pub fn softmax(p: &SoftmaxQ, row: usize, x: &[i8], y: &mut [i8]) -> Result<(), E
             what: "softmax over rows of zero elements",
         });
     }
-    if x.len() != y.len() || x.len() % row != 0 {
+    if x.len() != y.len() || !x.len().is_multiple_of(row) {
         return Err(Error::ShapeMismatch {
             expected: x.len(),
             found: y.len(),
