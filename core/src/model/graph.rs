@@ -38,8 +38,8 @@ pub mod p {
     pub const HIDDEN: usize = 0;
     /// Batch-norm epsilon, as `f32` bits.
     pub const EPS: usize = 0;
-    /// Int8 dense requantization: [`ROUNDING_DOUBLE`] or
-    /// [`ROUNDING_SINGLE`].
+    /// Int8 dense requantization: [`ROUNDING_DOUBLE`](super::ROUNDING_DOUBLE) or
+    /// [`ROUNDING_SINGLE`](super::ROUNDING_SINGLE).
     pub const ROUNDING: usize = 0;
     /// Int8 softmax activation node: TFLite's `diff_min`, as `i32` bits.
     pub const DIFF_MIN: usize = 0;
