@@ -45,7 +45,7 @@ proptest! {
             kernel: [kh, kw],
             stride: [sh, sw],
             // TFLite SAME: an odd total puts the extra row or column last.
-            padding: [ph, ph + (kh + sw) % 2, pw, pw + (kw + sh) % 2],
+            padding: [ph, ph.saturating_add((kh ^ sw) & 1), pw, pw.saturating_add((kw ^ sh) & 1)],
         };
         let weights = vec![3i8; nw];
         let bias = vec![-5i32; nb];
