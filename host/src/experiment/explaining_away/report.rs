@@ -43,7 +43,7 @@ pub fn markdown(r: &Results) -> String {
     );
     s.push_str("| (h1, h2) |");
     for c in &t.conditions {
-        let _ = write!(s, " p(h1, h2 | {}) |", c.given);
+        let _ = write!(s, " p(h1, h2), given {} |", c.given);
     }
     s.push_str("\n| --- |");
     s.push_str(&" ---: |".repeat(t.conditions.len()));
