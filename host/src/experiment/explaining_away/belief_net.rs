@@ -258,6 +258,8 @@ mod tests {
     use crate::experiment::explaining_away::binary_states::{StateDist, log_sum_exp, sigmoid};
 
     #[test]
+    // Index loops spell out the energy and the likelihood term by term.
+    #[allow(clippy::needless_range_loop)]
     fn log_joint_matches_the_model_written_out() {
         let net = BeliefNet {
             hidden: 2,

@@ -355,7 +355,7 @@ mod tests {
     #[test]
     fn gray_code_inputs_match_direct_sums() {
         let (bias, rows) = ([0.5f32, -1.0], [1.0f32, 2.0, -3.0, 0.25, 4.0, 8.0]);
-        let mut seen = vec![false; 8];
+        let mut seen = [false; 8];
         for_each_state_input(3, &bias, &rows, |s, a| {
             seen[s] = true;
             for (k, &ak) in a.iter().enumerate() {

@@ -129,6 +129,8 @@ mod tests {
     }
 
     #[test]
+    // Index loops spell out the energy and the likelihood term by term.
+    #[allow(clippy::needless_range_loop)]
     fn hidden_marginal_is_the_sum_over_visible_states_and_does_not_factorize() {
         let rbm = random_rbm(5, 3, 3.0, 8);
         // Brute force: Σ_v e^(-E(v, h)) over all 32 visible states.
