@@ -331,47 +331,43 @@ fn ad01_first_layer_matches_tflite_through_the_core() {
 }
 
 #[test]
-#[ignore = "needs the core's int8 dense to requantize with one rounding, as LiteRT's reference FULLY_CONNECTED does; Requant::apply rounds twice for M < 1"]
 fn ad01_matches_tflite_end_to_end() {
     end_to_end("ad01_int8");
 }
 
 #[test]
-#[ignore = "needs the core's int8 dense to requantize with one rounding, as LiteRT's reference FULLY_CONNECTED does; Requant::apply rounds twice for M < 1"]
 fn ad01_matches_tflite_layer_by_layer() {
     assert_eq!(layer_by_layer("ad01_int8"), (10, None));
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, depthwise conv2d (groups = C) and uneven SAME padding in the int8 core, and the single-rounding int8 dense"]
 fn kws_matches_tflite_end_to_end() {
     end_to_end("kws_ref_model");
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, depthwise conv2d (groups = C) and uneven SAME padding in the int8 core, and the single-rounding int8 dense"]
 fn kws_matches_tflite_layer_by_layer() {
     let n = myelin_tflite::parse(&model_bytes("kws_ref_model"))
         .unwrap()
         .operators
         .len();
-    assert_eq!(layer_by_layer("kws_ref_model"), (n - 1, None));
+    // Every operator is one node, and every node matches.
+    assert_eq!(layer_by_layer("kws_ref_model"), (n, None));
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, uneven SAME padding (stride-2 convs) in the int8 core and the single-rounding int8 dense"]
 fn resnet_matches_tflite_end_to_end() {
     end_to_end("pretrainedResnet_quant");
 }
 
 #[test]
-#[ignore = "needs q8: int8 softmax node in the model file, uneven SAME padding (stride-2 convs) in the int8 core and the single-rounding int8 dense"]
 fn resnet_matches_tflite_layer_by_layer() {
     let n = myelin_tflite::parse(&model_bytes("pretrainedResnet_quant"))
         .unwrap()
         .operators
         .len();
-    assert_eq!(layer_by_layer("pretrainedResnet_quant"), (n - 1, None));
+    // Every operator is one node, and every node matches.
+    assert_eq!(layer_by_layer("pretrainedResnet_quant"), (n, None));
 }
 
 #[test]

@@ -129,7 +129,8 @@ proptest! {
             out_channels: out_c,
             kernel: [kh, kw],
             stride: [sh, sw],
-            padding: [ph, pw],
+            // TFLite SAME: an odd total puts the extra row or column last.
+            padding: [ph, ph + (kh + sw) % 2, pw, pw + (kw + sh) % 2],
         };
         prop_assume!(shape.out_size().is_ok());
         let (x, weights) = seed.split_at(in_c * h * w);
@@ -217,7 +218,7 @@ fn large_filters_fall_back_to_rows_and_agree() {
         out_channels: 3,
         kernel: [10, 10],
         stride: [1, 2],
-        padding: [1, 2],
+        padding: [1, 1, 2, 2],
     };
     let mut state = 99u32;
     let mut byte = || {

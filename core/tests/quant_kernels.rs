@@ -195,7 +195,7 @@ fn f64_conv(
                     for ky in 0..kh {
                         for kx in 0..kw {
                             let iy = (oy * s.stride[0] + ky) as isize - s.padding[0] as isize;
-                            let ix = (ox * s.stride[1] + kx) as isize - s.padding[1] as isize;
+                            let ix = (ox * s.stride[1] + kx) as isize - s.padding[2] as isize;
                             if iy < 0 || ix < 0 || iy >= ih as isize || ix >= iw as isize {
                                 continue;
                             }
@@ -232,7 +232,7 @@ fn conv2d_matches_f32() {
         out_channels: 3,
         kernel: [3, 4],
         stride: [2, 1],
-        padding: [1, 2],
+        padding: [1, 2, 2, 1],
     };
     let mut rng = Rng(0xdead_beef_cafe_f00d);
     let mut w = vec![0.0f32; s.weight_len().unwrap()];
@@ -510,7 +510,7 @@ fn shape_errors_do_not_panic() {
         out_channels: 1,
         kernel: [1, 1],
         stride: [1, 0],
-        padding: [0, 0],
+        padding: [0; 4],
     };
     let conv = ConvQ {
         weights: &[0],

@@ -42,7 +42,8 @@ proptest! {
             out_channels: out_c,
             kernel: [kh, kw],
             stride: [sh, sw],
-            padding: [ph, pw],
+            // TFLite SAME: an odd total puts the extra row or column last.
+            padding: [ph, ph + (kh + sw) % 2, pw, pw + (kw + sh) % 2],
         };
         prop_assume!(shape.out_size().is_ok());
         let (x, weights) = seed.split_at(in_c * h * w);
@@ -79,7 +80,7 @@ fn mnist_sized_layers_agree() {
             out_channels: out_c,
             kernel: [5, 5],
             stride: [1, 1],
-            padding: [2, 2],
+            padding: [2; 4],
         };
         let x = bytes(7, shape.input_len().unwrap());
         let w = bytes(11, shape.weight_len().unwrap());
@@ -114,7 +115,7 @@ fn extreme_sums_wrap_alike() {
         out_channels: 1,
         kernel: [7, 7],
         stride: [1, 1],
-        padding: [3, 3],
+        padding: [3; 4],
     };
     let x = vec![i8::MIN; shape.input_len().unwrap()];
     let w = vec![i8::MIN; shape.weight_len().unwrap()];

@@ -44,7 +44,8 @@ proptest! {
             out_channels: o,
             kernel: [kh, kw],
             stride: [sh, sw],
-            padding: [ph, pw],
+            // TFLite SAME: an odd total puts the extra row or column last.
+            padding: [ph, ph + (kh + sw) % 2, pw, pw + (kw + sh) % 2],
         };
         let weights = vec![3i8; nw];
         let bias = vec![-5i32; nb];
@@ -123,7 +124,7 @@ fn degenerate_shapes_are_refused() {
             out_channels: o,
             kernel: [1, 1],
             stride: [1, 1],
-            padding: [0, 0],
+            padding: [0; 4],
         };
         assert!(conv2d(&layer, &shape, &[], &mut []).is_err());
         assert!(conv2d_scalar(&layer, &shape, &[], &mut []).is_err());

@@ -338,6 +338,7 @@ fn train(a: TrainArgs) -> Result<()> {
         &mut trainer.net,
         &a.pretrain.resolve(a.config.as_deref())?,
         hyper.batch,
+        threads,
         &train_set,
         seed,
         |l| eprintln!("{l}"),

@@ -47,9 +47,13 @@ pub fn run(a: &RunArgs) -> Result<()> {
 }
 
 /// One sample's dimensions as callers see them: `[H, W, C]` for a
-/// channel-last model, `[C, H, W]` otherwise, without leading 1s.
+/// channel-last model, `[C, H, W]` otherwise, without leading 1s; a flat
+/// vector `[1, 1, N]` is `[N]` in either layout.
 pub fn sample_dims(s: Shape, layout: IoLayout) -> Vec<usize> {
     let [c, h, w] = s;
+    if c == 1 && h == 1 {
+        return vec![w];
+    }
     let dims = match layout {
         IoLayout::ChannelLast => [h, w, c],
         IoLayout::ChannelMajor => [c, h, w],

@@ -446,8 +446,6 @@ impl Trainer {
         self.best_net.as_ref().unwrap_or(&self.net)
     }
 
-    /// Trains until the planned epochs are done or early stopping triggers,
-    /// validating on `val` after each epoch and checkpointing when asked.
     /// Trains one step on `rows` of `data` at rate `lr` (no augmentation)
     /// and reports the batch's summed loss, correct count and, per layer,
     /// the L2 norm of its weight gradient (first tensor, batch mean, before
@@ -498,6 +496,8 @@ impl Trainer {
         })
     }
 
+    /// Trains until the planned epochs are done or early stopping triggers,
+    /// validating on `val` after each epoch and checkpointing when asked.
     pub fn run(&mut self, train: &Dataset, val: &Dataset, opts: &Options) -> Result<Summary> {
         let hyper = self.meta.hyper;
         if train.is_empty() {

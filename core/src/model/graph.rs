@@ -38,7 +38,19 @@ pub mod p {
     pub const HIDDEN: usize = 0;
     /// Batch-norm epsilon, as `f32` bits.
     pub const EPS: usize = 0;
+    /// Int8 dense requantization: [`ROUNDING_DOUBLE`](super::ROUNDING_DOUBLE) or
+    /// [`ROUNDING_SINGLE`](super::ROUNDING_SINGLE).
+    pub const ROUNDING: usize = 0;
+    /// Int8 softmax activation node: TFLite's `diff_min`, as `i32` bits.
+    pub const DIFF_MIN: usize = 0;
 }
+
+/// Int8 dense rounding `0`: the rounding doubling high multiply, then the
+/// rounding shift (gemmlowp, TFLite's convolutions, `myelin quantize`).
+pub const ROUNDING_DOUBLE: u32 = 0;
+/// Int8 dense rounding `1`: one rounding of the 64-bit product (LiteRT's
+/// reference `FULLY_CONNECTED`).
+pub const ROUNDING_SINGLE: u32 = 1;
 
 /// Parameters of a full convolution with one stride and the same padding on
 /// every side.
@@ -193,13 +205,12 @@ pub fn params_to_v2(kind: LayerKind, q: &[u32; PARAMS]) -> Option<[u32; 6]> {
                 && q[p::PAD_TOP..=p::PAD_RIGHT].iter().all(|&x| x == 0);
             ok.then_some([q[p::K_H], q[p::STRIDE_H], 0, 0, 0, 0])
         }
-        LayerKind::Dense | LayerKind::Lstm | LayerKind::Activation => {
-            q[6..].iter().all(|&x| x == 0).then(|| {
-                let mut v = [0u32; 6];
-                v.copy_from_slice(&q[..6]);
-                v
-            })
-        }
+        LayerKind::Dense | LayerKind::Activation => q.iter().all(|&x| x == 0).then_some([0; 6]),
+        LayerKind::Lstm => q[6..].iter().all(|&x| x == 0).then(|| {
+            let mut v = [0u32; 6];
+            v.copy_from_slice(&q[..6]);
+            v
+        }),
         _ => None,
     }
 }

@@ -1,11 +1,13 @@
 //! Integer-only inference straight from a parsed int8 model file, with
 //! caller-owned scratch. Weights, biases and multipliers are read in place.
 
-use super::graph::p as gp;
+use super::graph::{self, p as gp};
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
+use crate::quant::depthwise;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use crate::quant::lstm::{LstmQ, lstm_sequence};
+use crate::quant::softmax::{self, SoftmaxQ};
 use crate::quant::{OutputQuant, Requant};
 
 /// Scratch [`Model::infer_int8`] needs: `i8` activations and `i16` LSTM cell
@@ -70,7 +72,7 @@ fn requant<'a>(l: &LayerView<'a>, j: usize) -> Result<&'a [Requant], Error> {
     tensor(l, j)?.as_requant().ok_or(UNALIGNED)
 }
 
-fn to_q12(l: &LayerView<'_>) -> Result<Requant, Error> {
+fn activation_requant(l: &LayerView<'_>) -> Result<Requant, Error> {
     tensor(l, 0)?.requant_at(0).ok_or(Error::Unsupported {
         what: "activation layer without its multiplier",
     })
@@ -232,14 +234,18 @@ fn layer(
                 input_zero_point: in_zp,
                 output,
             };
-            int8::dense(&d, x, y)
+            if l.params[gp::ROUNDING] == graph::ROUNDING_SINGLE {
+                int8::dense_single_rounding(&d, x, y)
+            } else {
+                int8::dense(&d, x, y)
+            }
         }
         LayerKind::Conv2d => {
             let win = l.window()?;
-            if p[gp::GROUPS] != 1 || win.pad_top != win.pad_bottom || win.pad_left != win.pad_right
-            {
+            let depthwise = p[gp::GROUPS] == c && c > 1;
+            if p[gp::GROUPS] != 1 && !depthwise {
                 return Err(Error::Unsupported {
-                    what: "int8 conv2d with groups or uneven padding",
+                    what: "int8 conv2d with groups other than 1 or the input channels",
                 });
             }
             let shape = Conv2dShape {
@@ -248,7 +254,7 @@ fn layer(
                 out_channels: l.out_shape[0],
                 kernel: [win.k_h, win.k_w],
                 stride: [win.stride_h, win.stride_w],
-                padding: [win.pad_top, win.pad_left],
+                padding: [win.pad_top, win.pad_bottom, win.pad_left, win.pad_right],
             };
             let conv = ConvQ {
                 weights: weights(l, 0)?,
@@ -257,7 +263,11 @@ fn layer(
                 input_zero_point: in_zp,
                 output,
             };
-            int8::conv2d(&conv, &shape, x, y)
+            if depthwise {
+                depthwise::depthwise_conv2d(&conv, &shape, x, y)
+            } else {
+                int8::conv2d(&conv, &shape, x, y)
+            }
         }
         LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
             if p[gp::PAD_TOP..=gp::PAD_RIGHT].iter().any(|&v| v != 0) {
@@ -302,8 +312,15 @@ fn layer(
             lstm_sequence(&lstm, x, y, cell, scratch)
         }
         LayerKind::Activation => match l.activation {
-            Activation::Sigmoid => int8::sigmoid(x, in_zp, to_q12(l)?, y),
-            Activation::Tanh => int8::tanh(x, in_zp, to_q12(l)?, y),
+            Activation::Sigmoid => int8::sigmoid(x, in_zp, activation_requant(l)?, y),
+            Activation::Tanh => int8::tanh(x, in_zp, activation_requant(l)?, y),
+            Activation::Softmax => {
+                let p = SoftmaxQ {
+                    input_beta: activation_requant(l)?,
+                    diff_min: l.params[gp::DIFF_MIN] as i32,
+                };
+                softmax::softmax(&p, x.len().max(1), x, y)
+            }
             _ => {
                 y.copy_from_slice(x);
                 if relu {

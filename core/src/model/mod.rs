@@ -1351,7 +1351,14 @@ const fn int8_tensor_count(kind: LayerKind, act: Activation) -> usize {
     match kind {
         LayerKind::Dense | LayerKind::Conv2d => 3,
         LayerKind::Lstm => 5,
-        LayerKind::Activation if matches!(act, Activation::Sigmoid | Activation::Tanh) => 1,
+        LayerKind::Activation
+            if matches!(
+                act,
+                Activation::Sigmoid | Activation::Tanh | Activation::Softmax
+            ) =>
+        {
+            1
+        }
         LayerKind::Add => 1,
         _ => 0,
     }
@@ -1435,7 +1442,7 @@ fn check_layer_quant(
     q: LayerQuant,
     previous: Option<ActQuant>,
 ) -> Result<(), Error> {
-    use crate::quant::params::{LSTM_HIDDEN, SIGMOID_OUTPUT, TANH_OUTPUT};
+    use crate::quant::params::{LSTM_HIDDEN, SIGMOID_OUTPUT, SOFTMAX_OUTPUT, TANH_OUTPUT};
     let o = layer.model.layer_offset(layer.index);
     if previous.is_some_and(|p| !same_quant(p, q.input)) {
         return Err(invalid(
@@ -1452,6 +1459,7 @@ fn check_layer_quant(
         LayerKind::Activation => match act {
             Activation::Sigmoid => (true, Some(SIGMOID_OUTPUT)),
             Activation::Tanh => (true, Some(TANH_OUTPUT)),
+            Activation::Softmax => (true, Some(SOFTMAX_OUTPUT)),
             _ => (plain, Some(q.input)),
         },
         LayerKind::Reshape | LayerKind::GlobalAvgPool => {
@@ -1545,7 +1553,18 @@ fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
     let bad_params = |_| invalid(offset + L_PARAMS, "window does not fit the input");
     match layer.kind {
         LayerKind::Dense => {
-            check_params(layer, 0)?;
+            let int8 = layer.model.arithmetic == Arithmetic::Int8;
+            let rounding = layer.params[graph::p::ROUNDING];
+            if int8 && rounding == graph::ROUNDING_SINGLE {
+                if layer.params[1..].iter().any(|&v| v != 0) {
+                    return Err(invalid(
+                        offset + L_PARAMS,
+                        "unused layer parameters are not zero",
+                    ));
+                }
+            } else {
+                check_params(layer, 0)?;
+            }
             let out = layer.out_shape;
             if out[0] != 1 || out[1] != 1 {
                 return Err(invalid(
@@ -1595,7 +1614,19 @@ fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
             expect_dims(layer, 2, &[gates])
         }
         LayerKind::Activation => {
-            check_params(layer, 0)?;
+            let int8 = layer.model.arithmetic == Arithmetic::Int8;
+            if int8 && layer.activation == Activation::Softmax {
+                if (layer.params[graph::p::DIFF_MIN] as i32) > 0
+                    || layer.params[1..].iter().any(|&v| v != 0)
+                {
+                    return Err(invalid(
+                        offset + L_PARAMS,
+                        "softmax diff_min is positive or unused parameters are not zero",
+                    ));
+                }
+            } else {
+                check_params(layer, 0)?;
+            }
             out_mismatch(layer, layer.in_shape)
         }
         LayerKind::Add => {

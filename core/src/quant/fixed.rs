@@ -52,6 +52,19 @@ impl Requant {
 }
 
 impl Requant {
+    /// `x * M` with one rounding for every `M`:
+    /// `(x * multiplier + 2^(30 - shift)) >> (31 - shift)`, saturated to
+    /// `i32`; the arithmetic of LiteRT's reference int8 `FULLY_CONNECTED`.
+    /// Equal to [`apply`](Self::apply) for `M >= 1`.
+    #[inline]
+    pub fn apply_single_rounding(self, x: i32) -> i32 {
+        let shift = self.shift.clamp(Self::MIN_SHIFT, Self::MAX_SHIFT);
+        let p = i64::from(x) * i64::from(self.multiplier);
+        round_shift(p, (31 - shift) as u32).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    }
+}
+
+impl Requant {
     /// [`apply`](Self::apply) with 32-bit operations only when `M < 1`
     /// (`shift <= 0`): the product from 16-bit halves
     /// ([`saturating_rounding_doubling_high_mul_32`]), so cores without a
@@ -169,6 +182,16 @@ impl OutputQuant {
 }
 
 impl OutputQuant {
+    /// [`requantize`](Self::requantize) through
+    /// [`Requant::apply_single_rounding`].
+    #[inline]
+    pub fn requantize_single_rounding(self, acc: i32, m: Requant) -> i8 {
+        let v = m
+            .apply_single_rounding(acc)
+            .saturating_add(i32::from(self.zero_point));
+        v.max(i32::from(self.min)).min(i32::from(self.max)) as i8
+    }
+
     /// [`requantize`](Self::requantize) through [`Requant::apply_32`]: the
     /// same result.
     #[inline]

@@ -84,40 +84,72 @@ pub fn dense_dsp(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error
     dense_with::<dot::Dsp>(layer, x, y)
 }
 
+/// [`dense`] with one rounding in the requantization
+/// ([`OutputQuant::requantize_single_rounding`]), as LiteRT's reference
+/// `FULLY_CONNECTED` computes.
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_single_rounding(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_requantized::<dot::Active>(layer, x, y, OutputQuant::requantize_single_rounding)
+}
+
+/// Scalar reference of [`dense_single_rounding`].
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_single_rounding_scalar(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    dense_requantized::<dot::Scalar>(layer, x, y, OutputQuant::requantize_single_rounding)
+}
+
 #[inline(always)]
 fn dense_with<D: DotKernel>(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_requantized::<D>(layer, x, y, OutputQuant::requantize)
+}
+
+#[inline(always)]
+fn dense_requantized<D: DotKernel>(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    requantize: impl Fn(OutputQuant, i32, Requant) -> i8,
+) -> Result<(), Error> {
+    let out = layer.output;
+    let rq = |acc, o| requantize(out, acc, channel_requant(layer.requant, o));
     let n = x.len();
     layer.check(n, y.len())?;
     if n == 0 {
         for (o, y) in y.iter_mut().enumerate() {
-            *y = layer
-                .output
-                .requantize(layer.bias[o], channel_requant(layer.requant, o));
+            *y = rq(layer.bias[o], o);
         }
         return Ok(());
     }
     let zp = layer.input_zero_point;
-    let out = &layer.output;
     let mut rows = layer.weights.chunks_exact(n);
     let mut o = 0;
     while o + 2 <= y.len() {
         let (w0, w1) = (rows.next().unwrap_or(&[]), rows.next().unwrap_or(&[]));
         let (a0, a1) = D::dot2(w0, w1, x, zp, (layer.bias[o], layer.bias[o + 1]));
-        y[o] = out.requantize(a0, channel_requant(layer.requant, o));
-        y[o + 1] = out.requantize(a1, channel_requant(layer.requant, o + 1));
+        y[o] = rq(a0, o);
+        y[o + 1] = rq(a1, o + 1);
         o += 2;
     }
     if o < y.len() {
         let w = rows.next().unwrap_or(&[]);
         let acc = D::dot(w, x, zp, layer.bias[o]);
-        y[o] = out.requantize(acc, channel_requant(layer.requant, o));
+        y[o] = rq(acc, o);
     }
     Ok(())
 }
 
 /// Shape of a 2-D convolution over channels-first tensors.
 ///
-/// Output size per axis: `(in + 2 * padding - kernel) / stride + 1`.
+/// Output size per axis: `(in + padding before + padding after - kernel) /
+/// stride + 1`.
 /// Padding stands for real 0 (the input zero point), so padded taps add
 /// nothing to the accumulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,8 +165,9 @@ pub struct Conv2dShape {
     pub kernel: [usize; 2],
     /// Stride along height and width.
     pub stride: [usize; 2],
-    /// Zero padding on each side along height and width.
-    pub padding: [usize; 2],
+    /// Zero padding at the top, bottom, left and right (TFLite's SAME puts
+    /// the odd row or column at the bottom or right).
+    pub padding: [usize; 4],
 }
 
 impl Conv2dShape {
@@ -153,7 +186,7 @@ impl Conv2dShape {
             out_channels,
             kernel: [1, kernel],
             stride: [1, stride],
-            padding: [0, padding],
+            padding: [0, 0, padding, padding],
         }
     }
 
@@ -174,7 +207,7 @@ impl Conv2dShape {
                 self.in_size[axis],
                 self.kernel[axis],
                 self.stride[axis],
-                self.padding[axis],
+                [self.padding[2 * axis], self.padding[2 * axis + 1]],
             )?;
         }
         Ok(out)
@@ -219,7 +252,7 @@ impl From<kernels::Conv2dShape> for Conv2dShape {
             out_channels: s.out_ch,
             kernel: [s.k_h, s.k_w],
             stride: [s.stride, s.stride],
-            padding: [s.pad, s.pad],
+            padding: [s.pad; 4],
         }
     }
 }
@@ -231,7 +264,12 @@ impl From<kernels::Conv1dShape> for Conv2dShape {
     }
 }
 
-fn out_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Result<usize, Error> {
+fn out_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: [usize; 2],
+) -> Result<usize, Error> {
     if stride == 0 {
         return Err(Error::InvalidShape {
             what: "zero stride",
@@ -242,8 +280,8 @@ fn out_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Result
             what: "zero kernel",
         });
     }
-    let padded = padding
-        .checked_mul(2)
+    let padded = padding[0]
+        .checked_add(padding[1])
         .and_then(|p| p.checked_add(input))
         .ok_or(Error::InvalidShape {
             what: "padding too large",
@@ -387,7 +425,7 @@ fn conv2d_with<D: DotKernel>(
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;
     let [sh, sw] = s.stride;
-    let [ph, pw] = s.padding;
+    let [ph, _, pw, _] = s.padding;
     let zp = layer.input_zero_point;
     let plane = out_h * out_w;
     let mut buf = [0i8; PATCH_MAX];
@@ -445,7 +483,7 @@ fn conv2d_with<D: DotKernel>(
 /// Direct convolution, one inner product per kernel row inside the input
 /// (padded taps skipped): the scalar reference, and the fallback for large
 /// filters. The caller has checked the shapes.
-fn conv2d_rows<D: DotKernel>(
+pub(crate) fn conv2d_rows<D: DotKernel>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
@@ -455,7 +493,7 @@ fn conv2d_rows<D: DotKernel>(
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;
     let [sh, sw] = s.stride;
-    let [ph, pw] = s.padding;
+    let [ph, _, pw, _] = s.padding;
     let zp = layer.input_zero_point;
     let filter_len = s.in_channels * kh * kw;
     for (o, y) in y.chunks_exact_mut(out_h * out_w).enumerate() {
@@ -529,8 +567,8 @@ impl Pool2dShape {
             });
         }
         Ok([
-            out_len(self.in_size[0], self.kernel[0], self.stride[0], 0)?,
-            out_len(self.in_size[1], self.kernel[1], self.stride[1], 0)?,
+            out_len(self.in_size[0], self.kernel[0], self.stride[0], [0, 0])?,
+            out_len(self.in_size[1], self.kernel[1], self.stride[1], [0, 0])?,
         ])
     }
 

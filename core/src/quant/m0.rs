@@ -181,7 +181,7 @@ fn gather(
 ) {
     let [in_h, in_w] = s.in_size;
     let [kh, _] = s.kernel;
-    let [ph, pw] = s.padding;
+    let [ph, _, pw, _] = s.padding;
     let pad = (zp as u8) ^ 0x80;
     // Scratch column j holds input column ox + j - pw.
     let lo = pw.saturating_sub(ox).min(stride);

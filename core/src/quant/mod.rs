@@ -8,8 +8,8 @@
 //!
 //! Two halves, kept apart on purpose:
 //!
-//! - **Inference, integers only** — [`fixed`], [`dot`], [`int8`], [`packed`],
-//!   [`lstm`].
+//! - **Inference, integers only** — [`fixed`], [`dot`], [`int8`],
+//!   [`depthwise`], [`packed`], [`lstm`], [`softmax`].
 //!   No floating point, so an int8 model gives the same bits on every
 //!   target. On Cortex-M cores with the DSP extension the inner products use
 //!   `SMLAD`; [`dot`] explains why that is bit-identical to the scalar loop.
@@ -20,6 +20,7 @@
 //! `f16` (feature `half`) stores weights as f16 and computes in f32.
 
 pub mod calib;
+pub mod depthwise;
 pub mod dot;
 #[cfg(feature = "half")]
 pub mod f16;
@@ -31,6 +32,7 @@ pub mod packed;
 pub mod params;
 #[cfg(myelin_arm_dsp)]
 mod rows;
+pub mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

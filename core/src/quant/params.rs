@@ -9,6 +9,7 @@
 use super::fixed::{OutputQuant, Requant};
 use super::int8::{ADD_LEFT_SHIFT, AddQ};
 use super::lstm::{GATE_FRAC_BITS, HIDDEN_FRAC_BITS};
+use super::softmax::{DIFF_INTEGER_BITS, SoftmaxQ};
 use crate::Error;
 
 /// Scale and zero point of an asymmetric per-tensor int8 tensor:
@@ -299,6 +300,28 @@ pub const TANH_OUTPUT: ActQuant = ActQuant {
     zero_point: 0,
 };
 
+/// Output quantization of [`softmax`](super::softmax::softmax): `[0, 1)` in
+/// steps of `1/256`, as TFLite's int8 softmax.
+pub const SOFTMAX_OUTPUT: ActQuant = SIGMOID_OUTPUT;
+
+/// The parameters of an int8 softmax with `beta` over an input of scale
+/// `input_scale`, as TFLite's `PreprocessSoftmaxScaling(beta, s_in, 5)`
+/// computes them: the multiplier (`>= 1`, stored with its left shift) taking
+/// `x - max` to Q5.26, and `diff_min = -CalculateInputRadius(5, shift, 31)`,
+/// the most negative difference whose rescaled value still fits.
+pub fn softmax_params(beta: f32, input_scale: f32) -> SoftmaxQ {
+    let bits = DIFF_INTEGER_BITS;
+    let real = (f64::from(beta) * f64::from(input_scale) * f64::from(1u32 << (31 - bits)))
+        .min(f64::from(i32::MAX));
+    let input_beta = quantize_multiplier(real);
+    let radius = f64::from((1u32 << bits) - 1) * f64::from(1u32 << (31 - bits))
+        / libm::exp2(f64::from(input_beta.shift));
+    SoftmaxQ {
+        input_beta,
+        diff_min: -(libm::floor(radius) as i32),
+    }
+}
+
 /// The multiplier taking `x - zero_point` of a tensor with scale
 /// `input_scale` to Q3.12, as [`int8::sigmoid`](super::int8::sigmoid) and
 /// [`int8::tanh`](super::int8::tanh) need.
@@ -371,6 +394,22 @@ fn per_channel(scales: &[f32], c: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn softmax_params_match_tflite_for_a_typical_scale() {
+        // beta 1, input scale 1/16: real multiplier 2^26 / 16 = 2^22, which
+        // QuantizeMultiplier stores as 2^30 with left shift 23; the radius is
+        // floor(31 * 2^26 / 2^23) = 248.
+        let p = softmax_params(1.0, 1.0 / 16.0);
+        assert_eq!((p.input_beta.multiplier, p.input_beta.shift), (1 << 30, 23));
+        assert_eq!(p.diff_min, -248);
+        // A scale that is not a power of two: the radius follows the shift.
+        let p = softmax_params(1.0, 0.1);
+        let real = f64::from(0.1f32) * f64::from(1u32 << 26);
+        assert!((requant_to_f64(p.input_beta) / real - 1.0).abs() < 1e-9);
+        let radius = 31.0 * 2f64.powi(26) / 2f64.powi(p.input_beta.shift);
+        assert_eq!(p.diff_min, -(radius.floor() as i32));
+    }
 
     #[test]
     fn multiplier_round_trips() {

@@ -158,7 +158,7 @@ impl Network {
         let h1: &mut [i8; 6272] = part(a);
         int8::conv2d(
             &self.l1.view(),
-            &Conv2dShape { in_channels: 1, in_size: [28, 28], out_channels: 8, kernel: [5, 5], stride: [1, 1], padding: [2, 2] },
+            &Conv2dShape { in_channels: 1, in_size: [28, 28], out_channels: 8, kernel: [5, 5], stride: [1, 1], padding: [2, 2, 2, 2] },
             x,
             h1,
         )?;
@@ -171,7 +171,7 @@ impl Network {
         let h3: &mut [i8; 3136] = part(a);
         int8::conv2d(
             &self.l2.view(),
-            &Conv2dShape { in_channels: 8, in_size: [14, 14], out_channels: 16, kernel: [5, 5], stride: [1, 1], padding: [2, 2] },
+            &Conv2dShape { in_channels: 8, in_size: [14, 14], out_channels: 16, kernel: [5, 5], stride: [1, 1], padding: [2, 2, 2, 2] },
             h2,
             h3,
         )?;

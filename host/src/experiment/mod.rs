@@ -6,7 +6,9 @@
 //! after discriminative pretraining; ReLU from random init; sigmoid with
 //! identity skips around every same-width hidden layer. Each run reports the
 //! L2 norm of every layer's weight gradient over the first steps of
-//! (fine-)tuning, the test accuracy after each epoch, and its time.
+//! (fine-)tuning, the test accuracy after each epoch, and its time. Every
+//! run trains on the host's general engine ([`crate::train::Trainer`]),
+//! which reports the gradient norms step by step.
 
 pub mod explaining_away;
 pub mod report;
@@ -17,12 +19,16 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use myelin_core::train::Rng;
 
+use myelin_core::model::Activation;
+
 use crate::data::{Dataset, MnistFiles};
+use crate::net::input_shape;
 use crate::pretrain::discriminative::{self, DiscriminativeConfig};
-use crate::pretrain::mlp::{Activation, Mlp, Sgd, Trainer};
 use crate::pretrain::network::STAGE_SGD;
 use crate::pretrain::rbm::RbmConfig;
+use crate::pretrain::stack::{self, Sgd};
 use crate::pretrain::{dbn, permutation};
+use crate::train::evaluate;
 
 /// The experiments `myelin experiment` runs.
 #[derive(Debug, Clone, PartialEq, clap::Subcommand)]
@@ -76,6 +82,10 @@ pub struct VanishingArgs {
     /// Seed for initialization, sampling and shuffling (the same for every run).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Worker threads of the training engine (default: all cores); a run
+    /// is repeatable for a given seed and thread count.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Directory with the MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     pub data: PathBuf,
@@ -177,6 +187,8 @@ pub struct Settings {
     pub grad_steps: usize,
     /// Seed shared by the runs.
     pub seed: u64,
+    /// Worker threads of the training engine.
+    pub threads: usize,
 }
 
 impl VanishingArgs {
@@ -187,6 +199,9 @@ impl VanishingArgs {
         }
         if self.grad_steps == 0 {
             bail!("--grad-steps must be at least 1");
+        }
+        if self.threads == Some(0) {
+            bail!("--threads must be at least 1");
         }
         let lr_ok = self.lr > 0.0 && self.lr.is_finite();
         if !lr_ok || !(0.0..1.0).contains(&self.momentum) {
@@ -208,6 +223,9 @@ impl VanishingArgs {
             },
             grad_steps: self.grad_steps,
             seed: self.seed,
+            threads: self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
 
@@ -238,13 +256,15 @@ pub fn main(args: &VanishingArgs) -> Result<()> {
         train.truncate(n);
     }
     eprintln!(
-        "vanishing-gradient: {} hidden layers of {}, {} training / {} test samples, {} epochs, seed {}",
+        "vanishing-gradient: {} hidden layers of {}, {} training / {} test samples, {} epochs, seed {}, {} thread{}",
         args.depth,
         args.width,
         train.len(),
         test.len(),
         settings.epochs,
-        settings.seed
+        settings.seed,
+        settings.threads,
+        if settings.threads == 1 { "" } else { "s" }
     );
     let results = run_all(&train, &test, &settings, |line| eprintln!("{line}"))?;
     write_outputs(args, &results)
@@ -319,16 +339,19 @@ pub fn run(
         .map(|&y| y as usize + 1)
         .max()
         .unwrap_or(0);
-    let mut sizes = vec![train.sample_len()];
-    sizes.extend(&s.hidden);
-    sizes.push(classes);
+    let input = input_shape(&train.sample_dims)?;
     let start = Instant::now();
     let mut rng = Rng::new(s.seed);
     let mut prefix = |line: &str| log(&format!("{}: {line}", v.name()));
-    let mut net = match v {
-        Variant::Sigmoid => Mlp::random(&sizes, Activation::Sigmoid, false, &mut rng),
-        Variant::Relu => Mlp::random(&sizes, Activation::Relu, false, &mut rng),
-        Variant::SigmoidResidual => Mlp::random(&sizes, Activation::Sigmoid, true, &mut rng),
+    let random = |activation, residual: bool, rng: &mut Rng| -> Result<_> {
+        let mut net = stack::dense_stack(input, &s.hidden, classes, activation, residual)?;
+        stack::init(&mut net, rng);
+        Ok(net)
+    };
+    let net = match v {
+        Variant::Sigmoid => random(Activation::Sigmoid, false, &mut rng)?,
+        Variant::Relu => random(Activation::Relu, false, &mut rng)?,
+        Variant::SigmoidResidual => random(Activation::Sigmoid, true, &mut rng)?,
         Variant::SigmoidDbn => {
             let cfg = RbmConfig {
                 epochs: s.pretrain_epochs,
@@ -342,41 +365,41 @@ pub fn run(
                 &mut rng,
                 &mut prefix,
             );
-            dbn::to_mlp(&stack, classes, &mut rng)
+            dbn::to_network(&stack, input, classes, &mut rng)?
         }
         Variant::SigmoidDiscriminative => {
             let cfg = DiscriminativeConfig {
                 samples_per_stage: s.pretrain_epochs * train.len(),
                 batch: s.batch,
                 sgd: STAGE_SGD,
+                threads: s.threads,
             };
-            discriminative::pretrain(train, &s.hidden, classes, &cfg, &mut rng, &mut prefix)
+            discriminative::pretrain(train, &s.hidden, classes, &cfg, &mut rng, &mut prefix)?
         }
     };
-    net.validate()?;
     let pretrain_seconds = start.elapsed().as_secs_f64();
 
-    let mut trainer = Trainer::new(&net, s.batch);
-    let mut sums = vec![0.0f64; net.hidden.len() + 1];
+    let mut trainer = s.sgd.trainer(net, s.batch, s.threads);
+    let mut sums = vec![0.0f64; stack::dense_layers(&trainer.net).count()];
     let mut counted = 0usize;
     let mut test_accuracy = Vec::with_capacity(s.epochs);
     for epoch in 1..=s.epochs {
-        let sgd = Sgd {
-            learning_rate: s.sgd.learning_rate * cosine(epoch, s.epochs),
-            ..s.sgd
-        };
-        let r = trainer.epoch(&mut net, train, &sgd, &mut rng, None, |_, step| {
+        let lr = s.sgd.learning_rate * cosine(epoch, s.epochs);
+        let r = stack::epoch(&mut trainer, train, lr, &mut rng, None, |_, step| {
             if counted < s.grad_steps {
-                for (acc, &g) in sums.iter_mut().zip(&step.grad_norms) {
+                // Dense layers only: the skips' add nodes have no weights.
+                let norms = step.grad_norms.iter().flatten();
+                for (acc, &g) in sums.iter_mut().zip(norms) {
                     *acc += g as f64;
                 }
                 counted += 1;
             }
-        });
+        })
+        .with_context(|| format!("{}: epoch {epoch}", v.name()))?;
         if !r.loss.is_finite() {
             bail!("{}: the loss became {} in epoch {epoch}", v.name(), r.loss);
         }
-        let acc = net.accuracy(test);
+        let acc = evaluate(&trainer.net, test, s.threads).1 as f32;
         test_accuracy.push(acc);
         prefix(&format!(
             "epoch {epoch}/{}: loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}%",

@@ -499,7 +499,7 @@ fn emit_layer(w: &mut String, p: &Plan<'_>, src: &str, dst: &str) {
                 w,
                 &format!(
                     "            &Conv2dShape {{ in_channels: {c}, in_size: [{h}, {wd}], out_channels: {oc}, \
-                     kernel: [{kh}, {kw}], stride: [{st}, {st}], padding: [{pd}, {pd}] }},",
+                     kernel: [{kh}, {kw}], stride: [{st}, {st}], padding: [{pd}, {pd}, {pd}, {pd}] }},",
                     oc = l.out_shape[0],
                     kh = prm[0],
                     kw = prm[1],

@@ -3,7 +3,6 @@
 //! ([`tflite`], int8); ONNX files ([`onnx`], f32) are recognised by their
 //! extension.
 
-mod fixed;
 pub mod onnx;
 pub mod tflite;
 

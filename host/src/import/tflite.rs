@@ -15,14 +15,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use myelin_core::model::graph::p as gp;
 use myelin_core::model::{self, Activation, IoLayout, LayerKind, LayerQuant, Shape};
 use myelin_core::quant::params::{
-    self, SIGMOID_OUTPUT, TANH_OUTPUT, activation_requant, quantize_multiplier,
+    self, SIGMOID_OUTPUT, SOFTMAX_OUTPUT, TANH_OUTPUT, activation_requant, quantize_multiplier,
 };
 use myelin_core::quant::{ActQuant, Requant};
 use myelin_tflite::{
     Activation as Fused, Operator, Options, Padding, TensorInfo, TensorType, TfModel,
 };
 
-use super::fixed::softmax_params;
 use crate::quantize::{QLayer, QTensor, QuantizedNet};
 
 /// The TFLite ops [`translate`] imports.
@@ -41,11 +40,13 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "TANH",
 ];
 
-/// Output quantization of TFLite's int8 softmax.
-pub const SOFTMAX_OUTPUT: ActQuant = ActQuant {
-    scale: 1.0 / 256.0,
-    zero_point: -128,
-};
+/// Parameters of an imported dense node: LiteRT's reference
+/// `FULLY_CONNECTED` requantizes with one rounding.
+fn single_rounding() -> [u32; model::PARAMS] {
+    let mut p = [0; model::PARAMS];
+    p[gp::ROUNDING] = model::graph::ROUNDING_SINGLE;
+    p
+}
 
 /// An imported model.
 #[derive(Debug, Clone)]
@@ -441,7 +442,7 @@ impl<'a> Graph<'_, 'a> {
             activation: fused(activation, out_q)?,
             in_shape: x.shape,
             out_shape: [1, 1, f.out_channels],
-            params: [0; model::PARAMS],
+            params: single_rounding(),
             quant: LayerQuant {
                 input: x.quant,
                 output: out_q,
@@ -695,9 +696,9 @@ impl<'a> Graph<'_, 'a> {
                 "output quantization {out_q:?} is not TFLite's int8 softmax output (1/256, -128)"
             );
         }
-        let (m, diff_min) = softmax_params(beta, x.quant.scale);
+        let sq = params::softmax_params(beta, x.quant.scale);
         let mut p = [0; model::PARAMS];
-        p[0] = diff_min as u32;
+        p[gp::DIFF_MIN] = sq.diff_min as u32;
         let layer = QLayer {
             kind: LayerKind::Activation,
             activation: Activation::Softmax,
@@ -708,7 +709,7 @@ impl<'a> Graph<'_, 'a> {
                 input: x.quant,
                 output: out_q,
             },
-            tensors: vec![QTensor::Requant(vec![m])],
+            tensors: vec![QTensor::Requant(vec![sq.input_beta])],
             inputs: vec![x.r],
         };
         self.push(o, layer, None);

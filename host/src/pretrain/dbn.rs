@@ -8,11 +8,14 @@
 //! fine-tuning, with no standardization to carry along. The upper RBMs see
 //! probabilities too, so every RBM in the stack is Bernoulli-Bernoulli.
 
+use anyhow::{Result, bail};
+use myelin_core::model::{Activation, Shape};
+use myelin_core::train::Rng;
 use myelin_core::train::rbm::VisibleUnits;
 
-use super::mlp::{Activation, Dense, Mlp};
 use super::rbm::{self as rbm_train, RbmConfig, TrainedRbm};
-use myelin_core::train::Rng;
+use super::stack;
+use crate::net::Network;
 
 /// Hidden width up to which an RBM trains at `RbmConfig::learning_rate`;
 /// a wider one trains at that rate times `WIDE_RBM / hidden`.
@@ -73,34 +76,42 @@ pub fn pretrain(
     stack
 }
 
-/// A sigmoid net whose hidden layers are the RBMs' weights and hidden biases
-/// (visible to hidden), topped by a fresh LeCun-uniform output layer of
-/// `classes` units.
-///
-/// # Panics
-/// If `stack` is empty.
-pub fn to_mlp(stack: &[TrainedRbm], classes: usize, rng: &mut Rng) -> Mlp {
-    let top = stack
-        .last()
-        .expect("a DBN needs at least one RBM")
-        .rbm
-        .shape
-        .hidden;
-    let hidden = stack
-        .iter()
-        .map(|t| Dense {
-            inputs: t.rbm.shape.visible,
-            outputs: t.rbm.shape.hidden,
-            weights: t.rbm.weights.clone(),
-            bias: t.rbm.hidden_bias.clone(),
-        })
-        .collect();
-    Mlp {
-        hidden,
-        output: Dense::lecun_uniform(top, classes, rng),
-        activation: Activation::Sigmoid,
-        residual: false,
+/// A sigmoid net over samples of shape `input` whose hidden layers are the
+/// RBMs' weights and hidden biases (visible to hidden), topped by a fresh
+/// LeCun-uniform logits layer of `classes` units.
+pub fn to_network(
+    stack: &[TrainedRbm],
+    input: Shape,
+    classes: usize,
+    rng: &mut Rng,
+) -> Result<Network> {
+    if stack.is_empty() {
+        bail!("a DBN needs at least one RBM");
     }
+    let widths: Vec<usize> = stack.iter().map(|t| t.rbm.shape.hidden).collect();
+    let mut net = stack::dense_stack(input, &widths, classes, Activation::Sigmoid, false)?;
+    let (logits, hidden) = net.layers.split_last_mut().expect("a logits layer");
+    for (l, (layer, t)) in hidden.iter_mut().zip(stack).enumerate() {
+        let [w, b] = &mut layer.tensors[..] else {
+            bail!(
+                "hidden layer {}: a dense layer without weights and bias",
+                l + 1
+            )
+        };
+        if w.data.len() != t.rbm.weights.len() || b.data.len() != t.rbm.hidden_bias.len() {
+            bail!(
+                "RBM {} ({} -> {}) does not fit hidden layer {} of the net",
+                l + 1,
+                t.rbm.shape.visible,
+                t.rbm.shape.hidden,
+                l + 1
+            );
+        }
+        w.data.copy_from_slice(&t.rbm.weights);
+        b.data.copy_from_slice(&t.rbm.hidden_bias);
+    }
+    stack::lecun_uniform(logits, rng);
+    Ok(net)
 }
 
 #[cfg(test)]
@@ -131,11 +142,18 @@ mod tests {
             "{}",
             lines[0]
         );
-        let net = to_mlp(&stack, 3, &mut rng);
-        assert_eq!(net.sizes(), [12, 8, 6, 6, 3]);
-        assert!(net.validate().is_ok());
-        assert_eq!(net.hidden[1].weights, stack[1].rbm.weights);
-        assert_eq!(net.hidden[2].bias, stack[2].rbm.hidden_bias);
+        let net = to_network(&stack, [1, 1, 12], 3, &mut rng).unwrap();
+        let widths: Vec<usize> = net.layers.iter().map(|l| l.out_len()).collect();
+        assert_eq!(widths, [8, 6, 6, 3]);
+        assert!(
+            net.layers[..3]
+                .iter()
+                .all(|l| l.activation == Activation::Sigmoid)
+        );
+        assert_eq!(net.layers[1].tensors[0].data, stack[1].rbm.weights);
+        assert_eq!(net.layers[2].tensors[1].data, stack[2].rbm.hidden_bias);
+        assert!(to_network(&stack, [1, 1, 11], 3, &mut rng).is_err());
+        assert!(to_network(&[], [1, 1, 12], 3, &mut rng).is_err());
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Pretraining of deep sigmoid nets: greedy layer-wise Deep Belief Network
 //! pretraining with RBMs ([`dbn`]), discriminative layer-by-layer growth
-//! ([`discriminative`]), and the dense network both initialize ([`mlp`]).
+//! ([`discriminative`]), both on dense stacks of the host's general engine
+//! ([`stack`]).
 //!
-//! The math (RBM sampling and updates, gemm, activations, loss) is the core's;
-//! this module adds batching, epochs, progress on stderr and the layer
-//! bookkeeping.
+//! The math (RBM sampling and updates) is the core's and backprop is the
+//! engine's ([`crate::train::Trainer`]); this module adds batching, epochs,
+//! progress on stderr and the layer bookkeeping.
 
 pub mod dbn;
 pub mod discriminative;
-pub mod mlp;
 pub mod network;
 pub mod rbm;
+pub mod stack;
 
 use myelin_core::train::Rng;
 

@@ -8,8 +8,8 @@ use myelin_core::model::{Activation, LayerKind};
 use myelin_core::train::Rng;
 
 use super::discriminative::{self, DiscriminativeConfig};
-use super::mlp::{Dense, Mlp, Sgd};
 use super::rbm::RbmConfig;
+use super::stack::{self, Sgd};
 use super::{Pretrain, dbn};
 use crate::data::Dataset;
 use crate::net::Network;
@@ -111,13 +111,15 @@ pub fn sigmoid_stack_widths(net: &Network) -> Result<Vec<usize>> {
     Ok(net.layers[..n - 1].iter().map(|l| l.out_len()).collect())
 }
 
-/// Runs the pretraining `args` asks for on `train` and writes the resulting
-/// weights into `net` (every hidden layer; the logits layer too for
-/// discriminative pretraining). Progress lines go to `log`.
+/// Runs the pretraining `args` asks for on `train` (discriminative stages
+/// on `threads` engine threads) and writes the resulting weights into `net`
+/// (every hidden layer; the logits layer too for discriminative
+/// pretraining). Progress lines go to `log`.
 pub fn pretrain_network(
     net: &mut Network,
     args: &PretrainArgs,
     batch: usize,
+    threads: usize,
     train: &Dataset,
     seed: u64,
     mut log: impl FnMut(&str),
@@ -141,7 +143,7 @@ pub fn pretrain_network(
         );
     }
     let mut rng = Rng::new(seed ^ 0x0070_7265_7472_6169);
-    let layers: Vec<Dense> = match kind {
+    let (pretrained, layers) = match kind {
         Pretrain::Dbn => {
             let cfg = RbmConfig {
                 epochs,
@@ -155,36 +157,24 @@ pub fn pretrain_network(
                 &mut rng,
                 &mut log,
             );
-            dbn::to_mlp(&stack, net.classes(), &mut rng).hidden
+            let dbn = dbn::to_network(&stack, net.input, net.classes(), &mut rng)?;
+            (dbn, hidden.len())
         }
         Pretrain::Discriminative => {
             let cfg = DiscriminativeConfig {
                 samples_per_stage: epochs * train.len(),
                 batch,
                 sgd: STAGE_SGD,
+                threads,
             };
-            let grown: Mlp =
-                discriminative::pretrain(train, &hidden, net.classes(), &cfg, &mut rng, &mut log);
-            grown
-                .hidden
-                .into_iter()
-                .chain(std::iter::once(grown.output))
-                .collect()
+            let grown =
+                discriminative::pretrain(train, &hidden, net.classes(), &cfg, &mut rng, &mut log)?;
+            (grown, hidden.len() + 1)
         }
     };
-    for (layer, d) in net.layers.iter_mut().zip(layers) {
-        let [w, b] = &mut layer.tensors[..] else {
-            bail!("a dense layer without weights and bias")
-        };
-        if w.data.len() != d.weights.len() || b.data.len() != d.bias.len() {
-            bail!(
-                "pretrained layer {}x{} does not fit the net",
-                d.outputs,
-                d.inputs
-            );
-        }
-        w.data.copy_from_slice(&d.weights);
-        b.data.copy_from_slice(&d.bias);
+    let pairs = net.layers.iter_mut().zip(&pretrained.layers).take(layers);
+    for (i, (to, from)) in pairs.enumerate() {
+        stack::copy_weights(from, to).with_context(|| format!("pretrained layer {}", i + 1))?;
     }
     Ok(())
 }
@@ -290,7 +280,7 @@ mod tests {
                 pretrain_epochs: Some(1),
             };
             let mut lines = 0;
-            pretrain_network(&mut after, &args, 10, &data(), 3, |_| lines += 1).unwrap();
+            pretrain_network(&mut after, &args, 10, 2, &data(), 3, |_| lines += 1).unwrap();
             assert!(lines >= 2, "{kind:?}: {lines} progress lines");
             for l in 0..2 {
                 assert_ne!(

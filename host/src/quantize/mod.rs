@@ -19,14 +19,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use myelin_core::model::graph::p as gp;
+use myelin_core::model::graph::{self, p as gp};
 use myelin_core::model::{
     self, Activation, Arithmetic, DType, LayerDesc, LayerKind, LayerQuant, Model, Shape,
     TensorData, TensorDesc,
 };
+use myelin_core::quant::depthwise;
 use myelin_core::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use myelin_core::quant::lstm::{LstmQ, lstm_sequence};
 use myelin_core::quant::params::{self, LSTM_HIDDEN, SIGMOID_OUTPUT, TANH_OUTPUT};
+use myelin_core::quant::softmax::{self, SoftmaxQ};
 use myelin_core::quant::{ActQuant, Calibration, Requant};
 use serde_json::json;
 
@@ -302,7 +304,11 @@ impl QuantizedNet {
                         input_zero_point: q.input.zero_point,
                         output,
                     };
-                    int8::dense_scalar(&d, &cur, &mut y)?;
+                    if l.params[gp::ROUNDING] == graph::ROUNDING_SINGLE {
+                        int8::dense_single_rounding_scalar(&d, &cur, &mut y)?;
+                    } else {
+                        int8::dense_scalar(&d, &cur, &mut y)?;
+                    }
                 }
                 LayerKind::Conv2d => {
                     let shape = Conv2dShape {
@@ -311,7 +317,12 @@ impl QuantizedNet {
                         out_channels: l.out_shape[0],
                         kernel: [p[gp::K_H], p[gp::K_W]],
                         stride: [p[gp::STRIDE_H], p[gp::STRIDE_W]],
-                        padding: [p[gp::PAD_TOP], p[gp::PAD_LEFT]],
+                        padding: [
+                            p[gp::PAD_TOP],
+                            p[gp::PAD_BOTTOM],
+                            p[gp::PAD_LEFT],
+                            p[gp::PAD_RIGHT],
+                        ],
                     };
                     let conv = ConvQ {
                         weights: i8s(0),
@@ -320,7 +331,11 @@ impl QuantizedNet {
                         input_zero_point: q.input.zero_point,
                         output,
                     };
-                    int8::conv2d_scalar(&conv, &shape, &cur, &mut y)?;
+                    if p[gp::GROUPS] == c && c > 1 {
+                        depthwise::depthwise_conv2d_scalar(&conv, &shape, &cur, &mut y)?;
+                    } else {
+                        int8::conv2d_scalar(&conv, &shape, &cur, &mut y)?;
+                    }
                 }
                 LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
                     let shape = Pool2dShape {
@@ -383,6 +398,13 @@ impl QuantizedNet {
                         int8::sigmoid(&cur, q.input.zero_point, to_q12()?, &mut y)?
                     }
                     Activation::Tanh => int8::tanh(&cur, q.input.zero_point, to_q12()?, &mut y)?,
+                    Activation::Softmax => {
+                        let sq = SoftmaxQ {
+                            input_beta: to_q12()?,
+                            diff_min: l.params[gp::DIFF_MIN] as i32,
+                        };
+                        softmax::softmax(&sq, cur.len().max(1), &cur, &mut y)?
+                    }
                     _ => {
                         y.copy_from_slice(&cur);
                         if relu {

@@ -254,3 +254,82 @@ fn residual_graph_quantizes_and_file_agrees_bit_for_bit() {
     }
     assert!(agree >= 52, "int8 and f32 agree on {agree} of 64");
 }
+
+#[test]
+fn ds_cnn_graph_quantizes_and_file_agrees_bit_for_bit() {
+    use crate::net::{NodeOp, NodeSpec};
+    use myelin_core::kernels::Padding;
+    // The DS-CNN shape: a 10x4 stride-2 SAME stem (uneven padding on a
+    // 15x12 input: 4/5 rows, 1/1 columns), batch norm, depthwise-separable
+    // blocks, global pooling, classifier.
+    let nodes = [
+        NodeOp::Layer(LayerSpec::Conv {
+            filters: 6,
+            kernel: [10, 4],
+            stride: [2, 2],
+            padding: Padding::Same,
+            depthwise: false,
+            activation: Activation::Identity,
+        }),
+        NodeOp::Layer(LayerSpec::BatchNorm {
+            eps: 1e-3,
+            activation: Activation::Relu,
+        }),
+        NodeOp::Separable {
+            filters: 6,
+            kernel: 3,
+            stride: 1,
+            batch_norm: true,
+        },
+        NodeOp::Separable {
+            filters: 8,
+            kernel: 3,
+            stride: 2,
+            batch_norm: true,
+        },
+        NodeOp::Layer(LayerSpec::GlobalAvgPool),
+        NodeOp::Layer(LayerSpec::Dense {
+            units: 4,
+            activation: Activation::Identity,
+        }),
+    ]
+    .map(|op| NodeSpec {
+        name: None,
+        inputs: vec![],
+        op,
+        dropout: 0.0,
+    });
+    let mut n = Network::from_nodes([1, 15, 12], &nodes).unwrap();
+    n.init(&mut Rng::new(11));
+    let data = random_set(64, &[15, 12], 3);
+    let q = quantize_int8(&n, &data, Calibration::MinMax).unwrap();
+    let convs: Vec<&QLayer> = q
+        .layers
+        .iter()
+        .filter(|l| l.kind == LayerKind::Conv2d)
+        .collect();
+    let depthwise = convs.iter().filter(|l| l.params[gp::GROUPS] > 1).count();
+    assert_eq!(depthwise, 2);
+    let stem = convs[0].params;
+    assert_eq!(
+        stem[gp::PAD_TOP..=gp::PAD_RIGHT],
+        [4, 5, 1, 1],
+        "TFLite SAME for 10x4 at stride 2 on 15x12"
+    );
+    let file = AlignedBytes::new(&q.encode().unwrap());
+    let m = Model::parse(file.bytes()).unwrap();
+    let need = model::int8_scratch_len(&m);
+    let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+    let mut x = vec![0i8; 15 * 12];
+    let mut float = Workspace::new(&n, 1);
+    let mut agree = 0;
+    for i in 0..data.len() {
+        MNIST_INPUT.quantize_slice(data.sample(i), &mut x);
+        let host = q.forward(&x).unwrap();
+        let core = m.infer_int8(&x, &mut act, &mut cell).unwrap();
+        assert_eq!(host, core, "sample {i}");
+        let k = float.gather(&data, &[i as u32]);
+        agree += usize::from(argmax(float.forward(&n, k)) == argmax_i8(core));
+    }
+    assert!(agree >= 52, "int8 and f32 agree on {agree} of 64");
+}

@@ -53,7 +53,7 @@ fn main() -> ! {
                 out_channels: 3,
                 kernel: [5, 5],
                 stride: [1, 1],
-                padding: [2, 2],
+                padding: [2; 4],
             }
         } else {
             let kw = if bits.next().is_multiple_of(2) {

@@ -125,7 +125,7 @@ fn main() -> ! {
         out_channels: 16,
         kernel: [5, 5],
         stride: [1, 1],
-        padding: [0, 0],
+        padding: [0; 4],
     };
     let conv = ConvQ {
         weights: black_box(&w[..16 * 8 * 25]),
@@ -281,7 +281,7 @@ fn main() -> ! {
             out_channels: 3,
             kernel: [k.min(h), k],
             stride: [s, s],
-            padding: [p.min(h - 1), p],
+            padding: [p.min(h - 1), p.min(h - 1), p, p],
         };
         let (Some(n_in), Some(n_w), Ok(n_out)) =
             (shape.input_len(), shape.weight_len(), shape.output_len())

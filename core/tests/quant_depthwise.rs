@@ -1,0 +1,108 @@
+//! The int8 depthwise convolution against a direct loop over TFLite's
+//! definition, and its fast variant against its scalar twin.
+
+use myelin_core::quant::depthwise::{depthwise_conv2d, depthwise_conv2d_scalar};
+use myelin_core::quant::int8::{Conv2dShape, ConvQ};
+use myelin_core::quant::{OutputQuant, Requant};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// `y[o][oy][ox] = requant(b[o] + sum w[o][ky][kx] (x[o / M][iy][ix] - zp))`
+/// over the taps inside the input, `iy = oy SH + ky - PT`, `ix = ox SW + kx - PL`.
+fn reference(layer: &ConvQ<'_>, s: &Conv2dShape, x: &[i8]) -> Vec<i8> {
+    let [oh, ow] = s.out_size().unwrap();
+    let [ih, iw] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let m = s.out_channels / s.in_channels;
+    let mut y = Vec::new();
+    for o in 0..s.out_channels {
+        let rq = layer.requant[if layer.requant.len() == 1 { 0 } else { o }];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = layer.bias[o];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let iy = (oy * s.stride[0] + ky) as isize - s.padding[0] as isize;
+                        let ix = (ox * s.stride[1] + kx) as isize - s.padding[2] as isize;
+                        if iy < 0 || ix < 0 || iy >= ih as isize || ix >= iw as isize {
+                            continue;
+                        }
+                        let xv = x[((o / m) * ih + iy as usize) * iw + ix as usize];
+                        let wv = layer.weights[(o * kh + ky) * kw + kx];
+                        acc += i32::from(wv) * (i32::from(xv) - i32::from(layer.input_zero_point));
+                    }
+                }
+                y.push(layer.output.requantize(acc, rq));
+            }
+        }
+    }
+    y
+}
+
+fn requant() -> impl Strategy<Value = Requant> {
+    ((1i32 << 30)..i32::MAX, -12i32..2)
+        .prop_map(|(multiplier, shift)| Requant { multiplier, shift })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn depthwise_matches_the_definition(
+        (c, mult, h, w) in (1usize..5, 1usize..3, 1usize..10, 1usize..10),
+        (kh, kw, sh, sw) in (1usize..5, 1usize..5, 1usize..3, 1usize..3),
+        (pt, pb, pl, pr) in (0usize..3, 0usize..3, 0usize..3, 0usize..3),
+        seed in vec(any::<i8>(), 4 * 9 * 9 + 8 * 4 * 4),
+        bias in vec(-5_000i32..5_000, 8),
+        rq in vec(requant(), 8),
+        per_tensor in any::<bool>(),
+        (zp, out_zp, relu) in (any::<i8>(), any::<i8>(), any::<bool>()),
+    ) {
+        let s = Conv2dShape {
+            in_channels: c,
+            in_size: [h, w],
+            out_channels: c * mult,
+            kernel: [kh, kw],
+            stride: [sh, sw],
+            padding: [pt, pb, pl, pr],
+        };
+        prop_assume!(s.out_size().is_ok());
+        let (x, weights) = seed.split_at(c * h * w);
+        let oc = c * mult;
+        let layer = ConvQ {
+            weights: &weights[..oc * kh * kw],
+            bias: &bias[..oc],
+            requant: if per_tensor { &rq[..1] } else { &rq[..oc] },
+            input_zero_point: zp,
+            output: if relu { OutputQuant::relu(out_zp) } else { OutputQuant::linear(out_zp) },
+        };
+        let want = reference(&layer, &s, x);
+        let (mut fast, mut scalar) = (vec![0i8; want.len()], vec![0i8; want.len()]);
+        depthwise_conv2d(&layer, &s, x, &mut fast).unwrap();
+        depthwise_conv2d_scalar(&layer, &s, x, &mut scalar).unwrap();
+        prop_assert_eq!(&scalar, &want);
+        prop_assert_eq!(&fast, &want);
+    }
+
+    #[test]
+    fn depthwise_refuses_what_does_not_fit(
+        (c, oc, h, w, k) in (0usize..4, 0usize..9, 0usize..6, 0usize..6, 0usize..4),
+        (nx, nw, nb, ny) in (0usize..80, 0usize..80, 0usize..9, 0usize..80),
+    ) {
+        let s = Conv2dShape {
+            in_channels: c,
+            in_size: [h, w],
+            out_channels: oc,
+            kernel: [k, k],
+            stride: [1, 1],
+            padding: [0, 1, 0, 1],
+        };
+        let (x, weights, bias) = (vec![1i8; nx], vec![2i8; nw], vec![3i32; nb]);
+        let rq = [Requant { multiplier: 1 << 30, shift: 0 }];
+        let layer = ConvQ { weights: &weights, bias: &bias, requant: &rq, input_zero_point: 0, output: OutputQuant::linear(0) };
+        let mut y = vec![0i8; ny];
+        let fits = c > 0 && oc % c == 0 && s.output_len().is_ok_and(|n| n == ny)
+            && nx == c * h * w && nw == oc * k * k && nb == oc;
+        prop_assert_eq!(depthwise_conv2d(&layer, &s, &x, &mut y).is_ok(), fits);
+    }
+}
