@@ -47,7 +47,7 @@ pub enum Command {
     Run(crate::run::RunArgs),
     /// Write a model as Rust source for firmware (static weights, typed network).
     Export(crate::export::ExportArgs),
-    /// Run an experiment: `vanishing-gradient`.
+    /// Run an experiment: `vanishing-gradient`, `explaining-away`.
     #[command(subcommand)]
     Experiment(crate::experiment::ExperimentCommand),
 }

@@ -10,6 +10,7 @@
 //! run trains on the host's general engine ([`crate::train::Trainer`]),
 //! which reports the gradient norms step by step.
 
+pub mod explaining_away;
 pub mod report;
 
 use std::path::PathBuf;
@@ -35,12 +36,16 @@ pub enum ExperimentCommand {
     /// Deep sigmoid net trained five ways: plain, DBN- and discriminatively
     /// pretrained, ReLU, residual; gradient norms per layer and test accuracy.
     VanishingGradient(VanishingArgs),
+    /// Explaining away: exact posteriors of a two-cause belief net, and the
+    /// dependence between hidden units of a belief net and of an RBM on MNIST.
+    ExplainingAway(explaining_away::ExplainingAwayArgs),
 }
 
 /// Runs an experiment command.
 pub fn run_command(cmd: &ExperimentCommand) -> Result<()> {
     match cmd {
         ExperimentCommand::VanishingGradient(a) => main(a),
+        ExperimentCommand::ExplainingAway(a) => explaining_away::main(a),
     }
 }
 
