@@ -70,7 +70,10 @@ fn main() -> ! {
                     bits.range(1, 2),
                     if bits.next().is_multiple_of(4) { 2 } else { 1 },
                 ],
-                padding: [bits.range(0, 2), bits.range(0, 3)],
+                padding: {
+                    let (ph, pw) = (bits.range(0, 2), bits.range(0, 3));
+                    [ph, ph, pw, pw]
+                },
             }
         };
         let (Ok(n), Some(n_x), Some(n_w)) =
