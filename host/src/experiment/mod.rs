@@ -275,28 +275,18 @@ pub fn main(args: &VanishingArgs) -> Result<()> {
 fn write_outputs(args: &VanishingArgs, results: &[RunResult]) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create", args.out.display()))?;
-    let table = report::markdown(results);
-    report::write_atomic(&args.out.join("table.md"), table.as_bytes())?;
     report::plot_grad_norms(&args.out.join("grad-norms.svg"), results)?;
     report::plot_accuracy(&args.out.join("test-accuracy.svg"), results)?;
-    let json = report::json(results);
-    report::write_atomic(
-        &args.out.join("results.json"),
-        format!("{json}\n").as_bytes(),
+    report::publish(
+        &args.out,
+        &report::markdown(results),
+        &report::json(results),
+        args.json,
     )?;
-    // With --json, stdout carries only the JSON object.
-    if args.json {
-        eprint!("{table}");
-    } else {
-        print!("{table}");
-    }
     eprintln!(
         "vanishing-gradient: wrote table.md, grad-norms.svg, test-accuracy.svg, results.json in {}",
         args.out.display()
     );
-    if args.json {
-        println!("{json}");
-    }
     Ok(())
 }
 

@@ -96,6 +96,21 @@ pub fn from_json(text: &str) -> Result<Vec<RunResult>> {
     Ok(runs.runs)
 }
 
+/// Writes an experiment's `table.md` and `results.json` under `out` and
+/// prints the table on stdout; with `json_mode` the table goes to stderr and
+/// stdout carries only the JSON object.
+pub fn publish(out: &Path, table: &str, json: &str, json_mode: bool) -> Result<()> {
+    write_atomic(&out.join("table.md"), table.as_bytes())?;
+    write_atomic(&out.join("results.json"), format!("{json}\n").as_bytes())?;
+    if json_mode {
+        eprint!("{table}");
+        println!("{json}");
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// reader never sees a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

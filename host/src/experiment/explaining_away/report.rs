@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 
 use super::{DEPENDENT_PAIR_NATS, Dependence, ExplainingAwayArgs, Results};
-use crate::experiment::report::write_atomic;
+use crate::experiment::report::{publish, write_atomic};
 
 /// Values below this are drawn at it on the log-scale plot.
 pub const PLOT_FLOOR: f64 = 1e-18;
@@ -296,30 +296,16 @@ pub fn plot(path: &Path, r: &Results) -> Result<()> {
 pub fn write_outputs(args: &ExplainingAwayArgs, r: &Results) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create", args.out.display()))?;
-    let table = markdown(r);
-    let json = json(r);
     let plot_path = args
         .plot
         .clone()
         .unwrap_or_else(|| args.out.join("dependence.svg"));
     plot(&plot_path, r)?;
-    write_atomic(&args.out.join("table.md"), table.as_bytes())?;
-    write_atomic(
-        &args.out.join("results.json"),
-        format!("{json}\n").as_bytes(),
-    )?;
-    if args.json {
-        eprint!("{table}");
-    } else {
-        print!("{table}");
-    }
+    publish(&args.out, &markdown(r), &json(r), args.json)?;
     eprintln!(
         "explaining-away: wrote table.md, results.json in {} and {}",
         args.out.display(),
         plot_path.display()
     );
-    if args.json {
-        println!("{json}");
-    }
     Ok(())
 }
