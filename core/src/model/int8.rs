@@ -241,13 +241,9 @@ fn layer(
             }
         }
         LayerKind::Conv2d => {
-            let win = l.window()?;
-            let depthwise = p[gp::GROUPS] == c && c > 1;
-            if p[gp::GROUPS] != 1 && !depthwise {
-                return Err(Error::Unsupported {
-                    what: "int8 conv2d with groups other than 1 or the input channels",
-                });
-            }
+            // Groups are 1 or the input channels (checked by ConvGeom).
+            let geom = l.conv_geom()?;
+            let win = geom.win;
             let shape = Conv2dShape {
                 in_channels: c,
                 in_size: [h, w],
@@ -263,7 +259,7 @@ fn layer(
                 input_zero_point: in_zp,
                 output,
             };
-            if depthwise {
+            if geom.is_depthwise() {
                 depthwise::depthwise_conv2d(&conv, &shape, x, y)
             } else {
                 int8::conv2d(&conv, &shape, x, y)

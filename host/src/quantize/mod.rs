@@ -331,7 +331,8 @@ impl QuantizedNet {
                         input_zero_point: q.input.zero_point,
                         output,
                     };
-                    if p[gp::GROUPS] == c && c > 1 {
+                    let geom = graph::conv_geom_of(l.in_shape, l.out_shape[0], &l.params)?;
+                    if geom.is_depthwise() {
                         depthwise::depthwise_conv2d_scalar(&conv, &shape, &cur, &mut y)?;
                     } else {
                         int8::conv2d_scalar(&conv, &shape, &cur, &mut y)?;
