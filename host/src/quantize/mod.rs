@@ -286,7 +286,7 @@ impl QuantizedNet {
             let i8s = |j: usize| t.get(j).map_or(&[][..], QTensor::i8);
             let i32s = |j: usize| t.get(j).map_or(&[][..], QTensor::i32);
             let req = |j: usize| t.get(j).map_or(&[][..], QTensor::requant);
-            let to_q12 = || {
+            let first_requant = || {
                 req(0)
                     .first()
                     .copied()
@@ -396,12 +396,14 @@ impl QuantizedNet {
                 }
                 _ => match l.activation {
                     Activation::Sigmoid => {
-                        int8::sigmoid(&cur, q.input.zero_point, to_q12()?, &mut y)?
+                        int8::sigmoid(&cur, q.input.zero_point, first_requant()?, &mut y)?
                     }
-                    Activation::Tanh => int8::tanh(&cur, q.input.zero_point, to_q12()?, &mut y)?,
+                    Activation::Tanh => {
+                        int8::tanh(&cur, q.input.zero_point, first_requant()?, &mut y)?
+                    }
                     Activation::Softmax => {
                         let sq = SoftmaxQ {
-                            input_beta: to_q12()?,
+                            input_beta: first_requant()?,
                             diff_min: l.params[gp::DIFF_MIN] as i32,
                         };
                         softmax::softmax(&sq, cur.len().max(1), &cur, &mut y)?
