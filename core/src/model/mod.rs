@@ -14,11 +14,13 @@
 //! Parsing never panics and never reads out of bounds, whatever the input:
 //! every offset, count and size is checked (with overflow checks) before use.
 
+mod arena;
 mod crc;
 pub mod graph;
 mod infer;
 mod int8;
 
+pub use arena::arena_len;
 pub use crc::{Crc32, crc32};
 pub use graph::MAX_INPUTS;
 pub use infer::scratch_len;

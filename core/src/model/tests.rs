@@ -823,3 +823,52 @@ fn io_layout_is_stored_and_unknown_codes_refused() {
         ));
     });
 }
+
+#[test]
+fn int8_arena_inference_equals_typed_buffers_at_any_offset() {
+    with_int8(|b| {
+        let m = Model::parse(b).unwrap();
+        let n = arena_len(&m).unwrap();
+        assert_eq!(n, int8_scratch_len(&m).act);
+        let x = [-128i8, 5, 77, 127];
+        let want = int8_reference(&x);
+        let mut buf = [0x55u8; 80];
+        for at in 0..4 {
+            let y = m.infer_int8_arena(&x, &mut buf[at..at + n]).unwrap();
+            assert_eq!(y, &want[..], "arena at offset {at}");
+            assert!(matches!(
+                m.infer_int8_arena(&x, &mut buf[at..at + n - 1]),
+                Err(Error::ShapeMismatch { expected, found }) if expected == n && found == n - 1
+            ));
+        }
+        assert!(m.infer_arena(&[0.0; 4], &mut buf).is_err());
+        assert!(m.infer_int8_arena(&x[..3], &mut buf).is_err());
+    });
+}
+
+#[test]
+fn float_arena_inference_equals_typed_buffers_at_any_offset() {
+    with_mlp(|b| {
+        let m = Model::parse(b).unwrap();
+        let n = arena_len(&m).unwrap();
+        assert_eq!(n, 4 * scratch_len(&m) + 3);
+        let x = [0.5f32, -1.0, 2.0, 0.25];
+        let mut scratch = [0f32; 64];
+        let want = m.infer(&x, &mut scratch).unwrap().to_vec();
+        let mut buf = [0u8; 300];
+        assert!(n + 4 <= buf.len());
+        for at in 0..4 {
+            let y = m.infer_arena(&x, &mut buf[at..at + n]).unwrap();
+            assert_eq!(y, &want[..], "arena at offset {at}");
+        }
+        // One byte short fails at every start address, also where the
+        // padding happens not to be needed: the size does not depend on luck.
+        for at in 0..4 {
+            assert!(matches!(
+                m.infer_arena(&x, &mut buf[at..at + n - 1]),
+                Err(Error::ShapeMismatch { .. })
+            ));
+        }
+        assert!(m.infer_int8_arena(&[0; 4], &mut buf).is_err());
+    });
+}
