@@ -69,6 +69,21 @@ fn strip_ones(d: &[usize]) -> &[usize] {
     &d[first..]
 }
 
+/// One sample as callers hold it (see [`sample_dims`]) in the order the
+/// model computes on, `[C, H, W]`.
+pub fn to_model_order<T: Copy + Default>(m: &Model<'_>, sample: &[T]) -> Vec<T> {
+    if reorders(m.io_layout(), m.input_shape()) {
+        transpose(sample, m.input_shape(), false)
+    } else {
+        sample.to_vec()
+    }
+}
+
+/// Whether samples of shape `s` are stored in another order than the model's.
+fn reorders(layout: IoLayout, s: Shape) -> bool {
+    layout == IoLayout::ChannelLast && s[0] > 1 && s[1] * s[2] > 1
+}
+
 /// `[H, W, C]` to `[C, H, W]` (`back`: the reverse).
 fn transpose<T: Copy + Default>(x: &[T], s: Shape, back: bool) -> Vec<T> {
     let [c, h, w] = s;
@@ -108,19 +123,14 @@ pub fn run_batch(m: &Model<'_>, x: &NpyArray) -> Result<(Vec<usize>, NpyData)> {
     let mut shape = vec![n];
     shape.extend(sample_dims(out_shape, layout));
     let (ilen, olen) = (m.input_len(), m.output_len());
-    let reorder = |s: Shape| layout == IoLayout::ChannelLast && s[0] > 1 && s[1] * s[2] > 1;
-    let (tin, tout) = (reorder(m.input_shape()), reorder(out_shape));
+    let tout = reorders(layout, out_shape);
     match (m.arithmetic(), &x.data) {
         (Arithmetic::Int8, NpyData::I8(v)) => {
             let need = model::int8_scratch_len(m);
             let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
             let mut y = Vec::with_capacity(n * olen);
             for s in v.chunks_exact(ilen) {
-                let s = if tin {
-                    transpose(s, m.input_shape(), false)
-                } else {
-                    s.to_vec()
-                };
+                let s = to_model_order(m, s);
                 let out = m.infer_int8(&s, &mut act, &mut cell)?;
                 if tout {
                     y.extend(transpose(out, out_shape, true));
@@ -134,11 +144,7 @@ pub fn run_batch(m: &Model<'_>, x: &NpyArray) -> Result<(Vec<usize>, NpyData)> {
             let mut scratch = vec![0f32; model::scratch_len(m)];
             let mut y = Vec::with_capacity(n * olen);
             for s in v.chunks_exact(ilen) {
-                let s = if tin {
-                    transpose(s, m.input_shape(), false)
-                } else {
-                    s.to_vec()
-                };
+                let s = to_model_order(m, s);
                 let out = m.infer(&s, &mut scratch)?;
                 if tout {
                     y.extend(transpose(out, out_shape, true));

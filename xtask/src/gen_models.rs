@@ -9,13 +9,19 @@
 //! `firmware/models/src/`. Model files and sources are committed; CI does
 //! not retrain.
 //!
+//! The MLPerf Tiny models are imported instead (`myelin import` of the
+//! committed `.tflite` in `models/mlperf-tiny/`) and exported with the first
+//! golden inputs of `models/mlperf-tiny/goldens/` and their output codes,
+//! which the export checks against TFLite's.
+//!
 //! `--export` retrains nothing: it only exports the committed model files
 //! again (after a change to `myelin export`).
 //!
 //! `--check` retrains nothing: it exports every committed model file again
-//! and fails if the result differs from the committed source, so the weights,
-//! samples and expected outputs the firmware checks against are exactly what
-//! the host computes from the committed model.
+//! (and imports every `.tflite` again) and fails if the result differs from
+//! the committed source (or model file), so the weights, samples and expected
+//! outputs the firmware checks against are exactly what the host computes
+//! from the committed model.
 
 use crate::qemu::{cargo_in, firmware_dir};
 use crate::util::{self, root};
@@ -28,6 +34,9 @@ enum Source {
     Train(&'static [&'static str]),
     /// `myelin quantize --int8` of the named model, calibrated on training images.
     Int8Of(&'static str),
+    /// `myelin import` of `models/mlperf-tiny/STEM.tflite`; its samples come
+    /// from `models/mlperf-tiny/goldens/STEM/`.
+    Import(&'static str),
 }
 
 /// One model the firmware runs (or one the others are made from).
@@ -41,7 +50,7 @@ struct Spec {
     export: Option<(&'static str, usize)>,
 }
 
-const SPECS: [Spec; 6] = [
+const SPECS: [Spec; 9] = [
     Spec {
         name: "mnist-mlp",
         source: Source::Train(&["--preset", "mnist-mlp"]),
@@ -74,7 +83,27 @@ const SPECS: [Spec; 6] = [
         source: Source::Int8Of("resnet8"),
         export: Some(("resnet8_int8.rs", 20)),
     },
+    // MLPerf Tiny: a few golden inputs each keep the QEMU runs short.
+    Spec {
+        name: "mlperf-ad01",
+        source: Source::Import("ad01_int8"),
+        export: Some(("mlperf_ad01.rs", 4)),
+    },
+    Spec {
+        name: "mlperf-kws",
+        source: Source::Import("kws_ref_model"),
+        export: Some(("mlperf_kws.rs", 4)),
+    },
+    Spec {
+        name: "mlperf-resnet",
+        source: Source::Import("pretrainedResnet_quant"),
+        export: Some(("mlperf_resnet.rs", 4)),
+    },
 ];
+
+fn mlperf_dir() -> PathBuf {
+    root().join("models/mlperf-tiny")
+}
 
 /// Training images the int8 activation ranges are calibrated on.
 const CALIB_SAMPLES: &str = "1000";
@@ -98,6 +127,10 @@ fn myelin(args: &[&str]) -> Result<()> {
 
 fn export(spec: &Spec, samples: usize, model: &Path, out: &Path) -> Result<()> {
     let samples = samples.to_string();
+    let (from, dir) = match spec.source {
+        Source::Import(stem) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
+        _ => ("--samples-from", root().join("data/mnist")),
+    };
     myelin(&[
         "export",
         &model.to_string_lossy(),
@@ -105,11 +138,32 @@ fn export(spec: &Spec, samples: usize, model: &Path, out: &Path) -> Result<()> {
         &out.to_string_lossy(),
         "--name",
         spec.name,
-        "--samples-from",
-        &root().join("data/mnist").to_string_lossy(),
+        from,
+        &dir.to_string_lossy(),
         "--samples",
         &samples,
     ])
+}
+
+/// `myelin import` of `models/mlperf-tiny/STEM.tflite` into `out`.
+fn import(stem: &str, out: &Path) -> Result<()> {
+    let tflite = mlperf_dir().join(format!("{stem}.tflite"));
+    myelin(&[
+        "import",
+        &tflite.to_string_lossy(),
+        "--out",
+        &out.to_string_lossy(),
+    ])
+}
+
+/// Prints whether `fresh` equals the committed `file`; true if it does.
+fn same(fresh: &Path, file: &Path, what: &str) -> Result<bool> {
+    let a = std::fs::read(fresh).with_context(|| format!("{}", fresh.display()))?;
+    let b = std::fs::read(file).with_context(|| format!("{}", file.display()))?;
+    let verdict = if a == b { "pass" } else { "fail" };
+    let relation = if a == b { "matches" } else { "differs from" };
+    println!("[{verdict}] {}: {relation} {what}", file.display());
+    Ok(a == b)
 }
 
 /// Runs the command.
@@ -147,26 +201,25 @@ pub fn run(args: &[String]) -> Result<()> {
     for spec in selected {
         let committed_model = data.join(format!("{}.myl", spec.name));
         if check {
+            if let Source::Import(stem) = spec.source {
+                let fresh = work.join(format!("{}.myl", spec.name));
+                import(stem, &fresh)?;
+                if !same(
+                    &fresh,
+                    &committed_model,
+                    &format!("`myelin import` of {stem}.tflite"),
+                )? {
+                    stale.push(spec.name);
+                }
+            }
             let Some((module, samples)) = spec.export else {
                 continue;
             };
             let module = models_dir().join("src").join(module);
             let fresh = work.join(module.file_name().unwrap_or_default());
             export(spec, samples, &committed_model, &fresh)?;
-            let a = std::fs::read(&fresh)?;
-            let b = std::fs::read(&module).with_context(|| format!("{}", module.display()))?;
-            if a == b {
-                println!(
-                    "[pass] {}: matches `myelin export` of {}",
-                    module.display(),
-                    committed_model.display()
-                );
-            } else {
-                println!(
-                    "[fail] {}: differs from `myelin export` of {}",
-                    module.display(),
-                    committed_model.display()
-                );
+            let what = format!("`myelin export` of {}", committed_model.display());
+            if !same(&fresh, &module, &what)? {
                 stale.push(spec.name);
             }
             continue;
@@ -192,6 +245,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 std::fs::copy(&trained, &committed_model)
                     .with_context(|| format!("copying to {}", committed_model.display()))?;
             }
+            Source::Import(stem) => import(stem, &committed_model)?,
             Source::Int8Of(from) => {
                 let from = data.join(format!("{from}.myl"));
                 myelin(&[

@@ -19,12 +19,14 @@ mod crc;
 pub mod graph;
 mod infer;
 mod int8;
+pub mod plan;
 
 pub use arena::arena_len;
 pub use crc::{Crc32, crc32};
 pub use graph::MAX_INPUTS;
 pub use infer::scratch_len;
 pub use int8::{Int8ScratchLen, int8_scratch_len};
+pub use plan::lower_bound as arena_lower_bound;
 
 use crate::Error;
 use crate::quant::{ActQuant, Requant};

@@ -10,7 +10,8 @@
 //!   lines `cargo xtask report` reads;
 //! - [`programs`]: the program bodies every board's `src/bin/*.rs` calls;
 //! - [`mnist`] and [`learn`]: programs on the trained MNIST models, for the
-//!   boards that enable their features.
+//!   boards that enable their features;
+//! - [`mlperf`]: the MLPerf Tiny models on their golden inputs.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -18,6 +19,7 @@ pub mod checks;
 #[cfg(feature = "mnist-mlp-f32")]
 pub mod learn;
 pub mod measure;
+pub mod mlperf;
 pub mod mnist;
 pub mod programs;
 #[cfg(feature = "vectors-32")]

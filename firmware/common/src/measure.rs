@@ -21,8 +21,9 @@ pub static mut INSN_MARK: MaybeUninit<u32> = MaybeUninit::uninit();
 const PAINT: u32 = 0xC0FF_EE55;
 /// Words below the stack pointer left unpainted, for [`paint_stack`]'s own frame.
 const PAINT_MARGIN_WORDS: usize = 16;
-/// Most bytes painted (the M4F board has megabytes of RAM).
-const PAINT_MAX_BYTES: usize = 64 * 1024;
+/// Most bytes painted (the M4F board has megabytes of RAM; a model's
+/// activation arena on the stack may take over 100 KB).
+const PAINT_MAX_BYTES: usize = 256 * 1024;
 
 unsafe extern "C" {
     /// End of `.bss`/`.uninit`: the lowest address the stack may reach (cortex-m-rt).
@@ -115,4 +116,43 @@ pub fn report_with_data(
         data_bytes,
         stack_bytes
     );
+}
+
+/// The `report` line of a model run from its file through an activation
+/// arena, with the arena's size and its lower bound.
+#[derive(Debug, Clone, Copy)]
+pub struct ArenaReport<'a> {
+    /// Model name.
+    pub model: &'a str,
+    /// Arithmetic (`int8`).
+    pub dtype: &'a str,
+    /// Multiply-accumulates per inference.
+    pub macs: u32,
+    /// Bytes of the model file (weights, biases, multipliers and tables).
+    pub weights_bytes: u32,
+    /// Bytes of embedded test data (inputs and expected outputs).
+    pub data_bytes: u32,
+    /// Peak stack, the arena included when it lives on the stack.
+    pub stack_bytes: u32,
+    /// Bytes of the activation arena the inference used.
+    pub arena_bytes: u32,
+    /// Largest sum of simultaneously live activations over the schedule.
+    pub arena_lower_bound: u32,
+}
+
+impl ArenaReport<'_> {
+    /// Logs the line.
+    pub fn log(&self) {
+        defmt::info!(
+            "report model={=str} dtype={=str} macs={=u32} weights_bytes={=u32} data_bytes={=u32} stack_bytes={=u32} arena_bytes={=u32} arena_lower_bound={=u32}",
+            self.model,
+            self.dtype,
+            self.macs,
+            self.weights_bytes,
+            self.data_bytes,
+            self.stack_bytes,
+            self.arena_bytes,
+            self.arena_lower_bound
+        );
+    }
 }

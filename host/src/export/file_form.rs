@@ -9,12 +9,14 @@
 use anyhow::{Result, bail};
 use myelin_core::model::{self, Arithmetic, Model};
 
+use super::goldens::{Goldens, emit_goldens};
 use super::int8::emit_io_quant;
 use super::source::{
     Samples, Summary, crc, emit_layer_table, emit_samples, emit_summary, macs, shape, wl,
 };
 
-/// Generates the module of a graph model `model` (f32 or int8).
+/// Generates the module of a graph model `model` (f32 or int8), with MNIST
+/// `samples` or `goldens` embedded (not both).
 ///
 /// # Errors
 /// For an f16 model (the file form computes f32 from f32 weights only) or
@@ -23,6 +25,7 @@ pub fn rust_source_file(
     model: &Model<'_>,
     name: &str,
     samples: Option<&Samples>,
+    goldens: Option<&Goldens>,
 ) -> Result<String> {
     let int8 = model.arithmetic() == Arithmetic::Int8;
     if !int8 && model.tensors().any(|t| t.dtype == model::DType::F16) {
@@ -206,6 +209,9 @@ pub fn rust_source_file(
     wl(w, "pub static NETWORK: Network = Network;");
     if let Some(smp) = samples {
         emit_samples(w, smp, in_len, out_len)?;
+    }
+    if let Some(g) = goldens {
+        emit_goldens(w, g, in_len, out_len)?;
     }
     Ok(s)
 }

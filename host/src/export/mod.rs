@@ -16,6 +16,11 @@
 //! images, their labels and what the host computed for each (the outputs and
 //! the predicted class), so that firmware can check itself against the host.
 //!
+//! With `--goldens DIR --samples N` (int8 models) it embeds the model file
+//! itself, parsed in place, and the first N samples of a golden set
+//! (`DIR/inputs.npy`, `DIR/outputs.npy`), after checking that the host
+//! computes exactly the golden output codes for them.
+//!
 //! The alternative, for firmware that wants to swap models without
 //! recompiling the network code: embed the model file itself and let the
 //! core parse it in place (see `firmware/README.md`):
@@ -29,6 +34,7 @@
 //! ```
 
 mod file_form;
+mod goldens;
 mod int8;
 mod source;
 #[cfg(test)]
@@ -43,6 +49,7 @@ use myelin_core::model::{DType, Model, shape_len};
 use crate::checkpoint::{self, Checkpoint, check_writable, write_atomic};
 use crate::data::MnistFiles;
 
+pub use goldens::{Goldens, load_goldens};
 pub use source::{Outputs, Samples, rust_source};
 
 /// Arguments of `myelin export`.
@@ -54,10 +61,19 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE.rs")]
     pub rust: PathBuf,
     /// Embed test samples from this IDX directory, with the host's outputs for them.
-    #[arg(long, value_name = "DIR", requires = "samples")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "samples",
+        conflicts_with = "goldens"
+    )]
     pub samples_from: Option<PathBuf>,
+    /// Embed the model file and golden samples from this directory
+    /// (`inputs.npy`, `outputs.npy`: int8 codes), checked against the host.
+    #[arg(long, value_name = "DIR", requires = "samples")]
+    pub goldens: Option<PathBuf>,
     /// Number of test samples to embed.
-    #[arg(long, value_name = "N", requires = "samples_from")]
+    #[arg(long, value_name = "N")]
     pub samples: Option<usize>,
     /// Index of the first embedded test sample.
     #[arg(long, value_name = "K", default_value_t = 0)]
@@ -79,12 +95,21 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into())
     });
+    if a.samples.is_some() && a.samples_from.is_none() && a.goldens.is_none() {
+        bail!("--samples: needs --samples-from DIR or --goldens DIR");
+    }
     let samples = match (&a.samples_from, a.samples) {
         (Some(dir), Some(n)) => Some(load_samples(dir, &model, a.first, n)?),
         _ => None,
     };
-    let text = rust_source(&model, &name, samples.as_ref())
-        .with_context(|| format!("{}", a.model.display()))?;
+    let text = match (&a.goldens, a.samples) {
+        (Some(dir), Some(n)) => {
+            let g = load_goldens(dir, &model, n).with_context(|| format!("{}", dir.display()))?;
+            file_form::rust_source_file(&model, &name, None, Some(&g))
+        }
+        _ => rust_source(&model, &name, samples.as_ref()),
+    }
+    .with_context(|| format!("{}", a.model.display()))?;
     write_atomic(&a.rust, text.as_bytes())?;
     println!(
         "wrote {} ({} bytes of Rust: {} layers, {} parameters{})",

@@ -126,7 +126,7 @@ struct Plan<'a> {
 /// weights, naming the layer.
 pub fn rust_source(model: &Model<'_>, name: &str, samples: Option<&Samples>) -> Result<String> {
     if !model.layers().all(|l| l.is_chained()) {
-        return super::file_form::rust_source_file(model, name, samples);
+        return super::file_form::rust_source_file(model, name, samples, None);
     }
     if model.arithmetic() == Arithmetic::Int8 {
         return super::int8::rust_source_int8(model, name, samples);
@@ -505,15 +505,9 @@ fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
     Ok(plans)
 }
 
-/// Multiply-accumulates of one layer.
+/// Multiply-accumulates of one layer (the core's count: groups included).
 pub(super) fn macs(l: &LayerView<'_>) -> usize {
-    match l.kind {
-        LayerKind::Dense => shape_len(l.in_shape) * shape_len(l.out_shape),
-        LayerKind::Conv2d => {
-            shape_len(l.out_shape) * l.in_shape[0] * l.params[0] as usize * l.params[1] as usize
-        }
-        _ => 0,
-    }
+    l.macs()
 }
 
 fn layer_type(l: &LayerView<'_>) -> String {

@@ -1,0 +1,105 @@
+//! Programs on the MLPerf Tiny models of `myelin-fw-models` (imported from
+//! TFLite by `myelin import`): each parses its model file in place, runs
+//! the golden inputs embedded with it and checks every output code, bit for
+//! bit, against TFLite's reference kernels (which the host matched when the
+//! module was generated). The first inference is measured, the parse not
+//! included.
+//!
+//! Only boards that enable a model's feature (flash permitting) compile the
+//! programs that use it.
+
+/// A program running one MLPerf Tiny model module on its golden samples.
+#[cfg(any(
+    feature = "mlperf-ad01",
+    feature = "mlperf-kws",
+    feature = "mlperf-resnet"
+))]
+macro_rules! mlperf_program {
+    ($(#[$doc:meta])* $name:ident, $module:ident, $model:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> ! {
+            use core::mem::size_of_val;
+            use myelin_core::model::arena_lower_bound;
+            use myelin_fw_models::$module::{self as m, samples};
+            use $crate::{Checks, measure};
+            measure::paint_stack();
+            let mut t = Checks::new();
+            let model = match m::model() {
+                Ok(model) => model,
+                Err(e) => {
+                    defmt::error!("{=str}: model file: {}", $model, e);
+                    $crate::exit_failure()
+                }
+            };
+            let mut scratch = m::Scratch::ZERO;
+            let mut y = [0i8; m::OUTPUT];
+            let x0 = core::hint::black_box(&samples::INPUTS[0]);
+            let ran = measure::instructions(|| {
+                model
+                    .infer_int8(x0, &mut scratch.0, &mut scratch.1)
+                    .map(|out| y.copy_from_slice(out))
+            });
+            let stack = measure::peak_stack();
+            measure::ArenaReport {
+                model: $model,
+                dtype: "int8",
+                macs: m::MACS as u32,
+                weights_bytes: m::FILE_BYTES as u32,
+                data_bytes: (size_of_val(&samples::INPUTS) + size_of_val(&samples::OUTPUTS)) as u32,
+                stack_bytes: stack,
+                arena_bytes: size_of_val(&scratch) as u32,
+                arena_lower_bound: arena_lower_bound(&model) as u32,
+            }
+            .log();
+            t.record(ran.is_ok(), "measured inference ran");
+            let mut same = 0;
+            for (i, (x, want)) in samples::INPUTS.iter().zip(&samples::OUTPUTS).enumerate() {
+                match model.infer_int8(x, &mut scratch.0, &mut scratch.1) {
+                    Ok(out) if out == want => same += 1,
+                    Ok(out) => {
+                        let differ = out.iter().zip(want).filter(|(a, b)| a != b).count();
+                        defmt::error!("sample {}: {} of {} output codes differ", i, differ, want.len());
+                    }
+                    Err(e) => defmt::error!("sample {}: {}", i, e),
+                }
+            }
+            defmt::info!(
+                "{=str} int8: output codes bit-exact on {}/{} golden inputs",
+                $model,
+                same,
+                samples::COUNT
+            );
+            t.record(samples::COUNT > 0, "samples ran");
+            t.record(same == samples::COUNT, "every output code == TFLite's, bit for bit");
+            t.finish()
+        }
+    };
+}
+
+#[cfg(feature = "mlperf-ad01")]
+mlperf_program!(
+    /// MLPerf Tiny anomaly detection (ad01: a 640-128x4-8-128x4-640 dense
+    /// autoencoder) on its golden inputs, bit for bit.
+    ad01,
+    mlperf_ad01,
+    "mlperf-ad01"
+);
+
+#[cfg(feature = "mlperf-kws")]
+mlperf_program!(
+    /// MLPerf Tiny keyword spotting (DS-CNN: a 10x4 strided convolution, four
+    /// depthwise 3x3 and pointwise 1x1 pairs, average pool, dense, softmax)
+    /// on its golden inputs, bit for bit.
+    kws,
+    mlperf_kws,
+    "mlperf-kws"
+);
+
+#[cfg(feature = "mlperf-resnet")]
+mlperf_program!(
+    /// MLPerf Tiny image classification (ResNet-8 on CIFAR-10: three residual
+    /// stages, average pool, dense, softmax) on its golden inputs, bit for bit.
+    resnet,
+    mlperf_resnet,
+    "mlperf-resnet"
+);
