@@ -14,12 +14,18 @@
 //! - `stack_bytes`: peak stack, measured on target by painting;
 //! - `data_bytes`: test data in flash (images, expected outputs), from the
 //!   report line's optional `data_bytes=N` (0 when absent);
-//! - `code_bytes`: the runtime's code, flash minus weights and test data.
+//! - `code_bytes`: the runtime's code, flash minus weights and test data;
+//! - `arena_bytes`, `arena_lower_bound`: a model run from its file through
+//!   an activation arena logs the arena's size and the largest sum of
+//!   activations live at once (optional keys, 0 when absent);
+//! - `peak_ram_bytes`: static RAM plus peak stack (the arena included where
+//!   it lives on the stack).
 //!
 //! `--json` prints one JSON object per measured inference and line, with keys
 //! `board`, `model`, `dtype`, `instructions`, `macs`, `instructions_per_mac`,
 //! `flash_bytes`, `weights_bytes`, `ram_bytes`, `stack_bytes`, then
-//! `data_bytes` and `code_bytes`.
+//! `data_bytes`, `code_bytes`, `arena_bytes`, `arena_lower_bound` and
+//! `peak_ram_bytes`.
 
 use crate::qemu::{self, Board, FAIL_PREFIX};
 use crate::util;
@@ -45,6 +51,8 @@ struct Row {
     data_bytes: u64,
     ram_bytes: u64,
     stack_bytes: u64,
+    arena_bytes: u64,
+    arena_lower_bound: u64,
 }
 
 impl Row {
@@ -62,11 +70,16 @@ impl Row {
             .saturating_sub(self.data_bytes)
     }
 
+    fn peak_ram_bytes(&self) -> u64 {
+        self.ram_bytes + self.stack_bytes
+    }
+
     fn json(&self) -> String {
         format!(
             "{{\"board\":{},\"model\":{},\"dtype\":{},\"instructions\":{},\"macs\":{},\
              \"instructions_per_mac\":{:.3},\"flash_bytes\":{},\"weights_bytes\":{},\
-             \"ram_bytes\":{},\"stack_bytes\":{},\"data_bytes\":{},\"code_bytes\":{}}}",
+             \"ram_bytes\":{},\"stack_bytes\":{},\"data_bytes\":{},\"code_bytes\":{},\
+             \"arena_bytes\":{},\"arena_lower_bound\":{},\"peak_ram_bytes\":{}}}",
             json_string(&self.board),
             json_string(&self.model),
             json_string(&self.dtype),
@@ -78,7 +91,10 @@ impl Row {
             self.ram_bytes,
             self.stack_bytes,
             self.data_bytes,
-            self.code_bytes()
+            self.code_bytes(),
+            self.arena_bytes,
+            self.arena_lower_bound,
+            self.peak_ram_bytes()
         )
     }
 }
@@ -264,6 +280,13 @@ fn rows(board: &str, log: &str, stderr: &str, flash: u64, ram: u64) -> Result<Ve
                     .parse()
                     .with_context(|| format!("report `{key}` is not a number"))
             };
+            let optional = |key: &str| -> Result<u64> {
+                if r.contains_key(key) {
+                    number(key)
+                } else {
+                    Ok(0)
+                }
+            };
             Ok(Row {
                 board: board.to_string(),
                 model: field("model")?.clone(),
@@ -272,13 +295,11 @@ fn rows(board: &str, log: &str, stderr: &str, flash: u64, ram: u64) -> Result<Ve
                 macs: number("macs")?,
                 flash_bytes: flash,
                 weights_bytes: number("weights_bytes")?,
-                data_bytes: if r.contains_key("data_bytes") {
-                    number("data_bytes")?
-                } else {
-                    0
-                },
+                data_bytes: optional("data_bytes")?,
                 ram_bytes: ram,
                 stack_bytes: number("stack_bytes")?,
+                arena_bytes: optional("arena_bytes")?,
+                arena_lower_bound: optional("arena_lower_bound")?,
             })
         })
         .collect()
@@ -313,7 +334,7 @@ fn measure(
 
 fn table(rows: &[Row]) {
     println!(
-        "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+        "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "board",
         "model",
         "dtype",
@@ -325,11 +346,14 @@ fn table(rows: &[Row]) {
         "data",
         "code",
         "RAM",
-        "stack"
+        "stack",
+        "arena",
+        "bound",
+        "peak RAM"
     );
     for r in rows {
         println!(
-            "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9.2} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+            "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9.2} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
             r.board,
             r.model,
             r.dtype,
@@ -341,11 +365,15 @@ fn table(rows: &[Row]) {
             r.data_bytes,
             r.code_bytes(),
             r.ram_bytes,
-            r.stack_bytes
+            r.stack_bytes,
+            r.arena_bytes,
+            r.arena_lower_bound,
+            r.peak_ram_bytes()
         );
     }
     println!(
-        "(bytes; flash = vector table + text + rodata + data; code = flash - weights - test data; RAM = static data + bss)"
+        "(bytes; flash = vector table + text + rodata + data; code = flash - weights - test data; RAM = static data + bss;\n \
+         arena = activation arena, bound = largest sum of activations live at once; peak RAM = RAM + stack)"
     );
 }
 
@@ -429,7 +457,8 @@ mod tests {
             r.json(),
             "{\"board\":\"qemu-m4f\",\"model\":\"dense-32x64x10\",\"dtype\":\"f32\",\"instructions\":8064,\
              \"macs\":2688,\"instructions_per_mac\":3.000,\"flash_bytes\":30000,\"weights_bytes\":11048,\
-             \"ram_bytes\":16,\"stack_bytes\":1308,\"data_bytes\":0,\"code_bytes\":18952}"
+             \"ram_bytes\":16,\"stack_bytes\":1308,\"data_bytes\":0,\"code_bytes\":18952,\
+             \"arena_bytes\":0,\"arena_lower_bound\":0,\"peak_ram_bytes\":1324}"
         );
     }
 
@@ -439,6 +468,17 @@ mod tests {
         let r = &rows("b", log, MARKS, 1000, 0).unwrap()[0];
         assert_eq!((r.data_bytes, r.code_bytes()), (400, 500));
         assert!(rows("b", &log.replace("=400", "=x"), MARKS, 1000, 0).is_err());
+    }
+
+    #[test]
+    fn arena_keys_are_read() {
+        let log = "INFO  report model=kws dtype=int8 macs=10 weights_bytes=100 data_bytes=0 stack_bytes=900 arena_bytes=800 arena_lower_bound=700\n";
+        let r = &rows("b", log, MARKS, 1000, 20).unwrap()[0];
+        assert_eq!(
+            (r.arena_bytes, r.arena_lower_bound, r.peak_ram_bytes()),
+            (800, 700, 920)
+        );
+        assert!(rows("b", &log.replace("=700", "=x"), MARKS, 1000, 0).is_err());
     }
 
     #[test]
