@@ -588,3 +588,35 @@ fn average_pools_match_tflite_through_the_core() {
         1
     );
 }
+
+/// The imported files carry a memory plan: it runs every golden input to the
+/// same output codes as the same file without a plan (one slot per value),
+/// in an arena no larger than the unplanned scratch and within 5% of the
+/// lower bound (largest sum of simultaneously live activations).
+#[test]
+fn planned_inference_equals_unplanned() {
+    use myelin_core::model::plan;
+    for name in ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant"] {
+        let path = models().join(format!("{name}.tflite"));
+        let planned = AlignedBytes::new(&import_bytes(&path, &model_bytes(name)).unwrap());
+        let mut bare = planned.bytes().to_vec();
+        plan::clear_plan(&mut bare).unwrap();
+        let bare = AlignedBytes::new(&bare);
+        let (p, u) = (
+            Model::parse(planned.bytes()).unwrap(),
+            Model::parse(bare.bytes()).unwrap(),
+        );
+        let arena = p.planned_arena().expect("imported file without a plan");
+        assert_eq!(u.planned_arena(), None);
+        let bound = plan::lower_bound(&p);
+        let unplanned = myelin_core::model::int8_scratch_len(&u).act;
+        assert!(arena <= unplanned, "{name}: arena {arena} > {unplanned}");
+        assert!(arena * 100 <= bound * 105, "{name}: arena {arena}, bound {bound}");
+        let x = read_npy(models().join("goldens").join(name).join("inputs.npy")).unwrap();
+        let (_, yp) = run_batch(&p, &x).unwrap();
+        let (_, yu) = run_batch(&u, &x).unwrap();
+        assert_eq!(yp, yu, "{name}: planned and unplanned outputs differ");
+        let want = read_npy(models().join("goldens").join(name).join("outputs.npy")).unwrap();
+        assert_eq!(yp, want.data, "{name}: outputs differ from TFLite's");
+    }
+}

@@ -21,9 +21,18 @@ pub struct Int8ScratchLen {
     pub cell: usize,
 }
 
-/// The scratch [`Model::infer_int8`] needs for `model`.
+/// The scratch [`Model::infer_int8`] needs for `model`: a planned file's
+/// arena ([`Model::planned_arena`]), else two buffers of the largest
+/// activation for a chain and one slot per value for a graph; plus an
+/// LSTM's hidden state.
 pub fn int8_scratch_len(model: &Model<'_>) -> Int8ScratchLen {
     let (act, hidden) = sizes(model);
+    if let Some(arena) = model.planned_arena() {
+        return Int8ScratchLen {
+            act: arena + hidden,
+            cell: hidden,
+        };
+    }
     let chain = model.layers().all(|l| l.is_chained());
     Int8ScratchLen {
         // A graph keeps the input and every node's output.
@@ -114,6 +123,9 @@ impl Model<'_> {
                 found: input.len(),
             });
         }
+        if self.planned_arena().is_some() {
+            return self.infer_int8_planned(input, act, cell);
+        }
         if !self.layers().all(|l| l.is_chained()) {
             return self.infer_int8_graph(input, act, cell);
         }
@@ -156,29 +168,85 @@ impl Model<'_> {
                     found: done.len(),
                 })
             };
-            let y = &mut rest[..out];
-            match (l.kind, l.inputs()) {
-                (LayerKind::Add, &[a, b]) => {
-                    let bq = match b {
-                        0 => self.input_quant(),
-                        _ => self.layer(b - 1).and_then(|p| p.quant).map(|q| q.output),
-                    }
-                    .ok_or(Error::Unsupported {
-                        what: "int8 add without its inputs' quantization",
-                    })?;
-                    int8::add(&add_q(&l, bq)?, value(a)?, value(b)?, y)?;
-                }
-                (_, &[r]) => layer(&l, value(r)?, y, extra, cell)?,
-                _ => {
-                    return Err(Error::Unsupported {
-                        what: "this int8 node reads more inputs than its kind takes",
-                    });
-                }
-            }
+            node(self, &l, value, &mut rest[..out], extra, cell)?;
             last = start..start + out;
             start += out;
         }
         Ok(&slots_buf[last])
+    }
+}
+
+impl Model<'_> {
+    /// [`Model::infer_int8`] for a file with a memory plan: every value at
+    /// its planned offset in the arena; a reshape planned over its input
+    /// moves nothing.
+    fn infer_int8_planned<'s>(
+        &self,
+        input: &[i8],
+        act: &'s mut [i8],
+        cell: &mut [i16],
+    ) -> Result<&'s [i8], Error> {
+        const UNPLANNED: Error = Error::Unsupported {
+            what: "memory plan without an offset for a value",
+        };
+        let arena = self.planned_arena().ok_or(UNPLANNED)?;
+        let (buf, extra) = act.split_at_mut(arena);
+        // Checked at parse: every value lies inside the arena.
+        let slot = |v: usize| -> Result<core::ops::Range<usize>, Error> {
+            let at = self.value_offset(v).ok_or(UNPLANNED)?;
+            Ok(at..at + self.value_len(v).ok_or(UNPLANNED)?)
+        };
+        buf.get_mut(slot(0)?).ok_or(UNPLANNED)?.copy_from_slice(input);
+        for l in self.layers() {
+            let out = slot(l.index + 1)?;
+            if l.kind == LayerKind::Reshape && l.inputs().len() == 1 && slot(l.inputs()[0])? == out {
+                continue;
+            }
+            let (lo, rest) = buf.split_at_mut(out.start);
+            let (y, hi) = rest.split_at_mut(out.len());
+            let value = |r: usize| -> Result<&[i8], Error> {
+                let s = slot(r)?;
+                if s.end <= out.start {
+                    lo.get(s).ok_or(UNPLANNED)
+                } else if s.start >= out.end {
+                    hi.get(s.start - out.end..s.end - out.end).ok_or(UNPLANNED)
+                } else {
+                    Err(Error::Unsupported {
+                        what: "memory plan writes a node's output over its input",
+                    })
+                }
+            };
+            node(self, &l, value, y, extra, cell)?;
+        }
+        let last = slot(self.layer_count())?;
+        Ok(&buf[last])
+    }
+}
+
+/// Node `l` of `model` into `y`, reading its inputs through `value`.
+fn node<'v>(
+    model: &Model<'_>,
+    l: &LayerView<'_>,
+    value: impl Fn(usize) -> Result<&'v [i8], Error>,
+    y: &mut [i8],
+    extra: &mut [i8],
+    cell: &mut [i16],
+) -> Result<(), Error> {
+    match (l.kind, l.inputs()) {
+        (LayerKind::Add, &[a, b]) => {
+            let bq = match b {
+                0 => model.input_quant(),
+                _ => model.layer(b - 1).and_then(|p| p.quant).map(|q| q.output),
+            }
+            .ok_or(Error::Unsupported {
+                what: "int8 add without its inputs' quantization",
+            })?;
+            int8::add(&add_q(l, bq)?, value(a)?, value(b)?, y)
+        }
+        (_, &[r]) => layer(l, value(r)?, y, extra, cell),
+        _ => Err(Error::Unsupported {
+            what: "this int8 node reads more inputs than its kind takes",
+        }),
     }
 }
 

@@ -62,6 +62,10 @@ pub const PARAMS: usize = 9;
 /// Parameters a version 1 or 2 entry stores.
 const PARAMS_V2: usize = 6;
 
+/// Header flag: the file carries a static memory plan of its int8
+/// activations (see [`plan`]).
+pub const FLAG_PLANNED: u32 = 1;
+
 // Header field offsets.
 const H_VERSION: usize = 8;
 const H_HEADER_LEN: usize = 10;
@@ -91,6 +95,12 @@ const L_QRESERVED: usize = 80;
 const L_INPUT_COUNT: usize = 96;
 const L_INPUTS: usize = 100;
 const L_PARAMS_EXT: usize = 116;
+// Memory plan (files with `FLAG_PLANNED`): each node's output offset in the
+// arena at `L_RESERVED`; node 0 also holds the input's offset and the arena
+// length in the first two words of `L_QRESERVED`.
+const L_PLAN_OUT: usize = L_RESERVED;
+const L_PLAN_INPUT: usize = L_QRESERVED;
+const L_PLAN_ARENA: usize = L_QRESERVED + 4;
 
 // Tensor entry field offsets.
 const T_DTYPE: usize = 0;
@@ -529,6 +539,7 @@ pub struct Model<'a> {
     tensors: usize,
     input: Shape,
     io_layout: IoLayout,
+    planned: bool,
 }
 
 /// One entry of the layer table.
@@ -860,9 +871,11 @@ impl<'a> Model<'a> {
         if usize::from(u16_at(bytes, H_HEADER_LEN)?) != HEADER_LEN {
             return Err(invalid(H_HEADER_LEN, "header length is not 48"));
         }
-        if u32_at(bytes, H_FLAGS)? != 0 {
+        let flags = u32_at(bytes, H_FLAGS)?;
+        if flags & !FLAG_PLANNED != 0 {
             return Err(invalid(H_FLAGS, "unknown header flags"));
         }
+        let planned = flags & FLAG_PLANNED != 0;
         // Version 1 reserves the arithmetic field: those files are float.
         let arithmetic = Arithmetic::from_code(u32_at(bytes, H_ARITH)?)
             .filter(|a| version > 1 || *a == Arithmetic::Float)
@@ -871,6 +884,9 @@ impl<'a> Model<'a> {
         let io_layout = IoLayout::from_code(u32_at(bytes, H_IO_LAYOUT)?)
             .filter(|l| version > 1 || *l == IoLayout::ChannelMajor)
             .ok_or(invalid(H_IO_LAYOUT, "unknown I/O layout"))?;
+        if planned && (version < 2 || arithmetic != Arithmetic::Int8) {
+            return Err(invalid(H_FLAGS, "a memory plan needs an int8 file"));
+        }
         let layers = usize_at(bytes, H_LAYERS)?;
         let tensors = usize_at(bytes, H_TENSORS)?;
         if layers == 0 {
@@ -895,6 +911,7 @@ impl<'a> Model<'a> {
             tensors,
             input,
             io_layout,
+            planned,
         };
         for t in 0..tensors {
             model.check_tensor(t, tables_end, body)?;
@@ -924,6 +941,17 @@ impl<'a> Model<'a> {
         }
         if next_tensor != tensors {
             return Err(invalid(H_TENSORS, "tensors not owned by any layer"));
+        }
+        if planned {
+            let arena = usize_at(bytes, HEADER_LEN + L_PLAN_ARENA)?;
+            if arena > MAX_ELEMENTS
+                || !plan::check(&model, |v| model.value_offset(v), arena)
+            {
+                return Err(invalid(
+                    HEADER_LEN + L_PLAN_ARENA,
+                    "memory plan: a value outside the arena or over another live value",
+                ));
+            }
         }
         Ok(model)
     }
@@ -1029,6 +1057,33 @@ impl<'a> Model<'a> {
         entry_len(self.version)
     }
 
+    /// Bytes of the activation arena fixed by the file's memory plan, if it
+    /// has one (see [`plan`]).
+    pub fn planned_arena(&self) -> Option<usize> {
+        if !self.planned {
+            return None;
+        }
+        usize_at(self.bytes, HEADER_LEN + L_PLAN_ARENA).ok()
+    }
+
+    /// Offset of value `v` (`0` the input, `k` node `k - 1`'s output) in the
+    /// planned arena; `None` without a plan or past the last node.
+    pub fn value_offset(&self, v: usize) -> Option<usize> {
+        if !self.planned || v > self.layers {
+            return None;
+        }
+        let at = match v {
+            0 => HEADER_LEN + L_PLAN_INPUT,
+            _ => self.layer_offset(v - 1) + L_PLAN_OUT,
+        };
+        usize_at(self.bytes, at).ok()
+    }
+
+    /// Elements of value `v` (`0` the input, `k` node `k - 1`'s output).
+    pub fn value_len(&self, v: usize) -> Option<usize> {
+        self.value_shape(v).ok().map(shape_len)
+    }
+
     /// Shape of value `r`: the model input (`0`) or node `r - 1`'s output.
     fn value_shape(&self, r: usize) -> Result<Shape, Error> {
         match r {
@@ -1060,13 +1115,16 @@ impl<'a> Model<'a> {
             .ok_or(invalid(o + L_KIND, "unknown layer kind"))?;
         let activation = Activation::from_code(u8_at(b, o + L_ACT)?)
             .ok_or(invalid(o + L_ACT, "unknown activation"))?;
-        if u8_at(b, o + L_FLAGS)? != 0 || u32_at(b, o + L_RESERVED)? != 0 {
+        // A planned file stores each node's output offset in `L_RESERVED`.
+        if u8_at(b, o + L_FLAGS)? != 0 || (!self.planned && u32_at(b, o + L_RESERVED)? != 0) {
             return Err(invalid(o + L_FLAGS, "reserved layer bytes are not zero"));
         }
+        // ... and node 0 the input offset and the arena length in `L_QRESERVED`.
+        let plan_words = if self.planned && i == 0 { 2 } else { 0 };
         let quant = if self.version == 1 {
             None
         } else {
-            for k in 0..4 {
+            for k in plan_words..4 {
                 if u32_at(b, o + L_QRESERVED + 4 * k)? != 0 {
                     return Err(invalid(
                         o + L_QRESERVED,

@@ -12,7 +12,11 @@
 //! time; [`lower_bound`] is the largest sum of simultaneously live values,
 //! which no plan without in-place writes beats.
 
-use super::{LayerKind, LayerView, Model, shape_len};
+use super::{
+    Arithmetic, FLAG_PLANNED, H_FLAGS, HEADER_LEN, L_PLAN_ARENA, L_PLAN_INPUT, L_PLAN_OUT,
+    LayerKind, LayerView, MAX_ELEMENTS, Model, crc32, put, shape_len,
+};
+use crate::Error;
 
 /// The lifetime of one value over the schedule, in steps (node `k - 1` runs
 /// at step `k`).
@@ -33,6 +37,31 @@ impl Lifetime {
     }
 }
 
+/// The values of a schedule and their lifetimes: what [`plan`], [`check`]
+/// and [`lower_bound`] read. [`Model`] is one; tests build others.
+pub trait Schedule {
+    /// Number of values (a model: its nodes plus the input).
+    fn values(&self) -> usize;
+    /// The lifetime of value `v` (`None` past the last).
+    fn lifetime(&self, v: usize) -> Option<Lifetime>;
+    /// Whether value `v` may share the bytes of value `u < v` at the same offset.
+    fn may_alias(&self, u: usize, v: usize) -> bool;
+}
+
+impl Schedule for Model<'_> {
+    fn values(&self) -> usize {
+        self.layer_count() + 1
+    }
+
+    fn lifetime(&self, v: usize) -> Option<Lifetime> {
+        lifetime(self, v)
+    }
+
+    fn may_alias(&self, u: usize, v: usize) -> bool {
+        may_alias(self, u, v)
+    }
+}
+
 /// Whether a node may write its output over its input (same bytes, same
 /// offset): it reads each input element only to write the same element.
 pub fn in_place(l: &LayerView<'_>) -> bool {
@@ -46,6 +75,9 @@ pub fn lifetime(model: &Model<'_>, v: usize) -> Option<Lifetime> {
         0 => model.input_len(),
         _ => shape_len(model.layer(v - 1)?.out_shape),
     };
+    if v > steps {
+        return None;
+    }
     let death = if v == steps {
         steps
     } else {
@@ -77,12 +109,15 @@ pub fn may_alias(model: &Model<'_>, u: usize, v: usize) -> bool {
 }
 
 /// The largest sum of the lengths of values live at one step.
-pub fn lower_bound(model: &Model<'_>) -> usize {
-    (0..=model.layer_count())
-        .map(|s| {
-            (0..=model.layer_count())
-                .filter_map(|v| lifetime(model, v))
-                .filter(|t| t.birth <= s && s <= t.death)
+pub fn lower_bound(model: &impl Schedule) -> usize {
+    let n = model.values();
+    (0..n)
+        .filter_map(|s| model.lifetime(s))
+        .map(|ts| {
+            // Values live when value `s` is born (the schedule's steps).
+            (0..n)
+                .filter_map(|v| model.lifetime(v))
+                .filter(|t| t.birth <= ts.birth && ts.birth <= t.death)
                 .map(|t| t.len)
                 .sum()
         })
@@ -94,10 +129,10 @@ pub fn lower_bound(model: &Model<'_>) -> usize {
 /// in the arena; returns the arena's length. `offsets` and `order` (working
 /// space) hold at least `layer_count() + 1` entries (`None` when shorter,
 /// or on overflow).
-pub fn plan(model: &Model<'_>, offsets: &mut [usize], order: &mut [usize]) -> Option<usize> {
-    let n = model.layer_count() + 1;
+pub fn plan(model: &impl Schedule, offsets: &mut [usize], order: &mut [usize]) -> Option<usize> {
+    let n = model.values();
     let (offsets, order) = (offsets.get_mut(..n)?, order.get_mut(..n)?);
-    let len = |v: usize| lifetime(model, v).map_or(0, |t| t.len);
+    let len = |v: usize| model.lifetime(v).map_or(0, |t| t.len);
     // Largest first, ties in schedule order (insertion sort: no allocation).
     for i in 0..n {
         order[i] = i;
@@ -110,16 +145,13 @@ pub fn plan(model: &Model<'_>, offsets: &mut [usize], order: &mut [usize]) -> Op
     let mut end = 0usize;
     for rank in 0..n {
         let v = order[rank];
-        let t = lifetime(model, v)?;
+        let t = model.lifetime(v)?;
         let placed = &order[..rank];
-        // A node that may write over its input first tries the input's bytes.
-        let alias = v
-            .checked_sub(1)
-            .and_then(|i| model.layer(i))
-            .and_then(|l| match *l.inputs() {
-                [u] if may_alias(model, u, v) && placed.contains(&u) => Some(offsets[u]),
-                _ => None,
-            });
+        // A value that may sit over a placed one first tries its bytes.
+        let alias = placed
+            .iter()
+            .find(|&&u| u < v && model.may_alias(u, v))
+            .map(|&u| offsets[u]);
         let at = match alias {
             Some(a) if clash(model, offsets, placed, v, a)?.is_none() => a,
             _ => {
@@ -140,20 +172,20 @@ pub fn plan(model: &Model<'_>, offsets: &mut [usize], order: &mut [usize]) -> Op
 /// The end of a `placed` value that value `v` at offset `at` would clash
 /// with (live at the same step, sharing bytes, not an allowed alias), if any.
 fn clash(
-    model: &Model<'_>,
+    model: &impl Schedule,
     offsets: &[usize],
     placed: &[usize],
     v: usize,
     at: usize,
 ) -> Option<Option<usize>> {
-    let t = lifetime(model, v)?;
+    let t = model.lifetime(v)?;
     let v_end = at.checked_add(t.len)?;
     for &u in placed {
-        let tu = lifetime(model, u)?;
+        let tu = model.lifetime(u)?;
         if !t.overlaps(&tu) || t.len == 0 || tu.len == 0 {
             continue;
         }
-        if may_alias(model, u.min(v), u.max(v)) && offsets[u] == at {
+        if model.may_alias(u.min(v), u.max(v)) && offsets[u] == at {
             continue;
         }
         let u_end = offsets[u].checked_add(tu.len)?;
@@ -164,38 +196,104 @@ fn clash(
     Some(None)
 }
 
-/// Whether `offsets` (one per value) with arena length `arena` is a valid
-/// plan: every value inside the arena, no two values live at once sharing
-/// bytes unless one node writes over its input ([`may_alias`]) at the same
-/// offset.
-pub fn check(model: &Model<'_>, offsets: &[usize], arena: usize) -> bool {
-    let n = model.layer_count() + 1;
-    if offsets.len() < n {
-        return false;
-    }
+/// Whether `offset` (value to its offset in the arena) with arena length
+/// `arena` is a valid plan: every value inside the arena, no two values live
+/// at once sharing bytes unless one node writes over its input
+/// ([`may_alias`]) at the same offset.
+pub fn check(
+    model: &impl Schedule,
+    offset: impl Fn(usize) -> Option<usize>,
+    arena: usize,
+) -> bool {
+    let n = model.values();
+    let placed = |v: usize| Some((offset(v)?, model.lifetime(v)?));
     for v in 0..n {
-        let Some(t) = lifetime(model, v) else {
+        let Some((at, t)) = placed(v) else {
             return false;
         };
-        if offsets[v].checked_add(t.len).is_none_or(|e| e > arena) {
+        if at.checked_add(t.len).is_none_or(|e| e > arena) {
             return false;
         }
         for u in 0..v {
-            let Some(tu) = lifetime(model, u) else {
+            let Some((au, tu)) = placed(u) else {
                 return false;
             };
-            if !t.overlaps(&tu) || t.len == 0 || tu.len == 0 {
-                continue;
-            }
-            if may_alias(model, u, v) && offsets[u] == offsets[v] {
-                continue;
-            }
-            let (a, b) = (offsets[u], offsets[u] + tu.len);
-            let (c, d) = (offsets[v], offsets[v] + t.len);
-            if a < d && c < b {
+            let shared = au < at + t.len && at < au + tu.len && t.len > 0 && tu.len > 0;
+            if shared && t.overlaps(&tu) && !(model.may_alias(u, v) && au == at) {
                 return false;
             }
         }
     }
     true
+}
+
+/// Plans the int8 model file in `bytes` ([`plan`]) and stores the plan in it
+/// (header flag [`FLAG_PLANNED`](super::FLAG_PLANNED), offsets in the node
+/// table; `docs/model-format.md`), rewriting the checksum; returns the
+/// arena's length. `work` holds at least `2 * (layer_count() + 1)` entries.
+/// The file is validated before and after.
+///
+/// # Errors
+/// Those of [`Model::parse`]; [`Error::Unsupported`] for a float (or
+/// version 1) file, [`Error::ShapeMismatch`] for short `work`.
+pub fn write_plan(bytes: &mut [u8], work: &mut [usize]) -> Result<usize, Error> {
+    let m = Model::parse(bytes)?;
+    if m.arithmetic() != Arithmetic::Int8 || m.version() < 2 {
+        return Err(Error::Unsupported {
+            what: "memory plans are for int8 model files (version 2 or 3)",
+        });
+    }
+    let n = m.layer_count() + 1;
+    if work.len() < 2 * n {
+        return Err(Error::ShapeMismatch {
+            expected: 2 * n,
+            found: work.len(),
+        });
+    }
+    let (offsets, order) = work.split_at_mut(n);
+    let arena = plan(&m, offsets, order)
+        .filter(|&a| a <= MAX_ELEMENTS)
+        .ok_or(Error::Unsupported {
+            what: "activation arena larger than the format allows",
+        })?;
+    let entry = m.layer_entry_len();
+    let store = |bytes: &mut [u8], at: usize, v: usize| -> Result<(), Error> {
+        put(bytes, at, &u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes())
+    };
+    store(bytes, H_FLAGS, FLAG_PLANNED as usize)?;
+    store(bytes, HEADER_LEN + L_PLAN_INPUT, offsets[0])?;
+    store(bytes, HEADER_LEN + L_PLAN_ARENA, arena)?;
+    for (i, &o) in offsets[1..].iter().enumerate() {
+        store(bytes, HEADER_LEN + i * entry + L_PLAN_OUT, o)?;
+    }
+    reseal(bytes)?;
+    Ok(arena)
+}
+
+/// Removes the memory plan of the model file in `bytes`, if any (the file
+/// then runs with one slot per value, as files without a plan do),
+/// rewriting the checksum.
+///
+/// # Errors
+/// Those of [`Model::parse`].
+pub fn clear_plan(bytes: &mut [u8]) -> Result<(), Error> {
+    let m = Model::parse(bytes)?;
+    if m.planned_arena().is_none() {
+        return Ok(());
+    }
+    let (layers, entry) = (m.layer_count(), m.layer_entry_len());
+    put(bytes, H_FLAGS, &0u32.to_le_bytes())?;
+    put(bytes, HEADER_LEN + L_PLAN_INPUT, &[0; 8])?;
+    for i in 0..layers {
+        put(bytes, HEADER_LEN + i * entry + L_PLAN_OUT, &[0; 4])?;
+    }
+    reseal(bytes)
+}
+
+/// Rewrites the checksum of `bytes` and validates the file.
+fn reseal(bytes: &mut [u8]) -> Result<(), Error> {
+    let body = bytes.len().saturating_sub(4);
+    let c = crc32(bytes.get(..body).unwrap_or(&[]));
+    put(bytes, body, &c.to_le_bytes())?;
+    Model::parse(bytes).map(|_| ())
 }

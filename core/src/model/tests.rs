@@ -552,6 +552,59 @@ fn int8_reference(x: &[i8]) -> [i8; 2] {
 }
 
 #[test]
+fn planned_int8_inference_equals_unplanned() {
+    with_int8(|b| {
+        let xs = [[-128i8, 0, 5, 127], [3, -7, 100, -100], [0, 0, 0, 0]];
+        let mut unplanned = [[0i8; 2]; 3];
+        for (x, y) in xs.iter().zip(&mut unplanned) {
+            let m = Model::parse(b).unwrap();
+            assert_eq!(m.planned_arena(), None);
+            let (mut act, mut cell) = ([0i8; 64], [0i16; 1]);
+            y.copy_from_slice(m.infer_int8(x, &mut act, &mut cell).unwrap());
+            assert_eq!(*y, int8_reference(x));
+        }
+        let mut work = [0usize; 8];
+        let arena = plan::write_plan(b, &mut work).unwrap();
+        let m = Model::parse(b).unwrap();
+        // Input 4 and hidden 3 live together, then hidden 3 and output 2.
+        assert_eq!((m.planned_arena(), plan::lower_bound(&m)), (Some(arena), 7));
+        assert_eq!(arena, 7);
+        assert_eq!(int8_scratch_len(&m).act, arena);
+        for (x, want) in xs.iter().zip(&unplanned) {
+            let (mut act, mut cell) = ([0x55i8; 7], [0i16; 1]);
+            assert_eq!(m.infer_int8(x, &mut act, &mut cell).unwrap(), want);
+        }
+        plan::clear_plan(b).unwrap();
+        assert_eq!(Model::parse(b).unwrap().planned_arena(), None);
+    });
+}
+
+#[test]
+fn damaged_memory_plans_are_refused() {
+    with_int8(|b| {
+        let mut work = [0usize; 8];
+        plan::write_plan(b, &mut work).unwrap();
+        let m = Model::parse(b).unwrap();
+        let hidden = m.value_offset(1).unwrap();
+        let input = m.value_offset(0).unwrap();
+        // The hidden layer over the input it reads: refused.
+        let at = HEADER_LEN + L_PLAN_OUT;
+        b[at..at + 4].copy_from_slice(&(input as u32).to_le_bytes());
+        let body = b.len() - 4;
+        let c = crc32(&b[..body]);
+        b[body..].copy_from_slice(&c.to_le_bytes());
+        assert!(matches!(Model::parse(b), Err(Error::InvalidField { .. })));
+        // Back in place, but an arena too short for it: refused.
+        b[at..at + 4].copy_from_slice(&(hidden as u32).to_le_bytes());
+        let arena_at = HEADER_LEN + L_PLAN_ARENA;
+        b[arena_at..arena_at + 4].copy_from_slice(&6u32.to_le_bytes());
+        let c = crc32(&b[..body]);
+        b[body..].copy_from_slice(&c.to_le_bytes());
+        assert!(matches!(Model::parse(b), Err(Error::InvalidField { .. })));
+    });
+}
+
+#[test]
 fn int8_model_round_trips_and_infers() {
     with_int8(|b| {
         let m = Model::parse(b).unwrap();

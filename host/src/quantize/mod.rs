@@ -220,7 +220,8 @@ impl QuantizedNet {
             .unwrap_or(MNIST_INPUT)
     }
 
-    /// Encodes the network as an int8 model file (format v2).
+    /// Encodes the network as an int8 model file (format v2, or v3 for what
+    /// v2 cannot hold) with its static memory plan (`model::plan`).
     pub fn encode(&self) -> Result<Vec<u8>, myelin_core::Error> {
         let descs: Vec<Vec<(Vec<usize>, TensorData<'_>)>> = self
             .layers
@@ -255,6 +256,8 @@ impl QuantizedNet {
         })?;
         let mut out = vec![0u8; len];
         model::encode_int8(self.input, &layers, &quant, &mut out)?;
+        let mut work = vec![0usize; 2 * (self.layers.len() + 1)];
+        model::plan::write_plan(&mut out, &mut work)?;
         Ok(out)
     }
 
