@@ -2,8 +2,9 @@
 //! TFLite by `myelin import`): each parses its model file in place, runs
 //! the golden inputs embedded with it and checks every output code, bit for
 //! bit, against TFLite's reference kernels (which the host matched when the
-//! module was generated). The first inference is measured, the parse not
-//! included.
+//! module was generated). The activations live where the file's static
+//! memory plan puts them, in an arena of the size fixed at export. The first
+//! inference is measured, the parse not included.
 //!
 //! Only boards that enable a model's feature (flash permitting) compile the
 //! programs that use it.
@@ -52,6 +53,10 @@ macro_rules! mlperf_program {
             }
             .log();
             t.record(ran.is_ok(), "measured inference ran");
+            t.record(
+                model.planned_arena().is_some_and(|a| a <= m::SCRATCH_ACT),
+                "the file's memory plan fixes the arena (within the scratch)",
+            );
             let mut same = 0;
             for (i, (x, want)) in samples::INPUTS.iter().zip(&samples::OUTPUTS).enumerate() {
                 match model.infer_int8(x, &mut scratch.0, &mut scratch.1) {
