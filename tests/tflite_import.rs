@@ -611,7 +611,10 @@ fn planned_inference_equals_unplanned() {
         let bound = plan::lower_bound(&p);
         let unplanned = myelin_core::model::int8_scratch_len(&u).act;
         assert!(arena <= unplanned, "{name}: arena {arena} > {unplanned}");
-        assert!(arena * 100 <= bound * 105, "{name}: arena {arena}, bound {bound}");
+        assert!(
+            arena * 100 <= bound * 105,
+            "{name}: arena {arena}, bound {bound}"
+        );
         let x = read_npy(models().join("goldens").join(name).join("inputs.npy")).unwrap();
         let (_, yp) = run_batch(&p, &x).unwrap();
         let (_, yu) = run_batch(&u, &x).unwrap();

@@ -132,7 +132,9 @@ proptest! {
 fn chain_plans_ping_pong() {
     let d = Dag {
         lens: vec![100; 6],
-        reads: (0..6).map(|v| if v == 0 { vec![] } else { vec![v - 1] }).collect(),
+        reads: (0..6)
+            .map(|v| if v == 0 { vec![] } else { vec![v - 1] })
+            .collect(),
         in_place: vec![false; 6],
     };
     let (mut offsets, mut order) = (vec![0; 6], vec![0; 6]);

@@ -196,10 +196,13 @@ impl Model<'_> {
             let at = self.value_offset(v).ok_or(UNPLANNED)?;
             Ok(at..at + self.value_len(v).ok_or(UNPLANNED)?)
         };
-        buf.get_mut(slot(0)?).ok_or(UNPLANNED)?.copy_from_slice(input);
+        buf.get_mut(slot(0)?)
+            .ok_or(UNPLANNED)?
+            .copy_from_slice(input);
         for l in self.layers() {
             let out = slot(l.index + 1)?;
-            if l.kind == LayerKind::Reshape && l.inputs().len() == 1 && slot(l.inputs()[0])? == out {
+            if l.kind == LayerKind::Reshape && l.inputs().len() == 1 && slot(l.inputs()[0])? == out
+            {
                 continue;
             }
             let (lo, rest) = buf.split_at_mut(out.start);

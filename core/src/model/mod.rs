@@ -944,9 +944,7 @@ impl<'a> Model<'a> {
         }
         if planned {
             let arena = usize_at(bytes, HEADER_LEN + L_PLAN_ARENA)?;
-            if arena > MAX_ELEMENTS
-                || !plan::check(&model, |v| model.value_offset(v), arena)
-            {
+            if arena > MAX_ELEMENTS || !plan::check(&model, |v| model.value_offset(v), arena) {
                 return Err(invalid(
                     HEADER_LEN + L_PLAN_ARENA,
                     "memory plan: a value outside the arena or over another live value",

@@ -200,11 +200,7 @@ fn clash(
 /// `arena` is a valid plan: every value inside the arena, no two values live
 /// at once sharing bytes unless one node writes over its input
 /// ([`may_alias`]) at the same offset.
-pub fn check(
-    model: &impl Schedule,
-    offset: impl Fn(usize) -> Option<usize>,
-    arena: usize,
-) -> bool {
+pub fn check(model: &impl Schedule, offset: impl Fn(usize) -> Option<usize>, arena: usize) -> bool {
     let n = model.values();
     let placed = |v: usize| Some((offset(v)?, model.lifetime(v)?));
     for v in 0..n {
@@ -258,7 +254,11 @@ pub fn write_plan(bytes: &mut [u8], work: &mut [usize]) -> Result<usize, Error> 
         })?;
     let entry = m.layer_entry_len();
     let store = |bytes: &mut [u8], at: usize, v: usize| -> Result<(), Error> {
-        put(bytes, at, &u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes())
+        put(
+            bytes,
+            at,
+            &u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes(),
+        )
     };
     store(bytes, H_FLAGS, FLAG_PLANNED as usize)?;
     store(bytes, HEADER_LEN + L_PLAN_INPUT, offsets[0])?;
