@@ -224,7 +224,7 @@ pub fn check(model: &impl Schedule, offset: impl Fn(usize) -> Option<usize>, are
 }
 
 /// Plans the int8 model file in `bytes` ([`plan`]) and stores the plan in it
-/// (header flag [`FLAG_PLANNED`](super::FLAG_PLANNED), offsets in the node
+/// (header flag [`FLAG_PLANNED`], offsets in the node
 /// table; `docs/model-format.md`), rewriting the checksum; returns the
 /// arena's length. `work` holds at least `2 * (layer_count() + 1)` entries.
 /// The file is validated before and after.
