@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use myelin_core::model::{self, Arithmetic, Model};
 
-use super::source::{nested, wl};
+use super::source::{sample_array, wl};
 use crate::npy::{NpyArray, NpyData, read_npy};
 use crate::run::{run_batch, to_model_order};
 
@@ -117,24 +117,24 @@ pub(super) fn emit_goldens(
     wl(w, "pub mod samples {");
     wl(w, "    /// Number of samples.");
     wl(w, &format!("    pub const COUNT: usize = {n};"));
-    wl(
+    sample_array(
         w,
-        "    /// Input codes, one sample per row, in the order `Model::infer_int8` takes (`[C, H, W]`).",
+        &["Input codes, one sample per row, in the order `Model::infer_int8` takes (`[C, H, W]`)."],
+        "INPUTS",
+        "i8",
+        Some(in_len),
+        &g.inputs,
+        &|v| v.to_string(),
     );
-    w.push_str(&format!(
-        "    pub static INPUTS: [[i8; {in_len}]; COUNT] = "
-    ));
-    nested(w, &[n, in_len], &g.inputs, 1, &|v| v.to_string());
-    wl(w, ";");
-    wl(
+    sample_array(
         w,
-        "    /// The output codes for each sample (`Model::infer_int8` on the model file).",
+        &["The output codes for each sample (`Model::infer_int8` on the model file)."],
+        "OUTPUTS",
+        "i8",
+        Some(out_len),
+        &g.outputs,
+        &|v| v.to_string(),
     );
-    w.push_str(&format!(
-        "    pub static OUTPUTS: [[i8; {out_len}]; COUNT] = "
-    ));
-    nested(w, &[n, out_len], &g.outputs, 1, &|v| v.to_string());
-    wl(w, ";");
     wl(w, "}");
     Ok(())
 }

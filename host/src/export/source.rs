@@ -680,6 +680,33 @@ pub(super) fn nested<T>(
     w.push(']');
 }
 
+/// One array of the `samples` module: its doc lines, then
+/// `pub static NAME: [[ELEM; row_len]; COUNT]` (or `[ELEM; COUNT]` when
+/// `row_len` is `None`) holding `values`, a row per sample.
+pub(super) fn sample_array<T>(
+    w: &mut String,
+    doc: &[&str],
+    name: &str,
+    elem: &str,
+    row_len: Option<usize>,
+    values: &[T],
+    f: &dyn Fn(&T) -> String,
+) {
+    for line in doc {
+        wl(w, &format!("    /// {line}"));
+    }
+    let (ty, dims) = match row_len {
+        Some(k) => (
+            format!("[[{elem}; {k}]; COUNT]"),
+            vec![values.len() / k.max(1), k],
+        ),
+        None => (format!("[{elem}; COUNT]"), vec![values.len()]),
+    };
+    w.push_str(&format!("    pub static {name}: {ty} = "));
+    nested(w, &dims, values, 1, f);
+    wl(w, ";");
+}
+
 /// The `samples` module: pixels, labels and the host's outputs and classes.
 pub(super) fn emit_samples(
     w: &mut String,
@@ -710,50 +737,56 @@ pub(super) fn emit_samples(
     wl(w, &format!("    pub const COUNT: usize = {n};"));
     wl(w, "    /// Index of the first sample in the test set.");
     wl(w, &format!("    pub const FIRST: usize = {};", s.first));
-    wl(
+    sample_array(
         w,
-        "    /// Raw pixels (`0..=255`), one sample per row; the network's input is `pixel / 255`.",
+        &["Raw pixels (`0..=255`), one sample per row; the network's input is `pixel / 255`."],
+        "PIXELS",
+        "u8",
+        Some(in_len),
+        &s.pixels,
+        &|v| v.to_string(),
     );
-    w.push_str(&format!(
-        "    pub static PIXELS: [[u8; {in_len}]; COUNT] = "
-    ));
-    nested(w, &[n, in_len], &s.pixels, 1, &|v| v.to_string());
-    wl(w, ";");
-    wl(w, "    /// True labels.");
-    w.push_str("    pub static LABELS: [u8; COUNT] = ");
-    nested(w, &[n], &s.labels, 1, &|v| v.to_string());
-    wl(w, ";");
+    sample_array(
+        w,
+        &["True labels."],
+        "LABELS",
+        "u8",
+        None,
+        &s.labels,
+        &|v| v.to_string(),
+    );
     match &s.outputs {
-        Outputs::F32(v) => {
-            wl(
-                w,
-                "    /// The host's outputs for each sample (`Model::infer` on the model file).",
-            );
-            w.push_str(&format!(
-                "    pub static OUTPUTS: [[f32; {out_len}]; COUNT] = "
-            ));
-            nested(w, &[n, out_len], v, 1, &|v| float(*v));
-        }
-        Outputs::I8(v) => {
-            wl(
-                w,
-                "    /// The host's output codes for each sample (`Model::infer_int8` on the model file,",
-            );
-            wl(w, "    /// input codes from [`super::PIXEL_CODES`]).");
-            w.push_str(&format!(
-                "    pub static OUTPUTS: [[i8; {out_len}]; COUNT] = "
-            ));
-            nested(w, &[n, out_len], v, 1, &|v| v.to_string());
-        }
+        Outputs::F32(v) => sample_array(
+            w,
+            &["The host's outputs for each sample (`Model::infer` on the model file)."],
+            "OUTPUTS",
+            "f32",
+            Some(out_len),
+            v,
+            &|v| float(*v),
+        ),
+        Outputs::I8(v) => sample_array(
+            w,
+            &[
+                "The host's output codes for each sample (`Model::infer_int8` on the model file,",
+                "input codes from [`super::PIXEL_CODES`]).",
+            ],
+            "OUTPUTS",
+            "i8",
+            Some(out_len),
+            v,
+            &|v| v.to_string(),
+        ),
     }
-    wl(w, ";");
-    wl(
+    sample_array(
         w,
-        "    /// The host's predicted class for each sample (index of the largest output).",
+        &["The host's predicted class for each sample (index of the largest output)."],
+        "CLASSES",
+        "u8",
+        None,
+        &s.classes,
+        &|v| v.to_string(),
     );
-    w.push_str("    pub static CLASSES: [u8; COUNT] = ");
-    nested(w, &[n], &s.classes, 1, &|v| v.to_string());
-    wl(w, ";");
     wl(w, "}");
     Ok(())
 }
