@@ -140,7 +140,7 @@ pub fn layer_by_layer(tflite: &[u8], goldens: &Path) -> (usize, Option<String>) 
             _ => None,
         });
     }
-    for k in 1..=imp.net.layers.len() {
+    for (k, &image) in chw_of.iter().enumerate().skip(1) {
         let prefix = QuantizedNet {
             input: imp.net.input,
             layers: imp.net.layers[..k].to_vec(),
@@ -157,7 +157,7 @@ pub fn layer_by_layer(tflite: &[u8], goldens: &Path) -> (usize, Option<String>) 
             Err(e) => return (k - 1, Some(format!("node {}: {e}", k - 1))),
         };
         let t = imp.node_tensors[k - 1];
-        let want = match chw_of[k] {
+        let want = match image {
             Some(image) => flat_to_chw(i8s(&golden_tensor(goldens, t)), image),
             None => to_chw(&golden_tensor(goldens, t)),
         };
