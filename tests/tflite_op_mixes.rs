@@ -219,3 +219,18 @@ fn a_pad_before_a_pool_is_refused_naming_the_pad() {
         "{e}"
     );
 }
+
+#[test]
+fn tanh_and_sigmoid_tables_match_litert_on_every_code() {
+    for name in ["tanh_sweep", "sigmoid_sweep"] {
+        // 16 x 256 inputs drawn over the codes reach all 256 of them.
+        let x = read_npy(dir().join("goldens").join(name).join("inputs.npy")).unwrap();
+        let mut seen = [false; 256];
+        for &c in support::i8s(&x) {
+            seen[(i16::from(c) + 128) as usize] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "{name}: not every code drawn");
+        assert_eq!(end_to_end(name), ("int8", "int8"));
+        assert_eq!(kinds(name), [LayerKind::Lookup]);
+    }
+}
