@@ -52,8 +52,20 @@ fn kinds(name: &str) -> Vec<LayerKind> {
 }
 
 fn layers(name: &str) -> usize {
-    let (n, stop) = layer_by_layer(&bytes(name), &dir().join("goldens").join(name));
+    let g = dir().join("goldens").join(name);
+    let (n, stop) = layer_by_layer(&bytes(name), &g);
     assert_eq!(stop, None, "{name}");
+    // The host's scalar walk of the in-memory graph agrees too.
+    let b = bytes(name);
+    let imp = tflite::translate(&myelin_tflite::parse(&b).unwrap()).unwrap();
+    let x = support::to_chw(&support::golden_tensor(&g, imp.input_tensor));
+    let last = *imp.node_tensors.last().unwrap();
+    let want = support::to_chw(&support::golden_tensor(&g, last));
+    assert_eq!(
+        imp.net.forward(&x).unwrap(),
+        want,
+        "{name}: QuantizedNet::forward"
+    );
     n
 }
 
