@@ -13,7 +13,7 @@ use myelin_host::import::{import_bytes, tflite};
 use myelin_host::npy::{NpyArray, NpyData, read_npy};
 use myelin_host::quantize::{AlignedBytes, QTensor, QuantizedNet};
 use myelin_host::run::run_batch;
-use support::{i8s, myelin, tmp, to_chw};
+use support::{i8s, import_fails, myelin, tmp, to_chw};
 
 fn models() -> PathBuf {
     support::root().join("models/mlperf-tiny")
@@ -273,27 +273,6 @@ fn kws_and_resnet_dense_layers_translate_exactly() {
     // permuted columns and multipliers reproduce TFLite's logits.
     assert_eq!(dense_nodes_match_scalar_twin("kws_ref_model"), 1);
     assert_eq!(dense_nodes_match_scalar_twin("pretrainedResnet_quant"), 1);
-}
-
-/// `myelin import` on `bytes`: the error message, and that no output was written.
-fn import_fails(bytes: &[u8], file: &str) -> String {
-    let src = tmp(file);
-    std::fs::write(&src, bytes).unwrap();
-    let out = tmp(&format!("{file}.myl"));
-    let _ = std::fs::remove_file(&out);
-    let st = myelin()
-        .arg("import")
-        .arg(&src)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!st.status.success(), "{file} imported");
-    assert!(!out.exists(), "{file}: output written despite the error");
-    let err = String::from_utf8_lossy(&st.stderr).to_string();
-    assert!(err.contains(file), "{file}: the error names no file: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
 }
 
 #[test]

@@ -12,7 +12,7 @@ use myelin_core::model::{LayerKind, Model};
 use myelin_host::import::tflite;
 use myelin_host::npy::{NpyData, read_npy};
 use myelin_host::quantize::AlignedBytes;
-use support::{bits_differ, import_and_run, layer_by_layer, root, tmp};
+use support::{bits_differ, import_and_run, import_fails, layer_by_layer, root, tmp};
 
 fn dir() -> PathBuf {
     root().join("models/tflite-tests")
@@ -174,30 +174,12 @@ fn with_op(bytes: &[u8], op: usize, code: myelin_tflite::BuiltinOperator, old: i
     .unwrap()
 }
 
-/// The import error of `bytes`, checking that nothing is written.
-fn refused(bytes: &[u8], file: &str) -> String {
-    let (src, out) = (tmp(file), tmp(&format!("{file}.myl")));
-    std::fs::write(&src, bytes).unwrap();
-    let st = support::myelin()
-        .arg("import")
-        .arg(&src)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!st.status.success(), "{file} imported");
-    assert!(!out.exists(), "{file}: output written");
-    let e = String::from_utf8_lossy(&st.stderr).to_string();
-    assert!(e.contains(file) && !e.contains("panicked"), "{e}");
-    e
-}
-
 #[test]
 fn quantize_and_dequantize_inside_the_graph_are_refused() {
     use myelin_tflite::BuiltinOperator as B;
     // mlp_tanh's first TANH (operator 2) as a requantizing QUANTIZE, then
     // as a DEQUANTIZE to an int8 tensor inside the graph.
-    let e = refused(
+    let e = import_fails(
         &with_op(&bytes("mlp_tanh"), 2, B::Quantize, 114),
         "mid-quantize.tflite",
     );
@@ -205,7 +187,7 @@ fn quantize_and_dequantize_inside_the_graph_are_refused() {
         e.contains("operator 2 (QUANTIZE)") && e.contains("inside the graph"),
         "{e}"
     );
-    let e = refused(
+    let e = import_fails(
         &with_op(&bytes("mlp_tanh"), 2, B::Dequantize, 6),
         "mid-dequantize.tflite",
     );
@@ -225,7 +207,7 @@ fn a_pad_before_a_pool_is_refused_naming_the_pad() {
         ops[3].inputs.as_mut().unwrap()[0] = padded;
     })
     .unwrap();
-    let e = refused(&b, "pad-pool.tflite");
+    let e = import_fails(&b, "pad-pool.tflite");
     assert!(
         e.contains("operator 3 (MAX_POOL_2D)") && e.contains("PAD (operator 1)"),
         "{e}"

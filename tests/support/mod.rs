@@ -51,6 +51,27 @@ pub fn import_and_run(src: &Path, out: &Path, x: &Path, y: &Path) {
     ]);
 }
 
+/// `myelin import` of `bytes` written as `file`, which must fail: the
+/// error message (naming the file, without a panic), and no output written.
+pub fn import_fails(bytes: &[u8], file: &str) -> String {
+    let (src, out) = (tmp(file), tmp(&format!("{file}.myl")));
+    std::fs::write(&src, bytes).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let st = myelin()
+        .arg("import")
+        .arg(&src)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!st.status.success(), "{file} imported");
+    assert!(!out.exists(), "{file}: output written despite the error");
+    let err = String::from_utf8_lossy(&st.stderr).to_string();
+    assert!(err.contains(file), "{file}: the error names no file: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
 /// The int8 codes of `a`.
 pub fn i8s(a: &NpyArray) -> &[i8] {
     match &a.data {
