@@ -3,162 +3,59 @@
 //! through `myelin run` and layer by layer; damaged or unsupported files are
 //! refused with clear errors and nothing written.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-use myelin_core::model::{Activation, IoLayout, LayerKind, Model, shape_len};
+use std::path::{Path, PathBuf};
+
+use myelin_core::model::{Activation, IoLayout, LayerKind, Model};
 use myelin_core::quant::Requant;
 use myelin_host::import::{import_bytes, tflite};
 use myelin_host::npy::{NpyArray, NpyData, read_npy};
 use myelin_host::quantize::{AlignedBytes, QTensor, QuantizedNet};
 use myelin_host::run::run_batch;
+use support::{i8s, import_fails, myelin, tmp, to_chw};
 
 fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mlperf-tiny")
+    support::root().join("models/mlperf-tiny")
 }
 
 fn model_bytes(name: &str) -> Vec<u8> {
     std::fs::read(models().join(format!("{name}.tflite"))).unwrap()
 }
 
-fn i8s(a: &NpyArray) -> &[i8] {
-    match &a.data {
-        NpyData::I8(v) => v,
-        other => panic!("expected int8, found {}", other.dtype_name()),
-    }
-}
-
 /// The golden tensor `index` of `name` after running input 0.
 fn golden_tensor(name: &str, index: usize) -> NpyArray {
-    let dir = models().join("goldens").join(name).join("tensors");
-    let prefix = format!("{index:03}_");
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&prefix)
-        })
-        .unwrap_or_else(|| panic!("{name}: no golden tensor {index}"));
-    read_npy(file).unwrap()
-}
-
-/// `[1, H, W, C]` (or `[1, N]`) codes in myelin's `[C, H, W]` order.
-fn to_chw(a: &NpyArray) -> Vec<i8> {
-    let v = i8s(a);
-    match a.shape[..] {
-        [1, h, w, c] => {
-            let mut y = vec![0; v.len()];
-            for p in 0..h * w {
-                for ci in 0..c {
-                    y[ci * h * w + p] = v[p * c + ci];
-                }
-            }
-            y
-        }
-        _ => v.to_vec(),
-    }
-}
-
-fn myelin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_myelin"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("myelin-tflite-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    support::golden_tensor(&models().join("goldens").join(name), index)
 }
 
 /// Imports `name` with `myelin import`, runs the 16 golden inputs with
 /// `myelin run` and compares with the golden outputs.
 fn end_to_end(name: &str) {
-    let out = tmp(&format!("{name}.myl"));
-    let st = myelin()
-        .arg("import")
-        .arg(models().join(format!("{name}.tflite")))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
     let g = models().join("goldens").join(name);
-    let y = tmp(&format!("{name}-out.npy"));
-    let st = myelin()
-        .arg("run")
-        .arg(&out)
-        .arg("--input")
-        .arg(g.join("inputs.npy"))
-        .arg("--output")
-        .arg(&y)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
+    let (out, y) = (tmp(&format!("{name}.myl")), tmp(&format!("{name}-out.npy")));
+    support::import_and_run(
+        &models().join(format!("{name}.tflite")),
+        &out,
+        &g.join("inputs.npy"),
+        &y,
     );
     let (ours, want) = (
         read_npy(&y).unwrap(),
         read_npy(g.join("outputs.npy")).unwrap(),
     );
-    assert_eq!(ours.shape, want.shape);
     assert_eq!(ours.shape[0], 16);
-    let (a, b) = (i8s(&ours), i8s(&want));
-    let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+    let differ = support::bits_differ(&ours, &want);
     assert_eq!(
         differ,
         0,
         "{name}: {differ} of {} output codes differ",
-        a.len()
+        i8s(&ours).len()
     );
 }
 
-/// Runs input 0 through every prefix of the imported graph the core runs,
-/// comparing each node's output with TFLite's tensor. Returns the number of
-/// nodes checked and why the core stopped, if it did.
+/// Every node of `name`'s graph against TFLite's tensors for input 0.
 fn layer_by_layer(name: &str) -> (usize, Option<String>) {
-    let bytes = model_bytes(name);
-    let m = myelin_tflite::parse(&bytes).unwrap();
-    let imp = tflite::translate(&m).unwrap();
-    let input = golden_tensor(name, m.inputs[0]);
-    let x = to_chw(&input);
-    for k in 1..=imp.net.layers.len() {
-        let prefix = QuantizedNet {
-            input: imp.net.input,
-            layers: imp.net.layers[..k].to_vec(),
-        };
-        let file = match prefix.encode() {
-            Ok(f) => AlignedBytes::new(&f),
-            Err(e) => return (k - 1, Some(format!("node {}: {e}", k - 1))),
-        };
-        let model = Model::parse(file.bytes()).unwrap();
-        let need = myelin_core::model::int8_scratch_len(&model);
-        let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
-        let y = match model.infer_int8(&x, &mut act, &mut cell) {
-            Ok(y) => y.to_vec(),
-            Err(e) => return (k - 1, Some(format!("node {}: {e}", k - 1))),
-        };
-        let t = imp.node_tensors[k - 1];
-        let want = to_chw(&golden_tensor(name, t));
-        assert_eq!(y.len(), shape_len(imp.net.layers[k - 1].out_shape));
-        let differ = y.iter().zip(&want).filter(|(a, b)| a != b).count();
-        assert_eq!(
-            differ,
-            0,
-            "{name}: node {} ({:?}, TFLite tensor {t}): {differ} of {} codes differ",
-            k - 1,
-            imp.net.layers[k - 1].kind,
-            y.len()
-        );
-    }
-    (imp.net.layers.len(), None)
+    support::layer_by_layer(&model_bytes(name), &models().join("goldens").join(name))
 }
 
 /// LiteRT's reference int8 FULLY_CONNECTED requantizes with one rounding:
@@ -376,27 +273,6 @@ fn kws_and_resnet_dense_layers_translate_exactly() {
     // permuted columns and multipliers reproduce TFLite's logits.
     assert_eq!(dense_nodes_match_scalar_twin("kws_ref_model"), 1);
     assert_eq!(dense_nodes_match_scalar_twin("pretrainedResnet_quant"), 1);
-}
-
-/// `myelin import` on `bytes`: the error message, and that no output was written.
-fn import_fails(bytes: &[u8], file: &str) -> String {
-    let src = tmp(file);
-    std::fs::write(&src, bytes).unwrap();
-    let out = tmp(&format!("{file}.myl"));
-    let _ = std::fs::remove_file(&out);
-    let st = myelin()
-        .arg("import")
-        .arg(&src)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!st.status.success(), "{file} imported");
-    assert!(!out.exists(), "{file}: output written despite the error");
-    let err = String::from_utf8_lossy(&st.stderr).to_string();
-    assert!(err.contains(file), "{file}: the error names no file: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use myelin_core::model::{DType, Model, shape_len};
+use myelin_core::quant::ActQuant;
 use myelin_core::train::Rng;
 use serde_json::json;
 
@@ -531,6 +532,34 @@ fn window_text(l: &myelin_core::model::LayerView<'_>) -> String {
     t
 }
 
+/// How an int8 model's callers give its input and get its output: int8
+/// codes, or float32 quantized and dequantized at the edges.
+fn io_text(m: &Model<'_>, i: ActQuant, o: ActQuant) -> String {
+    let side = |float: bool, what: &str, q: ActQuant| {
+        let (dtype, how) = if float {
+            (
+                "float32",
+                if what == "input" {
+                    ", quantized to"
+                } else {
+                    ", dequantized from"
+                },
+            )
+        } else {
+            ("int8", "")
+        };
+        format!(
+            "{dtype} {what}{how} codes of scale {:e}, zero point {}",
+            q.scale, q.zero_point
+        )
+    };
+    format!(
+        "{}; {}",
+        side(m.float_input(), "input", i),
+        side(m.float_output(), "output", o)
+    )
+}
+
 fn inspect(a: InspectArgs) -> Result<()> {
     let path = &a.model;
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
@@ -558,6 +587,9 @@ fn inspect(a: InspectArgs) -> Result<()> {
             }
         ),
     );
+    if let (Some(i), Some(o)) = (m.input_quant(), m.output_quant()) {
+        human(a.json, &format!("I/O: {}", io_text(&m, i, o)));
+    }
     human(
         a.json,
         &format!(
@@ -663,6 +695,8 @@ fn inspect(a: InspectArgs) -> Result<()> {
                     myelin_core::model::IoLayout::ChannelLast => "channel-last",
                     myelin_core::model::IoLayout::ChannelMajor => "channel-major",
                 },
+                "float_input": m.float_input(),
+                "float_output": m.float_output(),
                 "parameters": m.param_count(),
                 "macs": total_macs,
                 "dtypes": dtypes,

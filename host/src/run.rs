@@ -4,7 +4,9 @@
 //! otherwise); axes of size 1 are optional anywhere (TFLite's batch of one,
 //! a 1-d signal's `[C, L]` for the model's `[C, 1, L]`), since they do not
 //! change the order of the elements. Int8 models take
-//! and give int8 codes, float models f32.
+//! and give int8 codes, float models f32; an int8 model with float I/O
+//! (an imported TFLite model with `QUANTIZE` / `DEQUANTIZE` at its edges)
+//! takes or gives f32, quantized and dequantized by the core.
 
 use std::path::PathBuf;
 
@@ -125,20 +127,17 @@ pub fn run_batch(m: &Model<'_>, x: &NpyArray) -> Result<(Vec<usize>, NpyData)> {
     let (ilen, olen) = (m.input_len(), m.output_len());
     let tout = reorders(layout, out_shape);
     match (m.arithmetic(), &x.data) {
-        (Arithmetic::Int8, NpyData::I8(v)) => {
-            let need = model::int8_scratch_len(m);
-            let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
-            let mut y = Vec::with_capacity(n * olen);
-            for s in v.chunks_exact(ilen) {
-                let s = to_model_order(m, s);
-                let out = m.infer_int8(&s, &mut act, &mut cell)?;
-                if tout {
-                    y.extend(transpose(out, out_shape, true));
-                } else {
-                    y.extend_from_slice(out);
-                }
-            }
-            Ok((shape, NpyData::I8(y)))
+        (Arithmetic::Int8, NpyData::I8(v)) if !m.float_input() => {
+            run_int8(m, v.chunks_exact(ilen).map(|s| Ok(to_model_order(m, s))), n)
+                .map(|y| (shape, y))
+        }
+        (Arithmetic::Int8, NpyData::F32(v)) if m.float_input() => {
+            let samples = v.chunks_exact(ilen).map(|s| {
+                let mut codes = vec![0i8; ilen];
+                m.quantize_input(&to_model_order(m, s), &mut codes)?;
+                Ok(codes)
+            });
+            run_int8(m, samples, n).map(|y| (shape, y))
         }
         (Arithmetic::Float, NpyData::F32(v)) => {
             let mut scratch = vec![0f32; model::scratch_len(m)];
@@ -154,6 +153,10 @@ pub fn run_batch(m: &Model<'_>, x: &NpyArray) -> Result<(Vec<usize>, NpyData)> {
             }
             Ok((shape, NpyData::F32(y)))
         }
+        (Arithmetic::Int8, d) if m.float_input() => bail!(
+            "{} samples; the model takes float32 (quantized at its input as TFLite's QUANTIZE)",
+            d.dtype_name()
+        ),
         (Arithmetic::Int8, d) => {
             let q = m.input_quant();
             bail!(
@@ -171,6 +174,42 @@ pub fn run_batch(m: &Model<'_>, x: &NpyArray) -> Result<(Vec<usize>, NpyData)> {
             a.name()
         ),
     }
+}
+
+/// Runs int8 `samples` (in the model's order) through `m`: the outputs in
+/// the callers' order, int8 codes or, for a model with float output, f32.
+fn run_int8(
+    m: &Model<'_>,
+    samples: impl Iterator<Item = Result<Vec<i8>>>,
+    n: usize,
+) -> Result<NpyData> {
+    let out_shape = m
+        .layer(m.layer_count() - 1)
+        .map(|l| l.out_shape)
+        .context("model without layers")?;
+    let tout = reorders(m.io_layout(), out_shape);
+    let need = model::int8_scratch_len(m);
+    let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+    let mut y = Vec::with_capacity(n * m.output_len());
+    for s in samples {
+        let out = m.infer_int8(&s?, &mut act, &mut cell)?;
+        if tout {
+            y.extend(transpose(out, out_shape, true));
+        } else {
+            y.extend_from_slice(out);
+        }
+    }
+    if !m.float_output() {
+        return Ok(NpyData::I8(y));
+    }
+    let mut f = vec![0f32; y.len()];
+    for (codes, real) in y
+        .chunks_exact(m.output_len())
+        .zip(f.chunks_exact_mut(m.output_len()))
+    {
+        m.dequantize_output(codes, real)?;
+    }
+    Ok(NpyData::F32(f))
 }
 
 fn join(d: &[usize]) -> String {

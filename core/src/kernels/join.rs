@@ -41,14 +41,14 @@ fn channels(len: usize, n: usize, plane: usize) -> usize {
     len / (n * plane)
 }
 
-/// Channel concat of `k` inputs for `n` samples: input `i` is
-/// `n x c_i x plane`, `y` is `n x (c_0 + ... + c_{k-1}) x plane`, each
+/// Channel concat of `k` inputs for `n` samples (f32, or int8 codes that
+/// share one quantization): input `i` is `n x c_i x plane`, `y` is `n x (c_0 + ... + c_{k-1}) x plane`, each
 /// sample's channels in input order. The `c_i` follow from the lengths.
 ///
 /// # Panics
 /// If `n` or `plane` is zero, an input's length is not a multiple of
 /// `n * plane`, or `y`'s length is not the sum of the inputs'.
-pub fn concat_forward(n: usize, plane: usize, inputs: &[&[f32]], y: &mut [f32]) {
+pub fn concat_forward<T: Copy>(n: usize, plane: usize, inputs: &[&[T]], y: &mut [T]) {
     let total: usize = inputs.iter().map(|x| x.len()).sum();
     assert_eq!(y.len(), total, "concat: output length");
     let out = channels(total, n, plane) * plane;

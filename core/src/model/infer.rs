@@ -238,6 +238,12 @@ fn node(
             let [g, b, m, v] = [0, 1, 2, 3].map(|j| aligned(l, j));
             kernels::batch_norm_forward_infer(&bn, 1, x, g?, b?, m?, v?, y);
         }
+        // Refused in float files at parse.
+        LayerKind::Lookup => {
+            return Err(Error::Unsupported {
+                what: "lookup nodes are int8 only",
+            });
+        }
     }
     activate(l.activation, y, tmp);
     Ok(())

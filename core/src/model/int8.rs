@@ -4,11 +4,11 @@
 use super::graph::{self, p as gp};
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
-use crate::quant::depthwise;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use crate::quant::lstm::{LstmQ, lstm_sequence};
 use crate::quant::softmax::{self, SoftmaxQ};
 use crate::quant::{OutputQuant, Requant};
+use crate::quant::{depthwise, lut};
 
 /// Scratch [`Model::infer_int8`] needs: `i8` activations and `i16` LSTM cell
 /// states.
@@ -246,6 +246,31 @@ fn node<'v>(
             })?;
             int8::add(&add_q(l, bq)?, value(a)?, value(b)?, y)
         }
+        (LayerKind::Concat, rs) => {
+            // Inputs share the output's quantization (checked at parse):
+            // the codes move unchanged, channel blocks in input order.
+            let mut xs: [&[i8]; graph::MAX_INPUTS] = [&[]; graph::MAX_INPUTS];
+            for (x, &r) in xs.iter_mut().zip(rs) {
+                *x = value(r)?;
+            }
+            let xs = &xs[..rs.len()];
+            let total: usize = xs.iter().map(|x| x.len()).sum();
+            let plane = l.in_shape[1] * l.in_shape[2];
+            if total != y.len() || xs.iter().any(|x| x.len() % plane.max(1) != 0) {
+                return Err(Error::ShapeMismatch {
+                    expected: y.len(),
+                    found: total,
+                });
+            }
+            crate::kernels::concat_forward(1, plane, xs, y);
+            if l.activation == Activation::Relu {
+                let q = l.quant.ok_or(Error::Unsupported {
+                    what: "int8 layer without quantization",
+                })?;
+                int8::relu(y, q.output.zero_point);
+            }
+            Ok(())
+        }
         (_, &[r]) => layer(l, value(r)?, y, extra, cell),
         _ => Err(Error::Unsupported {
             what: "this int8 node reads more inputs than its kind takes",
@@ -400,6 +425,7 @@ fn layer(
             y.copy_from_slice(x);
             Ok(())
         }
+        LayerKind::Lookup => lut::lookup(weights(l, 0)?, x, y),
         LayerKind::GlobalAvgPool => {
             let shape = Pool2dShape {
                 channels: c,

@@ -65,6 +65,14 @@ const PARAMS_V2: usize = 6;
 /// Header flag: the file carries a static memory plan of its int8
 /// activations (see [`plan`]).
 pub const FLAG_PLANNED: u32 = 1;
+/// Header flag (int8 files): callers give float inputs, quantized to the
+/// input codes as TFLite's `QUANTIZE` does ([`Model::quantize_input`]).
+pub const FLAG_FLOAT_INPUT: u32 = 2;
+/// Header flag (int8 files): callers get float outputs, dequantized from the
+/// output codes as TFLite's `DEQUANTIZE` does ([`Model::dequantize_output`]).
+pub const FLAG_FLOAT_OUTPUT: u32 = 4;
+/// Every header flag this version knows.
+const KNOWN_FLAGS: u32 = FLAG_PLANNED | FLAG_FLOAT_INPUT | FLAG_FLOAT_OUTPUT;
 
 // Header field offsets.
 const H_VERSION: usize = 8;
@@ -154,6 +162,11 @@ pub enum LayerKind {
     BatchNorm,
     /// The same elements under another shape (flatten).
     Reshape,
+    /// Int8 only: each input code replaced by its entry in a 256-code table
+    /// (an element-wise function such as TFLite's int8 `LOGISTIC` and
+    /// `TANH`). Tensors: the table, `i8 [256]`, entry `k` for input code
+    /// `k - 128`.
+    Lookup,
 }
 
 impl LayerKind {
@@ -171,6 +184,7 @@ impl LayerKind {
             LayerKind::GlobalAvgPool => 9,
             LayerKind::BatchNorm => 10,
             LayerKind::Reshape => 11,
+            LayerKind::Lookup => 12,
         }
     }
 
@@ -188,6 +202,7 @@ impl LayerKind {
             9 => LayerKind::GlobalAvgPool,
             10 => LayerKind::BatchNorm,
             11 => LayerKind::Reshape,
+            12 => LayerKind::Lookup,
             _ => return None,
         })
     }
@@ -206,6 +221,7 @@ impl LayerKind {
             LayerKind::GlobalAvgPool => "global_avgpool",
             LayerKind::BatchNorm => "batchnorm",
             LayerKind::Reshape => "reshape",
+            LayerKind::Lookup => "lookup",
         }
     }
 
@@ -392,6 +408,25 @@ pub fn set_io_layout(bytes: &mut [u8], layout: IoLayout) -> Result<(), Error> {
     Model::parse(bytes).map(|_| ())
 }
 
+/// Sets or clears the float input and output flags ([`FLAG_FLOAT_INPUT`],
+/// [`FLAG_FLOAT_OUTPUT`]) of the int8 model file in `bytes` and rewrites its
+/// checksum; the file is validated before and after.
+pub fn set_float_io(bytes: &mut [u8], input: bool, output: bool) -> Result<(), Error> {
+    Model::parse(bytes)?;
+    let mut flags = u32_at(bytes, H_FLAGS)? & !(FLAG_FLOAT_INPUT | FLAG_FLOAT_OUTPUT);
+    if input {
+        flags |= FLAG_FLOAT_INPUT;
+    }
+    if output {
+        flags |= FLAG_FLOAT_OUTPUT;
+    }
+    put(bytes, H_FLAGS, &flags.to_le_bytes())?;
+    let body = bytes.len() - 4;
+    let c = crc32(bytes.get(..body).unwrap_or(&[]));
+    put(bytes, body, &c.to_le_bytes())?;
+    Model::parse(bytes).map(|_| ())
+}
+
 /// How a model computes: in floating point, or with integers only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -540,6 +575,8 @@ pub struct Model<'a> {
     input: Shape,
     io_layout: IoLayout,
     planned: bool,
+    /// Header flags [`FLAG_FLOAT_INPUT`], [`FLAG_FLOAT_OUTPUT`].
+    float_io: [bool; 2],
 }
 
 /// One entry of the layer table.
@@ -872,10 +909,11 @@ impl<'a> Model<'a> {
             return Err(invalid(H_HEADER_LEN, "header length is not 48"));
         }
         let flags = u32_at(bytes, H_FLAGS)?;
-        if flags & !FLAG_PLANNED != 0 {
+        if flags & !KNOWN_FLAGS != 0 {
             return Err(invalid(H_FLAGS, "unknown header flags"));
         }
         let planned = flags & FLAG_PLANNED != 0;
+        let float_io = [FLAG_FLOAT_INPUT, FLAG_FLOAT_OUTPUT].map(|f| flags & f != 0);
         // Version 1 reserves the arithmetic field: those files are float.
         let arithmetic = Arithmetic::from_code(u32_at(bytes, H_ARITH)?)
             .filter(|a| version > 1 || *a == Arithmetic::Float)
@@ -886,6 +924,12 @@ impl<'a> Model<'a> {
             .ok_or(invalid(H_IO_LAYOUT, "unknown I/O layout"))?;
         if planned && (version < 2 || arithmetic != Arithmetic::Int8) {
             return Err(invalid(H_FLAGS, "a memory plan needs an int8 file"));
+        }
+        if float_io.contains(&true) && (version < 2 || arithmetic != Arithmetic::Int8) {
+            return Err(invalid(
+                H_FLAGS,
+                "float input or output flags need an int8 file",
+            ));
         }
         let layers = usize_at(bytes, H_LAYERS)?;
         let tensors = usize_at(bytes, H_TENSORS)?;
@@ -912,6 +956,7 @@ impl<'a> Model<'a> {
             input,
             io_layout,
             planned,
+            float_io,
         };
         for t in 0..tensors {
             model.check_tensor(t, tables_end, body)?;
@@ -1035,6 +1080,63 @@ impl<'a> Model<'a> {
     /// How the model's callers lay out one sample's input and output.
     pub fn io_layout(&self) -> IoLayout {
         self.io_layout
+    }
+
+    /// Whether callers give this int8 model float inputs (header flag
+    /// [`FLAG_FLOAT_INPUT`]): [`Model::quantize_input`] makes the codes.
+    pub fn float_input(&self) -> bool {
+        self.float_io[0]
+    }
+
+    /// Whether callers get float outputs from this int8 model (header flag
+    /// [`FLAG_FLOAT_OUTPUT`]): [`Model::dequantize_output`] makes them.
+    pub fn float_output(&self) -> bool {
+        self.float_io[1]
+    }
+
+    /// The input codes of real inputs `x` (int8 models), as TFLite's
+    /// reference `QUANTIZE`: `clamp(round(x / scale) + zero_point, -128,
+    /// 127)`, the division in f32, rounding half away from zero.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a float model, [`Error::ShapeMismatch`]
+    /// unless `x` and `codes` hold one input each.
+    pub fn quantize_input(&self, x: &[f32], codes: &mut [i8]) -> Result<(), Error> {
+        let q = self.input_quant().ok_or(Error::Unsupported {
+            what: "quantizing the input of a float model",
+        })?;
+        for len in [x.len(), codes.len()] {
+            if len != self.input_len() {
+                return Err(Error::ShapeMismatch {
+                    expected: self.input_len(),
+                    found: len,
+                });
+            }
+        }
+        q.quantize_slice(x, codes);
+        Ok(())
+    }
+
+    /// The real values of output codes (int8 models), as TFLite's reference
+    /// `DEQUANTIZE`: `scale * (code - zero_point)` in f32.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a float model, [`Error::ShapeMismatch`]
+    /// unless `codes` and `y` hold one output each.
+    pub fn dequantize_output(&self, codes: &[i8], y: &mut [f32]) -> Result<(), Error> {
+        let q = self.output_quant().ok_or(Error::Unsupported {
+            what: "dequantizing the output of a float model",
+        })?;
+        for len in [codes.len(), y.len()] {
+            if len != self.output_len() {
+                return Err(Error::ShapeMismatch {
+                    expected: self.output_len(),
+                    found: len,
+                });
+            }
+        }
+        q.dequantize_slice(codes, y);
+        Ok(())
     }
 
     /// Quantization of the model's input (int8 models): how to turn a real
@@ -1419,7 +1521,7 @@ const fn int8_tensor_count(kind: LayerKind, act: Activation) -> usize {
         {
             1
         }
-        LayerKind::Add => 1,
+        LayerKind::Add | LayerKind::Lookup => 1,
         _ => 0,
     }
 }
@@ -1472,6 +1574,10 @@ fn check_dtypes(layer: &LayerView<'_>) -> Result<(), Error> {
             DType::Requant,
             DType::Requant,
         ],
+        LayerKind::Lookup => {
+            expect_dtype(layer, 0, |t| t == DType::I8)?;
+            return expect_dims(layer, 0, &[crate::quant::lut::TABLE_LEN]);
+        }
         _ if layer.tensor_count == 1 => &[DType::Requant],
         _ => &[],
     };
@@ -1526,7 +1632,24 @@ fn check_layer_quant(
             (act == Activation::Identity, Some(q.input))
         }
         LayerKind::Add if layer.input_count == 2 => (plain, None),
-        LayerKind::Add | LayerKind::Concat | LayerKind::BatchNorm => {
+        LayerKind::Lookup => (act == Activation::Identity, None),
+        LayerKind::Concat => {
+            // Every input quantized as the output: a concat moves codes.
+            for (k, &r) in layer.inputs().iter().enumerate().skip(1) {
+                let other = match r {
+                    0 => layer.model.read_layer(0)?.quant.map(|q| q.input),
+                    _ => layer.model.value_quant(r)?,
+                };
+                if !other.is_some_and(|x| same_quant(x, q.input)) {
+                    return Err(invalid(
+                        o + L_INPUTS + 4 * k,
+                        "int8 concat inputs quantized unlike the first",
+                    ));
+                }
+            }
+            (plain, Some(q.input))
+        }
+        LayerKind::Add | LayerKind::BatchNorm => {
             return Err(invalid(
                 o + L_KIND,
                 "this node kind has no int8 form in the model file yet",
@@ -1733,6 +1856,13 @@ fn check_shapes(layer: &LayerView<'_>) -> Result<(), Error> {
                 expect_dims(layer, j, &[c])?;
             }
             Ok(())
+        }
+        LayerKind::Lookup => {
+            if layer.model.arithmetic != Arithmetic::Int8 {
+                return Err(invalid(offset + L_KIND, "lookup nodes are int8 only"));
+            }
+            check_params(layer, 0)?;
+            out_mismatch(layer, layer.in_shape)
         }
         LayerKind::Reshape => {
             check_params(layer, 0)?;

@@ -14,7 +14,7 @@
 
 use super::{
     Arithmetic, FLAG_PLANNED, H_FLAGS, HEADER_LEN, L_PLAN_ARENA, L_PLAN_INPUT, L_PLAN_OUT,
-    LayerKind, LayerView, MAX_ELEMENTS, Model, crc32, put, shape_len,
+    LayerKind, LayerView, MAX_ELEMENTS, Model, crc32, put, shape_len, u32_at,
 };
 use crate::Error;
 
@@ -260,7 +260,8 @@ pub fn write_plan(bytes: &mut [u8], work: &mut [usize]) -> Result<usize, Error> 
             &u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes(),
         )
     };
-    store(bytes, H_FLAGS, FLAG_PLANNED as usize)?;
+    let flags = u32_at(bytes, H_FLAGS)? | FLAG_PLANNED;
+    store(bytes, H_FLAGS, flags as usize)?;
     store(bytes, HEADER_LEN + L_PLAN_INPUT, offsets[0])?;
     store(bytes, HEADER_LEN + L_PLAN_ARENA, arena)?;
     for (i, &o) in offsets[1..].iter().enumerate() {
@@ -282,7 +283,8 @@ pub fn clear_plan(bytes: &mut [u8]) -> Result<(), Error> {
         return Ok(());
     }
     let (layers, entry) = (m.layer_count(), m.layer_entry_len());
-    put(bytes, H_FLAGS, &0u32.to_le_bytes())?;
+    let flags = u32_at(bytes, H_FLAGS)? & !FLAG_PLANNED;
+    put(bytes, H_FLAGS, &flags.to_le_bytes())?;
     put(bytes, HEADER_LEN + L_PLAN_INPUT, &[0; 8])?;
     for i in 0..layers {
         put(bytes, HEADER_LEN + i * entry + L_PLAN_OUT, &[0; 4])?;

@@ -925,3 +925,116 @@ fn float_arena_inference_equals_typed_buffers_at_any_offset() {
         assert!(m.infer_int8_arena(&[0; 4], &mut buf).is_err());
     });
 }
+
+#[test]
+fn float_io_flags_are_kept_by_plans_and_refused_in_float_files() {
+    with_int8(|b| {
+        let m = Model::parse(b).unwrap();
+        assert!(!m.float_input() && !m.float_output());
+        set_float_io(b, true, true).unwrap();
+        let mut work = [0usize; 8];
+        plan::write_plan(b, &mut work).unwrap();
+        let m = Model::parse(b).unwrap();
+        assert!(m.float_input() && m.float_output() && m.planned_arena().is_some());
+        // TFLite's QUANTIZE: f32 division, rounding, clamping.
+        let q = m.input_quant().unwrap();
+        let x = [0.0, 3.0 * q.scale, -1e9, f32::INFINITY];
+        let mut codes = [0i8; 4];
+        m.quantize_input(&x, &mut codes).unwrap();
+        let z = q.zero_point;
+        assert_eq!(codes, [z, z + 3, -128, 127]);
+        assert!(m.quantize_input(&x[..3], &mut codes).is_err());
+        // DEQUANTIZE: scale * (code - zero point).
+        let o = m.output_quant().unwrap();
+        let mut y = [0f32; 2];
+        m.dequantize_output(&[-128, 127], &mut y).unwrap();
+        let z = i32::from(o.zero_point);
+        assert_eq!(y, [o.scale * (-128 - z) as f32, o.scale * (127 - z) as f32]);
+        plan::clear_plan(b).unwrap();
+        let m = Model::parse(b).unwrap();
+        assert!(m.float_input() && m.float_output() && m.planned_arena().is_none());
+        set_float_io(b, false, true).unwrap();
+        assert!(!Model::parse(b).unwrap().float_input());
+        // Bit 3 is unknown.
+        b[12] |= 8;
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset: 12, .. })
+        ));
+    });
+    with_mlp(|b| {
+        assert!(set_float_io(b, true, false).is_err());
+        b[12] = 2;
+        reseal(b);
+        assert!(matches!(
+            Model::parse(b),
+            Err(Error::InvalidField { offset: 12, .. })
+        ));
+    });
+}
+
+/// An int8 graph: a lookup node (negation) of the input, then the concat
+/// of the input and the lookup's output (quantized as `lookup_out`).
+fn concat_lookup(lookup_out: ActQuant, buf: &mut [u8]) -> Result<usize, Error> {
+    let table: [i8; 256] = core::array::from_fn(|k| (128 - k as i32).clamp(-128, 127) as i8);
+    let t = [TensorDesc {
+        dims: &[256],
+        data: TensorData::I8 {
+            values: &table,
+            scales: &[lookup_out.scale],
+        },
+    }];
+    let layers = [
+        LayerDesc {
+            inputs: &[0],
+            kind: LayerKind::Lookup,
+            activation: Activation::Identity,
+            in_shape: [1, 2, 2],
+            out_shape: [1, 2, 2],
+            params: [0; PARAMS],
+            tensors: &t,
+        },
+        LayerDesc {
+            inputs: &[0, 1],
+            kind: LayerKind::Concat,
+            activation: Activation::Identity,
+            in_shape: [1, 2, 2],
+            out_shape: [2, 2, 2],
+            params: [0; PARAMS],
+            tensors: &[],
+        },
+    ];
+    let quant = [
+        LayerQuant {
+            input: QIN,
+            output: lookup_out,
+        },
+        LayerQuant {
+            input: QIN,
+            output: QIN,
+        },
+    ];
+    let n = encoded_len(&layers).unwrap();
+    encode_int8([1, 2, 2], &layers, &quant, &mut buf[..n]).map(|()| n)
+}
+
+#[test]
+fn int8_lookup_and_concat_infer() {
+    let mut buf = Aligned([0u8; 1024]);
+    let n = concat_lookup(QIN, &mut buf.0).unwrap();
+    let m = Model::parse(&buf.0[..n]).unwrap();
+    assert_eq!(m.version(), 3);
+    let need = int8_scratch_len(&m);
+    let (mut act, mut cell) = ([0i8; 64], [0i16; 1]);
+    assert!(need.act <= act.len());
+    let y = m
+        .infer_int8(&[-128, -1, 0, 127], &mut act, &mut cell)
+        .unwrap();
+    assert_eq!(y, [-128, -1, 0, 127, 127, 1, 0, -127]);
+    // A concat input quantized unlike the output is refused.
+    assert!(matches!(
+        concat_lookup(QHID, &mut buf.0),
+        Err(Error::InvalidField { .. })
+    ));
+}

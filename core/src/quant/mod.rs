@@ -9,7 +9,7 @@
 //! Two halves, kept apart on purpose:
 //!
 //! - **Inference, integers only** — [`fixed`], [`dot`], [`int8`],
-//!   [`depthwise`], [`packed`], [`lstm`], [`softmax`].
+//!   [`depthwise`], [`packed`], [`lstm`], [`softmax`], [`lut`].
 //!   No floating point, so an int8 model gives the same bits on every
 //!   target. On Cortex-M cores with the DSP extension the inner products use
 //!   `SMLAD`; [`dot`] explains why that is bit-identical to the scalar loop.
@@ -27,6 +27,7 @@ pub mod f16;
 pub mod fixed;
 pub mod int8;
 pub mod lstm;
+pub mod lut;
 mod m0;
 pub mod packed;
 pub mod params;

@@ -10,13 +10,18 @@
 //! same codes, biases, and multipliers computed from the scales as its
 //! kernels compute them, so outputs agree bit for bit where the core's
 //! kernels are TFLite's.
+//!
+//! At the edges, a `QUANTIZE` of a float model input and a `DEQUANTIZE` to
+//! a float model output become the file's float I/O flags (the core does
+//! that arithmetic); a `PAD` is folded into the convolution that reads it;
+//! `LOGISTIC` and `TANH` become lookup nodes whose 256 entries are computed
+//! here as TFLite's int8 reference kernels compute their tables.
 
 use anyhow::{Context, Result, anyhow, bail};
 use myelin_core::model::graph::p as gp;
 use myelin_core::model::{self, Activation, IoLayout, LayerKind, LayerQuant, Shape};
-use myelin_core::quant::params::{
-    self, SIGMOID_OUTPUT, SOFTMAX_OUTPUT, TANH_OUTPUT, activation_requant, quantize_multiplier,
-};
+use myelin_core::quant::lut::TABLE_LEN;
+use myelin_core::quant::params::{self, SOFTMAX_OUTPUT, quantize_multiplier};
 use myelin_core::quant::{ActQuant, Requant};
 use myelin_tflite::{
     Activation as Fused, Operator, Options, Padding, TensorInfo, TensorType, TfModel,
@@ -38,6 +43,9 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "CONCATENATION",
     "LOGISTIC",
     "TANH",
+    "PAD",
+    "QUANTIZE",
+    "DEQUANTIZE",
 ];
 
 /// Parameters of an imported dense node: LiteRT's reference
@@ -57,6 +65,13 @@ pub struct Imported {
     pub io_layout: IoLayout,
     /// For each node, the TFLite tensor it computes.
     pub node_tensors: Vec<usize>,
+    /// The TFLite tensor holding the graph's int8 input: the model input,
+    /// or the output of the `QUANTIZE` of a float model input.
+    pub input_tensor: usize,
+    /// Whether the model takes float inputs (a `QUANTIZE` at the input).
+    pub float_input: bool,
+    /// Whether the model gives float outputs (a `DEQUANTIZE` at the output).
+    pub float_output: bool,
 }
 
 impl Imported {
@@ -68,6 +83,8 @@ impl Imported {
             .map_err(|e| anyhow!("the core refuses the translated graph: {e}"))?;
         model::set_io_layout(&mut bytes, self.io_layout)
             .map_err(|e| anyhow!("cannot set the I/O layout: {e}"))?;
+        model::set_float_io(&mut bytes, self.float_input, self.float_output)
+            .map_err(|e| anyhow!("cannot set the float I/O flags: {e}"))?;
         Ok(bytes)
     }
 }
@@ -82,6 +99,10 @@ struct Value {
     /// Set when the value is flat but its elements are in the CHW order of
     /// this image shape (TFLite's are in HWC order).
     chw_of: Option<Shape>,
+    /// Set when the value is a `PAD` (operator index, rows above and below,
+    /// columns left and right, padded with the zero point) of value `r`,
+    /// waiting to be folded into the convolution that reads it.
+    pad: Option<(usize, [usize; 4])>,
 }
 
 /// Translates `m` into myelin's int8 graph.
@@ -93,27 +114,24 @@ pub fn translate(m: &TfModel<'_>) -> Result<Imported> {
         bail!("{} outputs; one is imported", m.outputs.len());
     };
     let t = &m.tensors[input];
-    if t.dtype != TensorType::Int8 {
-        bail!(
-            "input `{}` is {:?}; only int8 inputs are imported (QUANTIZE at the input is not)",
-            t.name,
-            t.dtype
-        );
-    }
-    let in_shape = activation_shape(t)?;
     let image = t.shape.len() == 4;
     let mut g = Graph {
         m,
         values: vec![None; m.tensors.len()],
         layers: Vec::new(),
         node_tensors: Vec::new(),
+        input: None,
+        float_output: false,
     };
-    g.values[input] = Some(Value {
-        r: 0,
-        shape: in_shape,
-        quant: act_quant(t)?,
-        chw_of: None,
-    });
+    match t.dtype {
+        TensorType::Int8 => g.set_input(input)?,
+        // A QUANTIZE reading it sets the graph's input.
+        TensorType::Float32 => {}
+        other => bail!(
+            "input `{}` is {other:?}; int8 and float32 (quantized by a QUANTIZE) inputs are imported",
+            t.name
+        ),
+    }
     for op in &m.operators {
         g.operator(op)
             .with_context(|| format!("operator {} ({})", op.index, op.name()))?;
@@ -124,19 +142,35 @@ pub fn translate(m: &TfModel<'_>) -> Result<Imported> {
             m.tensors[output].name
         )
     })?;
+    if let Some((k, _)) = out.pad {
+        bail!(
+            "the model output comes from PAD (operator {k}), which is imported only folded into a convolution"
+        );
+    }
     if out.r != g.layers.len() || out.r == 0 {
         bail!(
             "output `{}` is not the last operator's output",
             m.tensors[output].name
         );
     }
-    if m.tensors[output].dtype != TensorType::Int8 {
+    let want = if g.float_output {
+        TensorType::Float32
+    } else {
+        TensorType::Int8
+    };
+    if m.tensors[output].dtype != want {
         bail!(
-            "output is {:?}; only int8 outputs are imported",
+            "output is {:?}; int8 outputs, and float32 outputs of a DEQUANTIZE, are imported",
             m.tensors[output].dtype
         );
     }
+    let (input_tensor, in_shape) = g
+        .input
+        .context("the float model input is read by no QUANTIZE")?;
     Ok(Imported {
+        float_input: input_tensor != input,
+        float_output: g.float_output,
+        input_tensor,
         net: QuantizedNet {
             input: in_shape,
             layers: g.layers,
@@ -224,6 +258,10 @@ struct Graph<'m, 'a> {
     values: Vec<Option<Value>>,
     layers: Vec<QLayer>,
     node_tensors: Vec<usize>,
+    /// The TFLite tensor of the graph's int8 input, and its shape.
+    input: Option<(usize, Shape)>,
+    /// Whether a DEQUANTIZE made the model output float.
+    float_output: bool,
 }
 
 /// Weights, biases and multipliers of a dense or conv2d node.
@@ -246,15 +284,51 @@ impl<'a> Graph<'_, 'a> {
             .ok_or_else(|| anyhow!("input {k} is missing"))
     }
 
+    /// Makes int8 tensor `t` the graph's input (value 0).
+    fn set_input(&mut self, t: usize) -> Result<()> {
+        let info = self.tensor(t);
+        let shape = activation_shape(info)?;
+        self.values[t] = Some(Value {
+            r: 0,
+            shape,
+            quant: act_quant(info)?,
+            chw_of: None,
+            pad: None,
+        });
+        self.input = Some((t, shape));
+        Ok(())
+    }
+
+    /// The value input `k` of `op` names, which may be a pending `PAD`.
+    fn value_or_pad(&self, op: &Operator, k: usize) -> Result<Value> {
+        let i = self.input(op, k)?;
+        let t = self.tensor(i);
+        self.values[i].ok_or_else(|| {
+            if t.dtype == TensorType::Int8 {
+                anyhow!(
+                    "input `{}` is neither the model input nor an earlier operator's output",
+                    t.name
+                )
+            } else {
+                anyhow!(
+                    "input `{}` is {:?}; inside the graph only int8 values are imported (a float model input is read only by its QUANTIZE)",
+                    t.name,
+                    t.dtype
+                )
+            }
+        })
+    }
+
     /// The value input `k` of `op` names.
     fn value(&self, op: &Operator, k: usize) -> Result<Value> {
-        let i = self.input(op, k)?;
-        self.values[i].ok_or_else(|| {
-            anyhow!(
-                "input `{}` is neither the model input nor an earlier operator's output",
-                self.tensor(i).name
-            )
-        })
+        let v = self.value_or_pad(op, k)?;
+        if let Some((pad_op, _)) = v.pad {
+            bail!(
+                "input `{}` comes from PAD (operator {pad_op}); a PAD is imported only folded into the CONV_2D or DEPTHWISE_CONV_2D reading it (before a pool it would change the pooled values)",
+                self.tensor(self.input(op, k)?).name
+            );
+        }
+        Ok(v)
     }
 
     fn output(&self, op: &Operator) -> Result<(usize, &TensorInfo<'a>)> {
@@ -275,6 +349,7 @@ impl<'a> Graph<'_, 'a> {
             shape: layer.out_shape,
             quant: layer.quant.output,
             chw_of,
+            pad: None,
         };
         self.layers.push(layer);
         self.node_tensors.push(out);
@@ -292,6 +367,9 @@ impl<'a> Graph<'_, 'a> {
             "MEAN" => self.mean(op),
             "CONCATENATION" => self.concat(op),
             "LOGISTIC" | "TANH" => self.sigmoid_tanh(op),
+            "PAD" => self.pad(op),
+            "QUANTIZE" => self.quantize(op),
+            "DEQUANTIZE" => self.dequantize(op),
             name => bail!(
                 "op {name} is not supported (supported: {})",
                 SUPPORTED_OPS.join(", ")
@@ -459,7 +537,7 @@ impl<'a> Graph<'_, 'a> {
     }
 
     fn conv(&mut self, op: &Operator) -> Result<()> {
-        let x = self.value(op, 0)?;
+        let x = self.value_or_pad(op, 0)?;
         let (o, out_t) = self.output(op)?;
         let out_q = act_quant(out_t)?;
         let [c, h, wd] = x.shape;
@@ -523,8 +601,19 @@ impl<'a> Graph<'_, 'a> {
             }
             _ => bail!("weights `{}` have shape {:?}", w.name, w.shape),
         };
-        let (pt, pb, oh) = pad(padding, h, kh, stride[0])?;
-        let (pl, pr, ow) = pad(padding, wd, kw, stride[1])?;
+        // A PAD before: its rows and columns come first, then the
+        // convolution's own padding of the padded input.
+        let [qt, qb, ql, qr] = x.pad.map_or([0; 4], |(_, p)| p);
+        let (pt, pb, oh) = pad(padding, h + qt + qb, kh, stride[0])?;
+        let (pl, pr, ow) = pad(padding, wd + ql + qr, kw, stride[1])?;
+        let (pt, pb, pl, pr) = (pt + qt, pb + qb, pl + ql, pr + qr);
+        if let Some((pad_op, _)) = x.pad
+            && (pt.max(pb) >= kh || pl.max(pr) >= kw)
+        {
+            bail!(
+                "PAD (operator {pad_op}) folded into this {kh}x{kw} convolution pads by as much as the kernel ({pt}, {pb}, {pl}, {pr}); not imported"
+            );
+        }
         let dims = vec![oc, c / groups, kh, kw];
         let f = self.filter(op, values, dims, (x.quant, out_q), false)?;
         let out_shape = [oc, oh, ow];
@@ -570,6 +659,11 @@ impl<'a> Graph<'_, 'a> {
         let [c, h, wd] = x.shape;
         let (pt, pb, oh) = pad(padding, h, filter[0], stride[0])?;
         let (pl, pr, ow) = pad(padding, wd, filter[1], stride[1])?;
+        if pt + pb + pl + pr > 0 {
+            bail!(
+                "SAME padding of this pool adds ({pt}, {pb}, {pl}, {pr}); padded int8 pools are not imported"
+            );
+        }
         let out_shape = [c, oh, ow];
         if activation_shape(out_t)? != out_shape {
             bail!(
@@ -789,21 +883,21 @@ impl<'a> Graph<'_, 'a> {
         Ok(())
     }
 
+    /// `LOGISTIC` and `TANH` as TFLite's int8 reference kernels compute
+    /// them: a table of the 256 input codes ([`lookup_table`]).
     fn sigmoid_tanh(&mut self, op: &Operator) -> Result<()> {
         let x = self.value(op, 0)?;
         let (o, out_t) = self.output(op)?;
         let out_q = act_quant(out_t)?;
-        let (act, fixed) = if op.name() == "LOGISTIC" {
-            (Activation::Sigmoid, SIGMOID_OUTPUT)
+        let f: fn(f32) -> f32 = if op.name() == "LOGISTIC" {
+            |v| 1.0 / (1.0 + (-v).exp())
         } else {
-            (Activation::Tanh, TANH_OUTPUT)
+            f32::tanh
         };
-        if !same(out_q, fixed) {
-            bail!("output quantization {out_q:?}; TFLite's int8 form is {fixed:?}");
-        }
+        let table = lookup_table(x.quant, out_q, f);
         let layer = QLayer {
-            kind: LayerKind::Activation,
-            activation: act,
+            kind: LayerKind::Lookup,
+            activation: Activation::Identity,
             in_shape: x.shape,
             out_shape: x.shape,
             params: [0; model::PARAMS],
@@ -811,12 +905,107 @@ impl<'a> Graph<'_, 'a> {
                 input: x.quant,
                 output: out_q,
             },
-            tensors: vec![QTensor::Requant(vec![activation_requant(x.quant.scale)])],
+            tensors: vec![QTensor::I8 {
+                dims: vec![TABLE_LEN],
+                values: table,
+                scales: vec![out_q.scale],
+            }],
             inputs: vec![x.r],
         };
         self.push(o, layer, x.chw_of);
         Ok(())
     }
+
+    /// `PAD` of an image's rows and columns with the zero point: kept as a
+    /// pending value for the convolution that reads it to fold.
+    fn pad(&mut self, op: &Operator) -> Result<()> {
+        let x = self.value_or_pad(op, 0)?;
+        let (o, out_t) = self.output(op)?;
+        if !same(x.quant, act_quant(out_t)?) {
+            bail!("a PAD that requantizes is not imported");
+        }
+        let p = self.tensor(self.input(op, 1)?);
+        let amounts = p
+            .i32_data()
+            .ok_or_else(|| anyhow!("paddings `{}` are not a constant int32 tensor", p.name))?;
+        let &[0, 0, t, b, l, r, 0, 0] = &amounts[..] else {
+            bail!(
+                "paddings {amounts:?}; only the rows and columns of a [1, H, W, C] image are padded by imported PADs"
+            );
+        };
+        let amounts = [t, b, l, r].map(|v| usize::try_from(v).ok());
+        let [Some(t), Some(b), Some(l), Some(r)] = amounts else {
+            bail!("negative paddings are not imported");
+        };
+        let [pt, pb, pl, pr] = x.pad.map_or([0; 4], |(_, p)| p);
+        let total = [pt + t, pb + b, pl + l, pr + r];
+        let [c, h, w] = x.shape;
+        if activation_shape(out_t)? != [c, h + total[0] + total[1], w + total[2] + total[3]] {
+            bail!("output shape {:?} does not match the paddings", out_t.shape);
+        }
+        self.values[o] = Some(Value {
+            pad: (total != [0; 4]).then_some((op.index, total)),
+            ..x
+        });
+        Ok(())
+    }
+
+    /// `QUANTIZE` of the float model input: its output is the graph's input
+    /// and the file takes float samples. Any other `QUANTIZE` (a
+    /// requantization inside the graph) is refused.
+    fn quantize(&mut self, op: &Operator) -> Result<()> {
+        let i = self.input(op, 0)?;
+        let (o, _) = self.output(op)?;
+        let model_input = self.m.inputs[0];
+        if i != model_input || self.tensor(i).dtype != TensorType::Float32 || self.input.is_some() {
+            bail!(
+                "QUANTIZE inside the graph (of `{}`) is not imported; only the QUANTIZE of a float model input is",
+                self.tensor(i).name
+            );
+        }
+        if self.tensor(o).shape != self.tensor(i).shape {
+            bail!("QUANTIZE changes the shape");
+        }
+        self.set_input(o)
+    }
+
+    /// `DEQUANTIZE` to the float model output: the file gives float
+    /// outputs. Any other `DEQUANTIZE` is refused.
+    fn dequantize(&mut self, op: &Operator) -> Result<()> {
+        let x = self.value(op, 0)?;
+        let [o] = op.outputs[..] else {
+            bail!("{} outputs; one is expected", op.outputs.len());
+        };
+        let t = self.tensor(o);
+        if o != self.m.outputs[0] || t.dtype != TensorType::Float32 {
+            bail!(
+                "DEQUANTIZE inside the graph (to `{}`) is not imported; only the DEQUANTIZE to a float model output is",
+                t.name
+            );
+        }
+        if activation_shape(t)? != x.shape {
+            bail!("DEQUANTIZE changes the shape");
+        }
+        self.values[o] = Some(x);
+        self.float_output = true;
+        Ok(())
+    }
+}
+
+/// The output codes of an element-wise `f` for the 256 input codes (entry
+/// `k` for code `k - 128`), as TFLite's int8 reference kernels tabulate
+/// `LOGISTIC` and `TANH` (`LUTPopulate`): in f32, `x = s_in (code - z_in)`,
+/// `round(f(x) * (1 / s_out)) + z_out` rounded half away from zero, clamped
+/// to int8.
+pub fn lookup_table(input: ActQuant, output: ActQuant, f: fn(f32) -> f32) -> Vec<i8> {
+    let inverse = 1.0 / output.scale;
+    (-128i32..=127)
+        .map(|code| {
+            let x = input.scale * (code - i32::from(input.zero_point)) as f32;
+            let q = (f(x) * inverse).round() + f32::from(output.zero_point);
+            q.clamp(-128.0, 127.0) as i8
+        })
+        .collect()
 }
 
 /// TFLite's padding along one axis: `(before, after, output size)`. SAME:

@@ -397,6 +397,27 @@ impl QuantizedNet {
                     };
                     int8::avg_pool2d(&shape, &cur, &mut y)?;
                 }
+                LayerKind::Lookup => {
+                    myelin_core::quant::lut::lookup(i8s(0), &cur, &mut y)?;
+                }
+                LayerKind::Concat => {
+                    let xs: Vec<&[i8]> = l
+                        .inputs
+                        .iter()
+                        .map(|&r| values.get(r).map_or(&[][..], Vec::as_slice))
+                        .collect();
+                    let total: usize = xs.iter().map(|x| x.len()).sum();
+                    if total != y.len() {
+                        return Err(myelin_core::Error::ShapeMismatch {
+                            expected: y.len(),
+                            found: total,
+                        });
+                    }
+                    myelin_core::kernels::concat_forward(1, h * w, &xs, &mut y);
+                    if relu {
+                        int8::relu(&mut y, q.output.zero_point);
+                    }
+                }
                 _ => match l.activation {
                     Activation::Sigmoid => {
                         int8::sigmoid(&cur, q.input.zero_point, first_requant()?, &mut y)?
