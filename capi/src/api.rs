@@ -189,6 +189,9 @@ pub unsafe extern "C" fn myelin_run_f32(
     arena_len: usize,
 ) -> myelin_status {
     let run = |m: &Model<'_>, x: &[f32], y: &mut [f32], a: &mut [u8]| {
+        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+            return Err(myelin_core::Error::NonFinite { index });
+        }
         y.copy_from_slice(m.infer_arena(x, a)?);
         Ok(())
     };

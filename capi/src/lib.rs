@@ -45,3 +45,11 @@ unsafe extern "C" {
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     abort()
 }
+
+/// Hosted targets' precompiled `core` names the unwinding personality in
+/// its unwind tables even when nothing unwinds (`panic = "abort"`): this
+/// empty one lets C programs link `libmyelin.a` on a desktop OS. It is
+/// never called.
+#[cfg(all(not(test), not(target_os = "none")))]
+#[unsafe(no_mangle)]
+pub extern "C" fn rust_eh_personality() {}

@@ -192,6 +192,20 @@ pub fn c_files(
     wl(w, "#include <stddef.h>");
     wl(w, "#include <stdint.h>");
     wl(w, "");
+    let stem = origin.rsplit_once('.').map_or(origin, |(s, _)| s);
+    wl(w, "/* The model file's name, without its extension. */");
+    wl(
+        w,
+        &format!("#define {up}_MODEL_NAME \"{}\"", stem.escape_default()),
+    );
+    wl(w, "/* Multiply-accumulates of one inference. */");
+    wl(
+        w,
+        &format!(
+            "#define {up}_MACS {}",
+            model.layers().map(|l| l.macs()).sum::<usize>()
+        ),
+    );
     wl(w, "/* Bytes of the model file. */");
     wl(w, &format!("#define {up}_MODEL_SIZE {}", bytes.len()));
     wl(
@@ -214,6 +228,11 @@ pub fn c_files(
         "/* The model's arithmetic (enum myelin_dtype in myelin.h). */",
     );
     wl(w, &format!("#define {up}_DTYPE {dtype}"));
+    wl(
+        w,
+        "/* 1 for an int8 model (myelin_run_int8), 0 for float (myelin_run_f32). */",
+    );
+    wl(w, &format!("#define {up}_IS_INT8 {}", u8::from(int8)));
     wl(w, "/* Element type of inputs and outputs. */");
     wl(w, &format!("typedef {ctype} {id}_value;"));
     if int8 {
