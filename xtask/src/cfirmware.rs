@@ -207,8 +207,18 @@ pub fn export_model() -> Result<(PathBuf, Vec<i8>, usize)> {
     if inputs.is_empty() || inputs.len() % SAMPLES != 0 {
         bail!("net.c: {} input codes for {SAMPLES} samples", inputs.len());
     }
+    let header = std::fs::read_to_string(dir.join("net.h")).context("net.h")?;
+    let [c, h, w] = input_shape(&header).context("net.h: no input shape")?;
+    if c * h * w * SAMPLES != inputs.len() {
+        bail!(
+            "net.c: {} input codes, net.h says {SAMPLES} of {c}x{h}x{w}",
+            inputs.len()
+        );
+    }
     let (x, y) = (dir.join("inputs.npy"), dir.join("host-outputs.npy"));
-    std::fs::write(&x, npy_i8(&[SAMPLES, inputs.len() / SAMPLES], &inputs))?;
+    // The model here is channel-major (`[C, H, W]`, as the C API takes it),
+    // so `myelin run` takes the same order.
+    std::fs::write(&x, npy_i8(&[SAMPLES, c, h, w], &inputs))?;
     let _ = std::fs::remove_file(&y);
     myelin(&[
         "run",
@@ -228,6 +238,18 @@ pub fn export_model() -> Result<(PathBuf, Vec<i8>, usize)> {
     }
     let out_len = host.len() / SAMPLES;
     Ok((dir, host, out_len))
+}
+
+/// `[C, H, W]` from the header's `Input elements of one sample (CxHxW, ...` line.
+fn input_shape(header: &str) -> Option<[usize; 3]> {
+    let at =
+        header.find("Input elements of one sample (")? + "Input elements of one sample (".len();
+    let dims = header[at..].split([',', ')']).next()?;
+    let v: Vec<usize> = dims
+        .split('x')
+        .map(|d| d.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    <[usize; 3]>::try_from(v).ok()
 }
 
 /// The integers of the C array `name` in `source` (`name[..] = { ... };`).
@@ -408,6 +430,8 @@ mod tests {
             Some(vec![-1, 2, 3, -128])
         );
         assert_eq!(c_array(src, "net_sample_outputs"), None);
+        let h = "/* Input elements of one sample (1x28x28, [C, H, W] order). */";
+        assert_eq!(input_shape(h), Some([1, 28, 28]));
         let dir = std::env::temp_dir().join(format!("xtask-npy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("a.npy");

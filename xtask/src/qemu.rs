@@ -234,12 +234,14 @@ pub fn run_qemu(
     let qemu_out = qemu.stdout.take().context("qemu stdout")?;
     let qemu_err = read_all(qemu.stderr.take().context("qemu stderr")?);
     if !defmt {
-        let log = read_all(qemu_out);
+        // Semihosting text goes to QEMU's stderr, beside QEMU's own messages.
+        let out = read_all(qemu_out);
         let code = wait_timeout(&mut qemu, timeout)?;
+        let qemu_stderr = qemu_err.join().unwrap_or_default();
         return Ok(RunOutput {
             code,
-            log: log.join().unwrap_or_default(),
-            qemu_stderr: qemu_err.join().unwrap_or_default(),
+            log: out.join().unwrap_or_default() + &qemu_stderr,
+            qemu_stderr,
             elapsed: start.elapsed(),
         });
     }
