@@ -390,3 +390,33 @@ fn emit_samples<T>(
         wl(w, "};");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_c_identifiers() {
+        assert_eq!(c_identifier("mnist-cnn-int8"), "mnist_cnn_int8");
+        assert_eq!(c_identifier("8bit"), "_8bit");
+        assert_eq!(c_identifier(""), "_");
+        assert_eq!(c_identifier("net"), "net");
+    }
+
+    #[test]
+    fn float_literals_read_back_to_the_same_bits() {
+        for v in [
+            0.0f32,
+            -0.0,
+            1.0,
+            3.921_569e-3,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            -1.5e-40,
+        ] {
+            let lit = c_float(v);
+            let back: f32 = lit.trim_end_matches('f').parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{lit}");
+        }
+    }
+}
