@@ -88,6 +88,14 @@ pub fn run(args: &[String]) -> Result<()> {
         "cargo test --workspace",
         &["test", "--workspace"],
     ));
+    steps.push(step(
+        "cargo xtask cheader --check (capi/include/myelin.h up to date)",
+        || crate::cheader::run(&["--check".to_string()]),
+    ));
+    steps.push(step(
+        "capi: fmt --check, clippy -D warnings, unit tests, doc",
+        check_capi,
+    ));
     for target in THUMB_TARGETS {
         steps.push(cargo_step(
             &format!("myelin-core on {target} (no features)"),
@@ -179,6 +187,24 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The C API crate, its own workspace (`capi/`): what the root workspace's
+/// fmt, clippy, test and doc steps do for the others.
+fn check_capi() -> Result<()> {
+    let capi = || {
+        let mut cmd = crate::qemu::cargo_in(&root().join("capi"));
+        cmd.env_remove("CARGO_TARGET_DIR");
+        cmd
+    };
+    util::run(capi().args(["fmt", "--", "--check"]))?;
+    util::run(capi().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    util::run(capi().args(["test", "--lib"]))?;
+    util::run(
+        capi()
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--no-deps"]),
+    )
+}
+
 fn setup_rust() -> Result<()> {
     let mut add = Command::new("rustup");
     add.current_dir(root())
@@ -228,9 +254,29 @@ fn is_root() -> bool {
 }
 
 fn setup_qemu() -> Result<()> {
-    const PACKAGES: [&str; 3] = ["qemu-system-arm", "binutils-arm-none-eabi", "qemu-user"];
-    if on_path("qemu-system-arm") && on_path("arm-none-eabi-nm") && on_path("qemu-aarch64") {
-        eprintln!("qemu-system-arm, qemu-aarch64 and arm-none-eabi binutils already installed");
+    const PACKAGES: [&str; 7] = [
+        "qemu-system-arm",
+        "binutils-arm-none-eabi",
+        "qemu-user",
+        "gcc-arm-none-eabi",
+        "libnewlib-arm-none-eabi",
+        "gcc",
+        "g++",
+    ];
+    if [
+        "qemu-system-arm",
+        "arm-none-eabi-nm",
+        "qemu-aarch64",
+        "arm-none-eabi-gcc",
+        "cc",
+        "c++",
+    ]
+    .iter()
+    .all(|t| on_path(t))
+    {
+        eprintln!(
+            "qemu-system-arm, qemu-aarch64, the GNU Arm toolchain, cc and c++ already installed"
+        );
         return Ok(());
     }
     if !is_root() {

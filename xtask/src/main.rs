@@ -6,10 +6,13 @@
 //! - `cargo xtask fuzz [--seconds N]`: fuzz the parsers (model file, IDX, TOML, checkpoint).
 //! - `cargo xtask miri`: the core's unsafe and zero-copy code under Miri.
 //! - `cargo xtask report [--json]`: instructions, flash, RAM and stack per firmware program.
+//! - `cargo xtask cheader [--check]`: the C API's header `capi/include/myelin.h`, by cbindgen.
 //! - `cargo xtask gen-firmware-models [--export | --check]`: train and export the models the firmware runs.
 
 #![forbid(unsafe_code)]
 
+mod cfirmware;
+mod cheader;
 mod ci;
 mod firmware_check;
 mod fuzz;
@@ -45,6 +48,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "fuzz" => fuzz::run(rest),
         "miri" => miri::run(rest),
         "gen-firmware-models" => gen_models::run(rest),
+        "cheader" => cheader::run(rest),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <command>");
             println!(
@@ -61,6 +65,9 @@ fn dispatch(args: &[String]) -> Result<()> {
             );
             println!(
                 "  gen-firmware-models [--export | --check]  train, quantize and export the firmware's models (--export: only export; --check: committed sources match)"
+            );
+            println!(
+                "  cheader [--check]  write capi/include/myelin.h by cbindgen (--check: fail when stale)"
             );
             println!(
                 "  fuzz [--seconds N] [TARGET...]  run each parser fuzz target for N seconds (default {})",

@@ -8,7 +8,8 @@
 //! logging an `ERROR` line (so a crash can neither hang nor pass).
 //!
 //! `cargo xtask qemu [--timeout SECS] [FILTER...]` runs the programs whose
-//! `board/program` name contains any FILTER (all when none is given).
+//! `board/program` name contains any FILTER (all when none is given). The C
+//! firmware (`c/BOARD/PROGRAM`, see [`crate::cfirmware`]) runs after them.
 
 use crate::util::{self, on_path, root};
 use anyhow::{Context, Result, bail};
@@ -203,6 +204,20 @@ pub fn run_elf(
     timeout: Duration,
 ) -> Result<RunOutput> {
     let (machine, cpu) = board.qemu.as_ref().context("not a QEMU board")?;
+    run_qemu(machine, cpu, elf, extra, timeout, true)
+}
+
+/// Runs `elf` in QEMU `machine` with `cpu` and `extra` arguments, killing it
+/// after `timeout`; its semihosting output is decoded by `defmt-print` when
+/// `defmt`, else taken as plain text.
+pub fn run_qemu(
+    machine: &str,
+    cpu: &str,
+    elf: &Path,
+    extra: &[String],
+    timeout: Duration,
+    defmt: bool,
+) -> Result<RunOutput> {
     let start = Instant::now();
     let mut qemu = Command::new("qemu-system-arm");
     qemu.args(["-machine", machine, "-cpu", cpu, "-nographic"])
@@ -218,6 +233,18 @@ pub fn run_elf(
         .with_context(|| format!("cannot start `{}`", util::show(&qemu)))?;
     let qemu_out = qemu.stdout.take().context("qemu stdout")?;
     let qemu_err = read_all(qemu.stderr.take().context("qemu stderr")?);
+    if !defmt {
+        // Semihosting text goes to QEMU's stderr, beside QEMU's own messages.
+        let out = read_all(qemu_out);
+        let code = wait_timeout(&mut qemu, timeout)?;
+        let qemu_stderr = qemu_err.join().unwrap_or_default();
+        return Ok(RunOutput {
+            code,
+            log: out.join().unwrap_or_default() + &qemu_stderr,
+            qemu_stderr,
+            elapsed: start.elapsed(),
+        });
+    }
     let mut decoder = Command::new("defmt-print")
         .arg("-e")
         .arg(elf)
@@ -260,7 +287,7 @@ pub fn verdict(program: &str, out: &RunOutput, timeout: Duration) -> Result<Stri
     }
 }
 
-fn indent(text: &str) -> String {
+pub fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
@@ -335,6 +362,7 @@ pub fn run(args: &[String]) -> Result<()> {
             }
         }
     }
+    crate::cfirmware::run_selected(&filters, timeout_override, &mut passed, &mut failed)?;
     if passed.is_empty() && failed.is_empty() {
         bail!("no QEMU firmware program matched");
     }

@@ -21,6 +21,10 @@
 //! - `peak_ram_bytes`: static RAM plus peak stack (the arena included where
 //!   it lives on the stack).
 //!
+//! The C firmware (`c/BOARD`, [`crate::cfirmware`]) is measured the same
+//! way: its weights are the embedded model file, its data the embedded
+//! samples, so its code is libmyelin's runtime plus the start-up and output.
+//!
 //! `--json` prints one JSON object per measured inference and line, with keys
 //! `board`, `model`, `dtype`, `instructions`, `macs`, `instructions_per_mac`,
 //! `flash_bytes`, `weights_bytes`, `ram_bytes`, `stack_bytes`, then
@@ -332,6 +336,39 @@ fn measure(
     rows(&board.name, &out.log, &out.qemu_stderr, flash, ram)
 }
 
+/// Rows of the C firmware on `board` (`c/BOARD`): built against the model
+/// exported into `model_dir`, run under the plugin like a Rust program.
+fn measure_c(
+    board: &crate::cfirmware::CBoard,
+    model_dir: &Path,
+    plugin: &Path,
+    nm: &Path,
+    size: &Path,
+) -> Result<Vec<Row>> {
+    let elf = board.build(model_dir)?;
+    let marker = symbol(nm, &elf, "INSN_MARK")?.context("no INSN_MARK in the C firmware")?;
+    let extra = [
+        "-plugin".to_string(),
+        format!("{},marker={marker:#x}", plugin.display()),
+        "-d".to_string(),
+        "plugin".to_string(),
+    ];
+    let out = board.run(&elf, &extra, Duration::from_secs(TIMEOUT_S))?;
+    match out.code {
+        Some(0) => {}
+        Some(c) => bail!("exit {c}:\n{}", out.log),
+        None => bail!("hung: killed after {TIMEOUT_S} s"),
+    }
+    let (flash, ram) = flash_and_ram(&sections(size, &elf)?);
+    rows(
+        &format!("c/{}", board.name),
+        &out.log,
+        &out.qemu_stderr,
+        flash,
+        ram,
+    )
+}
+
 fn table(rows: &[Row]) {
     println!(
         "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
@@ -413,6 +450,21 @@ pub fn run(args: &[String]) -> Result<()> {
         for program in programs {
             let rows = measure(&board, &program, &plugin, &nm, &size)
                 .with_context(|| format!("{}/{program}", board.name))?;
+            all.extend(rows);
+        }
+    }
+    let c_boards: Vec<_> = crate::cfirmware::BOARDS
+        .into_iter()
+        .filter(|b| {
+            filters.is_empty() || filters.iter().any(|f| b.full_name().contains(f.as_str()))
+        })
+        .collect();
+    if !c_boards.is_empty() {
+        crate::cfirmware::require_tools()?;
+        let (model_dir, _, _) = crate::cfirmware::export_model()?;
+        for board in c_boards {
+            let rows = measure_c(&board, &model_dir, &plugin, &nm, &size)
+                .with_context(|| board.full_name())?;
             all.extend(rows);
         }
     }

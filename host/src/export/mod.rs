@@ -1,4 +1,5 @@
-//! `myelin export MODEL --rust FILE.rs`: a model file as Rust source for firmware.
+//! `myelin export MODEL --rust FILE.rs`: a model file as Rust source for firmware;
+//! `myelin export --c MODEL --out DIR`: as C files for `libmyelin.a` ([`c_source`]).
 //!
 //! The generated module holds every weight tensor as a `static` array (in flash
 //! on a microcontroller) inside one typed, const-size value, and an `infer`
@@ -33,6 +34,7 @@
 //! let y = model.infer(&x, &mut scratch)?;
 //! ```
 
+pub mod c_source;
 mod file_form;
 mod goldens;
 mod int8;
@@ -54,12 +56,19 @@ pub use source::{Outputs, Samples, rust_source};
 
 /// Arguments of `myelin export`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("form").required(true).args(["rust", "c"])))]
 pub struct ExportArgs {
     /// A model file or a checkpoint (its best weights).
     pub model: PathBuf,
     /// Write the network as Rust source to FILE.rs.
     #[arg(long, value_name = "FILE.rs")]
-    pub rust: PathBuf,
+    pub rust: Option<PathBuf>,
+    /// Write the model as C for libmyelin: DIR/NAME.h and DIR/NAME.c (see `--out`).
+    #[arg(long, requires = "out")]
+    pub c: bool,
+    /// Directory of the C files (with `--c`).
+    #[arg(long, value_name = "DIR", requires = "c")]
+    pub out: Option<PathBuf>,
     /// Embed test samples from this IDX directory, with the host's outputs for them.
     #[arg(
         long,
@@ -78,23 +87,25 @@ pub struct ExportArgs {
     /// Index of the first embedded test sample.
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub first: usize,
-    /// Name used in the generated docs (default: the model file's stem).
+    /// Name used in the generated docs, and the C files' name and prefix
+    /// (default: the model file's stem).
     #[arg(long)]
     pub name: Option<String>,
 }
 
 /// Runs `myelin export`.
 pub fn run(a: &ExportArgs) -> Result<()> {
-    check_writable(&a.rust)?;
+    if let Some(dir) = &a.out {
+        return run_c(a, dir);
+    }
+    let Some(rust) = &a.rust else {
+        bail!("export: needs --rust FILE.rs or --c --out DIR");
+    };
+    check_writable(rust)?;
     let (buf, at) = aligned(&read_model(&a.model)?);
     let bytes = &buf[at..];
     let model = Model::parse(bytes).with_context(|| format!("{}", a.model.display()))?;
-    let name = a.name.clone().unwrap_or_else(|| {
-        a.model
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into())
-    });
+    let name = model_name(a);
     if a.samples.is_some() && a.samples_from.is_none() && a.goldens.is_none() {
         bail!("--samples: needs --samples-from DIR or --goldens DIR");
     }
@@ -110,10 +121,10 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         _ => rust_source(&model, &name, samples.as_ref()),
     }
     .with_context(|| format!("{}", a.model.display()))?;
-    write_atomic(&a.rust, text.as_bytes())?;
+    write_atomic(rust, text.as_bytes())?;
     println!(
         "wrote {} ({} bytes of Rust: {} layers, {} parameters{})",
-        a.rust.display(),
+        rust.display(),
         text.len(),
         model.layer_count(),
         model.param_count(),
@@ -123,6 +134,57 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// `myelin export --c MODEL --out DIR`: `DIR/NAME.h` and `DIR/NAME.c`.
+fn run_c(a: &ExportArgs, dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!("{}: not a directory (--out DIR)", dir.display());
+    }
+    let (buf, at) = aligned(&read_model(&a.model)?);
+    let model = Model::parse(&buf[at..]).with_context(|| format!("{}", a.model.display()))?;
+    let name = c_source::c_identifier(&model_name(a));
+    let samples = match (&a.samples_from, &a.goldens, a.samples) {
+        (Some(d), _, Some(n)) => Some(c_source::CSamples::from_mnist(
+            &model,
+            &load_samples(d, &model, a.first, n)?,
+        )?),
+        (_, Some(d), Some(n)) => Some(c_source::CSamples::from_goldens(
+            &load_goldens(d, &model, n).with_context(|| format!("{}", d.display()))?,
+        )),
+        (None, None, Some(_)) => bail!("--samples: needs --samples-from DIR or --goldens DIR"),
+        _ => None,
+    };
+    let origin = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let files = c_source::c_files(&model, &name, &origin, samples.as_ref())
+        .with_context(|| format!("{}", a.model.display()))?;
+    let (h, c) = (dir.join(format!("{name}.h")), dir.join(format!("{name}.c")));
+    check_writable(&h)?;
+    check_writable(&c)?;
+    write_atomic(&h, files.header.as_bytes())?;
+    write_atomic(&c, files.source.as_bytes())?;
+    println!(
+        "wrote {} and {} ({} bytes of model file, {} layers, arena {} bytes)",
+        h.display(),
+        c.display(),
+        model.bytes().len(),
+        model.layer_count(),
+        myelin_core::model::arena_len(&model).unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// `--name`, or the model file's stem.
+fn model_name(a: &ExportArgs) -> String {
+    a.name.clone().unwrap_or_else(|| {
+        a.model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    })
 }
 
 /// The model bytes of a model file or checkpoint (its best weights).
