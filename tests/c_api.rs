@@ -242,3 +242,28 @@ fn headers_compile_warning_free_as_c99_and_cxx17() {
             .arg(b.file("hcpp.o")),
     );
 }
+
+#[test]
+fn export_of_a_damaged_model_names_it_and_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("myelin-c-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good =
+        std::fs::read(root().join("firmware/models/data/mnist-cnn-int8.myl")).expect("model");
+    let bad = dir.join("bad.myl");
+    let mut bytes = good.clone();
+    bytes[good.len() / 2] ^= 0x10;
+    std::fs::write(&bad, &bytes).expect("bad.myl");
+    let out = Command::new(env!("CARGO_BIN_EXE_myelin"))
+        .args(["export", "--c"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .expect("myelin runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.myl") && err.contains("checksum"), "{err}");
+    assert!(!dir.join("bad.h").exists() && !dir.join("bad.c").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
