@@ -371,17 +371,13 @@ fn join_backward(
 #[derive(Debug)]
 enum Cache {
     None,
-    Conv {
-        shape: kernels::Conv2dShape,
-        /// `im2col` of every sample of the shard.
-        cols: Vec<f32>,
-        /// Column gradient of one sample.
-        dcols: Vec<f32>,
-    },
     Pool(kernels::Pool2dShape),
-    /// A convolution with per-axis strides, uneven padding or groups.
-    ConvGeom {
+    /// A convolution: its geometry and the scratch of its chunked gemms.
+    Conv {
         geom: kernels::ConvGeom,
+        /// Floats of `scratch` the forward pass takes (as many samples per
+        /// chunk as the backward pass).
+        forward_len: usize,
         scratch: Vec<f32>,
     },
     /// A padded, non-square or unevenly strided pooling window.
@@ -412,29 +408,28 @@ struct LstmCache {
     steps: usize,
     input: usize,
     hidden: usize,
+    /// Time steps per input-projection gemm (and per weight-gradient gemm).
+    block: usize,
     xt: Vec<f32>,
     gates: Vec<f32>,
     c: Vec<f32>,
     h: Vec<f32>,
     zeros: Vec<f32>,
+    /// Pre-activation gradients of one block of steps.
     dz: Vec<f32>,
     dc: Vec<f32>,
     dh: Vec<f32>,
-    dh_prev: Vec<f32>,
     dxt: Vec<f32>,
 }
 
-fn conv_shape(l: &Layer) -> kernels::Conv2dShape {
-    kernels::Conv2dShape {
-        in_ch: l.in_shape[0],
-        in_h: l.in_shape[1],
-        in_w: l.in_shape[2],
-        out_ch: l.out_shape[0],
-        k_h: l.params[0] as usize,
-        k_w: l.params[1] as usize,
-        stride: l.params[gp::STRIDE_H] as usize,
-        pad: l.params[gp::PAD_TOP] as usize,
-    }
+/// Gate floats one block of LSTM steps aims to stay within (512 KiB).
+const LSTM_BLOCK_FLOATS: usize = 1 << 17;
+
+/// Time steps per block for shards of `cap` samples with `hidden` units:
+/// the block's gates stay within [`LSTM_BLOCK_FLOATS`] (at least one step,
+/// at most `steps`).
+fn lstm_block(cap: usize, hidden: usize, steps: usize) -> usize {
+    (LSTM_BLOCK_FLOATS / (cap * 4 * hidden).max(1)).clamp(1, steps.max(1))
 }
 
 impl Cache {
@@ -442,14 +437,14 @@ impl Cache {
         use myelin_core::model::graph;
         let uniform = graph::params_to_v2(l.kind, &l.params).is_some();
         match l.kind {
-            LayerKind::Conv2d if !uniform => {
+            LayerKind::Conv2d => {
                 let geom = graph::conv_geom_of(l.in_shape, l.out_shape[0], &l.params)
                     .expect("checked by check_trainable");
-                let len = kernels::conv_forward_scratch_len(&geom)
-                    .max(kernels::conv_backward_scratch_len(&geom));
-                Cache::ConvGeom {
+                let samples = kernels::conv_cache_samples(&geom).min(cap.max(1));
+                Cache::Conv {
                     geom,
-                    scratch: vec![0.0; len],
+                    forward_len: samples * kernels::conv_forward_scratch_len(&geom),
+                    scratch: vec![0.0; samples * kernels::conv_backward_scratch_len(&geom)],
                 }
             }
             LayerKind::MaxPool2d | LayerKind::AvgPool2d if !uniform => Cache::PoolGeom(
@@ -473,14 +468,6 @@ impl Cache {
                     running_var: vec![0.0; c],
                 }))
             }
-            LayerKind::Conv2d => {
-                let shape = conv_shape(l);
-                Cache::Conv {
-                    shape,
-                    cols: vec![0.0; cap * shape.im2col_len()],
-                    dcols: vec![0.0; shape.im2col_len()],
-                }
-            }
             LayerKind::MaxPool2d | LayerKind::AvgPool2d => Cache::Pool(kernels::Pool2dShape {
                 ch: l.in_shape[0],
                 in_h: l.in_shape[1],
@@ -492,19 +479,20 @@ impl Cache {
             LayerKind::Lstm => {
                 let (steps, input, hidden) = (l.in_shape[1], l.in_shape[2], l.params[0] as usize);
                 let per = cap * steps;
+                let block = lstm_block(cap, hidden, steps);
                 Cache::Lstm(Box::new(LstmCache {
                     steps,
                     input,
                     hidden,
+                    block,
                     xt: vec![0.0; per * input],
                     gates: vec![0.0; per * 4 * hidden],
                     c: vec![0.0; per * hidden],
                     h: vec![0.0; per * hidden],
                     zeros: vec![0.0; hidden],
-                    dz: vec![0.0; cap * 4 * hidden],
+                    dz: vec![0.0; block * cap * 4 * hidden],
                     dc: vec![0.0; cap * hidden],
                     dh: vec![0.0; cap * hidden],
-                    dh_prev: vec![0.0; cap * hidden],
                     dxt: vec![0.0; per * input],
                 }))
             }
@@ -532,23 +520,6 @@ fn layer_forward(
                 kernels::axpy(1.0, b, row);
             }
         }
-        (LayerKind::Conv2d, Cache::Conv { shape, cols, .. }) => {
-            let (w, b) = (&layer.tensors[0].data, &layer.tensors[1].data);
-            let cl = shape.im2col_len();
-            let hw = shape.out_h() * shape.out_w();
-            let kk = cl / hw;
-            for ((xs, ys), cs) in x
-                .chunks_exact(inp)
-                .zip(y.chunks_exact_mut(out))
-                .zip(cols.chunks_exact_mut(cl))
-            {
-                kernels::im2col(shape, xs, cs);
-                for (row, &bv) in ys.chunks_exact_mut(hw).zip(b) {
-                    row.fill(bv);
-                }
-                kernels::gemm(false, false, shape.out_ch, hw, kk, w, cs, 1.0, ys);
-            }
-        }
         (LayerKind::MaxPool2d, Cache::Pool(shape)) => {
             for (xs, ys) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
                 kernels::max_pool2d_forward(shape, xs, ys);
@@ -559,8 +530,16 @@ fn layer_forward(
                 kernels::avg_pool2d_forward(shape, xs, ys);
             }
         }
-        (LayerKind::Conv2d, Cache::ConvGeom { geom, scratch }) => {
+        (
+            LayerKind::Conv2d,
+            Cache::Conv {
+                geom,
+                forward_len,
+                scratch,
+            },
+        ) => {
             let t = &layer.tensors;
+            let scratch = &mut scratch[..*forward_len];
             kernels::conv_forward_fast(geom, n, x, &t[0].data, &t[1].data, y, scratch);
         }
         (LayerKind::MaxPool2d, Cache::PoolGeom(win)) => {
@@ -606,54 +585,54 @@ fn layer_forward(
     activate(layer.activation, y);
 }
 
+/// LSTM forward over a shard: per block of [`LstmCache::block`] steps, the
+/// bias and the input projection of the whole block as one gemm, then per
+/// step the recurrent product over the shard and the cells.
 fn lstm_forward(layer: &Layer, x: &[f32], n: usize, y: &mut [f32], c: &mut LstmCache) {
-    let (t_n, f, h) = (c.steps, c.input, c.hidden);
+    let (t_n, f, h, g4) = (c.steps, c.input, c.hidden, 4 * c.hidden);
     let (wx, wh, b) = (
         &layer.tensors[0].data,
         &layer.tensors[1].data,
         &layer.tensors[2].data,
     );
-    // Time-major copy of the inputs, so each step is one contiguous n x F block.
+    // Time-major copy of the inputs, so a block of steps is one contiguous
+    // (steps * n) x F matrix.
     for s in 0..n {
         for t in 0..t_n {
             let src = &x[(s * t_n + t) * f..][..f];
             c.xt[(t * n + s) * f..][..f].copy_from_slice(src);
         }
     }
-    for t in 0..t_n {
-        let z = &mut c.gates[t * n * 4 * h..][..n * 4 * h];
-        kernels::gemm(
-            false,
-            true,
-            n,
-            4 * h,
-            f,
-            &c.xt[t * n * f..][..n * f],
-            wx,
-            0.0,
-            z,
-        );
-        if t > 0 {
-            let hp = &c.h[(t - 1) * n * h..][..n * h];
-            kernels::gemm(false, true, n, 4 * h, h, hp, wh, 1.0, z);
+    for t0 in (0..t_n).step_by(c.block) {
+        let bt = c.block.min(t_n - t0);
+        let z = &mut c.gates[t0 * n * g4..][..bt * n * g4];
+        for row in z.chunks_exact_mut(g4) {
+            row.copy_from_slice(b);
         }
-        let (c_before, c_rest) = c.c.split_at_mut(t * n * h);
-        let c_now = &mut c_rest[..n * h];
-        let h_now = &mut c.h[t * n * h..][..n * h];
-        for s in 0..n {
-            let zs = &mut z[s * 4 * h..][..4 * h];
-            kernels::axpy(1.0, b, zs);
-            let c_prev = if t == 0 {
-                &c.zeros[..]
-            } else {
-                &c_before[((t - 1) * n + s) * h..][..h]
-            };
-            kernels::lstm_cell_forward(
-                zs,
-                c_prev,
-                &mut c_now[s * h..][..h],
-                &mut h_now[s * h..][..h],
-            );
+        let xb = &c.xt[t0 * n * f..][..bt * n * f];
+        kernels::gemm(false, true, bt * n, g4, f, xb, wx, 1.0, z);
+        for t in t0..t0 + bt {
+            let z = &mut c.gates[t * n * g4..][..n * g4];
+            if t > 0 {
+                let hp = &c.h[(t - 1) * n * h..][..n * h];
+                kernels::gemm(false, true, n, g4, h, hp, wh, 1.0, z);
+            }
+            let (c_before, c_rest) = c.c.split_at_mut(t * n * h);
+            let c_now = &mut c_rest[..n * h];
+            let h_now = &mut c.h[t * n * h..][..n * h];
+            for s in 0..n {
+                let c_prev = if t == 0 {
+                    &c.zeros[..]
+                } else {
+                    &c_before[((t - 1) * n + s) * h..][..h]
+                };
+                kernels::lstm_cell_forward(
+                    &mut z[s * g4..][..g4],
+                    c_prev,
+                    &mut c_now[s * h..][..h],
+                    &mut h_now[s * h..][..h],
+                );
+            }
         }
     }
     y.copy_from_slice(&c.h[(t_n - 1) * n * h..][..n * h]);
@@ -695,30 +674,6 @@ fn layer_backward(
                 );
             }
         }
-        (LayerKind::Conv2d, Cache::Conv { shape, cols, dcols }) => {
-            let w = &layer.tensors[0].data;
-            let (gw, gb) = grads.split_at_mut(1);
-            let (gw, gb) = (&mut gw[0], &mut gb[0]);
-            gw.fill(0.0);
-            gb.fill(0.0);
-            let cl = shape.im2col_len();
-            let hw = shape.out_h() * shape.out_w();
-            let kk = cl / hw;
-            let oc = shape.out_ch;
-            let mut dx = dx;
-            for s in 0..n {
-                let dys = &dz[s * out..][..out];
-                let cs = &cols[s * cl..][..cl];
-                kernels::gemm(false, true, oc, kk, hw, dys, cs, 1.0, gw);
-                for (g, row) in gb.iter_mut().zip(dys.chunks_exact(hw)) {
-                    *g += row.iter().sum::<f32>();
-                }
-                if let Some(dx) = dx.as_deref_mut() {
-                    kernels::gemm(true, false, kk, hw, oc, w, dys, 0.0, dcols);
-                    kernels::col2im(shape, dcols, &mut dx[s * inp..][..inp]);
-                }
-            }
-        }
         (LayerKind::MaxPool2d, Cache::Pool(shape)) => {
             if let Some(dx) = dx {
                 for ((xs, dys), dxs) in x
@@ -748,7 +703,7 @@ fn layer_backward(
                 kernels::global_avg_pool_backward(layer.in_shape[1] * layer.in_shape[2], dz, dx);
             }
         }
-        (LayerKind::Conv2d, Cache::ConvGeom { geom, scratch }) => {
+        (LayerKind::Conv2d, Cache::Conv { geom, scratch, .. }) => {
             let w = &layer.tensors[0].data;
             let (gw, gb) = grads.split_at_mut(1);
             let (gw, gb) = (&mut gw[0], &mut gb[0]);
@@ -784,7 +739,10 @@ fn layer_backward(
     }
 }
 
-/// Backpropagation through time from the gradient `dy` of the last hidden state.
+/// Backpropagation through time from the gradient `dy` of the last hidden
+/// state: per step the cells and the recurrent input gradient over the
+/// shard; per block of [`LstmCache::block`] steps the bias, weight and
+/// input gradients as gemms of depth `steps * n`.
 fn lstm_backward(
     layer: &Layer,
     dy: &[f32],
@@ -793,7 +751,7 @@ fn lstm_backward(
     dx: Option<&mut [f32]>,
     c: &mut LstmCache,
 ) {
-    let (t_n, f, h) = (c.steps, c.input, c.hidden);
+    let (t_n, f, h, g4) = (c.steps, c.input, c.hidden, 4 * c.hidden);
     let (wx, wh) = (&layer.tensors[0].data, &layer.tensors[1].data);
     let [gwx, gwh, gb] = grads else {
         unreachable!("an LSTM has three tensors")
@@ -805,40 +763,55 @@ fn lstm_backward(
     dh.copy_from_slice(dy);
     let dc = &mut c.dc[..n * h];
     dc.fill(0.0);
-    let dz = &mut c.dz[..n * 4 * h];
     let want_dx = dx.is_some();
-    for t in (0..t_n).rev() {
-        let gates = &c.gates[t * n * 4 * h..][..n * 4 * h];
-        let c_now = &c.c[t * n * h..][..n * h];
-        for s in 0..n {
-            let c_prev = if t == 0 {
-                &c.zeros[..]
-            } else {
-                &c.c[((t - 1) * n + s) * h..][..h]
-            };
-            kernels::lstm_cell_backward(
-                &gates[s * 4 * h..][..4 * h],
-                c_prev,
-                &c_now[s * h..][..h],
-                &dh[s * h..][..h],
-                &mut dc[s * h..][..h],
-                &mut dz[s * 4 * h..][..4 * h],
-            );
-            kernels::axpy(1.0, &dz[s * 4 * h..][..4 * h], gb);
+    let mut t_end = t_n;
+    while t_end > 0 {
+        let t0 = t_end.saturating_sub(c.block);
+        let bt = t_end - t0;
+        let dzb = &mut c.dz[..bt * n * g4];
+        for t in (t0..t_end).rev() {
+            let gates = &c.gates[t * n * g4..][..n * g4];
+            let c_now = &c.c[t * n * h..][..n * h];
+            let dz = &mut dzb[(t - t0) * n * g4..][..n * g4];
+            for s in 0..n {
+                let c_prev = if t == 0 {
+                    &c.zeros[..]
+                } else {
+                    &c.c[((t - 1) * n + s) * h..][..h]
+                };
+                kernels::lstm_cell_backward(
+                    &gates[s * g4..][..g4],
+                    c_prev,
+                    &c_now[s * h..][..h],
+                    &dh[s * h..][..h],
+                    &mut dc[s * h..][..h],
+                    &mut dz[s * g4..][..g4],
+                );
+            }
+            if t > 0 {
+                kernels::gemm(false, false, n, h, g4, dz, wh, 0.0, dh);
+            }
         }
-        let xt = &c.xt[t * n * f..][..n * f];
-        kernels::gemm(true, false, 4 * h, f, n, dz, xt, 1.0, gwx);
+        let dzb = &c.dz[..bt * n * g4];
+        for row in dzb.chunks_exact(g4) {
+            kernels::axpy(1.0, row, gb);
+        }
+        let xb = &c.xt[t0 * n * f..][..bt * n * f];
+        kernels::gemm(true, false, g4, f, bt * n, dzb, xb, 1.0, gwx);
         if want_dx {
-            let dxt = &mut c.dxt[t * n * f..][..n * f];
-            kernels::gemm(false, false, n, f, 4 * h, dz, wx, 0.0, dxt);
+            let dxb = &mut c.dxt[t0 * n * f..][..bt * n * f];
+            kernels::gemm(false, false, bt * n, f, g4, dzb, wx, 0.0, dxb);
         }
-        if t > 0 {
-            let hp = &c.h[(t - 1) * n * h..][..n * h];
-            kernels::gemm(true, false, 4 * h, h, n, dz, hp, 1.0, gwh);
-            let dhp = &mut c.dh_prev[..n * h];
-            kernels::gemm(false, false, n, h, 4 * h, dz, wh, 0.0, dhp);
-            dh.copy_from_slice(dhp);
+        // Steps with a previous state: h_{t-1} of steps s0..t_end is one
+        // contiguous block of `c.h`.
+        let s0 = t0.max(1);
+        if t_end > s0 {
+            let k = (t_end - s0) * n;
+            let dzr = &dzb[(s0 - t0) * n * g4..][..k * g4];
+            let hp = &c.h[(s0 - 1) * n * h..][..k * h];
+            kernels::gemm(true, false, g4, h, k, dzr, hp, 1.0, gwh);
         }
+        t_end = t0;
     }
     if let Some(dx) = dx {
         for s in 0..n {
@@ -971,6 +944,51 @@ mod tests {
         let mut net = Network::from_specs([1, 4, 2], &specs).unwrap();
         net.init(&mut myelin_core::train::Rng::new(6));
         check_fd(&net, &inputs(3 * 8, 7), &[0, 1, 2], 1e-2);
+    }
+
+    #[test]
+    fn lstm_blocks_of_any_length_give_one_result() {
+        // Five steps in blocks of 1 to 5 steps (the last block shorter when
+        // the length does not divide five): the same logits and gradients.
+        let specs = [
+            LayerSpec::Lstm { hidden: 4 },
+            LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Identity,
+            },
+        ];
+        let mut net = Network::from_specs([1, 5, 3], &specs).unwrap();
+        net.init(&mut myelin_core::train::Rng::new(10));
+        let x = inputs(3 * 15, 11);
+        let run = |block: usize| {
+            let mut ws = Workspace::new(&net, 3);
+            let Cache::Lstm(c) = &mut ws.caches[0] else {
+                unreachable!("layer 0 is an LSTM")
+            };
+            c.block = block;
+            ws.x.copy_from_slice(&x);
+            ws.labels.copy_from_slice(&[0, 2, 1]);
+            let logits = ws.forward(&net, 3).to_vec();
+            ws.train_shard(&net, 3);
+            (logits, ws.grads)
+        };
+        let (want_y, want_g) = run(5);
+        for block in 1..5 {
+            let (y, g) = run(block);
+            for (a, b) in y.iter().zip(&want_y) {
+                assert!((a - b).abs() < 1e-6, "block {block}: logit {a} vs {b}");
+            }
+            for (a, b) in g
+                .iter()
+                .flatten()
+                .flatten()
+                .zip(want_g.iter().flatten().flatten())
+            {
+                assert!((a - b).abs() < 1e-5, "block {block}: gradient {a} vs {b}");
+            }
+        }
+        assert_eq!(lstm_block(64, 128, 28), 4);
+        assert_eq!(lstm_block(2, 3, 7), 7);
     }
 
     #[test]

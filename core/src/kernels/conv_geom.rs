@@ -170,21 +170,33 @@ pub const fn conv_im2col_len(g: &ConvGeom) -> usize {
     g.in_ch * g.win.k_len() * g.win.out_plane()
 }
 
-/// Scratch floats [`conv_forward_fast`] needs (any `n`): 0 for a pointwise
-/// or depthwise convolution, else [`conv_im2col_len`].
+/// Whether the fast form unfolds `g` (neither pointwise nor depthwise).
+const fn unfolds(g: &ConvGeom) -> bool {
+    !(conv_is_pointwise(g) || g.is_depthwise())
+}
+
+/// Scratch floats [`conv_forward_fast`] needs to run one sample per gemm
+/// (any `n`): 0 for a pointwise or depthwise convolution, else the unfolded
+/// input and the output of one sample. `k` times as much runs `k` samples
+/// per gemm.
 pub const fn conv_forward_scratch_len(g: &ConvGeom) -> usize {
-    if conv_is_pointwise(g) || g.is_depthwise() {
-        0
+    if unfolds(g) {
+        super::conv_gemm::forward_per_sample(g)
     } else {
-        conv_im2col_len(g)
+        0
     }
 }
 
-/// Scratch floats [`conv_backward_fast`] needs (any `n`): 0 for a pointwise
-/// or depthwise convolution, else twice [`conv_im2col_len`] (the unfolded input and its
-/// gradient).
+/// Scratch floats [`conv_backward_fast`] needs to run one sample per gemm
+/// (any `n`): 0 for a pointwise or depthwise convolution, else the unfolded
+/// input, its gradient and the output gradient of one sample. `k` times as
+/// much runs `k` samples per gemm (see [`conv_cache_samples`](super::conv_cache_samples)).
 pub const fn conv_backward_scratch_len(g: &ConvGeom) -> usize {
-    2 * conv_forward_scratch_len(g)
+    if unfolds(g) {
+        super::conv_gemm::backward_per_sample(g)
+    } else {
+        0
+    }
 }
 
 /// Unfolds one sample `x` (`in_ch x in_h x in_w`) into `cols`: row
@@ -201,13 +213,20 @@ pub fn conv_im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
         cols.len() >= conv_im2col_len(g),
         "conv_im2col: scratch length"
     );
+    unfold(g, x, cols, g.win.out_plane());
+}
+
+/// [`conv_im2col`] with rows `ld` floats apart: row `r` of this sample is
+/// `cols[r * ld..][..out_plane]`, so several samples can sit side by side
+/// in one row (`ld = samples * out_plane`, each sample at its own offset).
+pub(super) fn unfold(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
     let win = &g.win;
     let p = win.out_plane();
     for ic in 0..g.in_ch {
         let xc = &x[ic * win.in_plane()..][..win.in_plane()];
         for ky in 0..win.k_h {
             for kx in 0..win.k_w {
-                let row = ((ic * win.k_h + ky) * win.k_w + kx) * p;
+                let row = ((ic * win.k_h + ky) * win.k_w + kx) * ld;
                 let dst = &mut cols[row..row + p];
                 let (lo, hi) = out_range(win.in_w, win.out_w, kx, win.pad_left, win.stride_w);
                 for oy in 0..win.out_h {
@@ -247,6 +266,11 @@ pub fn conv_col2im(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
         cols.len() >= conv_im2col_len(g),
         "conv_col2im: scratch length"
     );
+    fold(g, cols, g.win.out_plane(), dx);
+}
+
+/// [`conv_col2im`] with rows `ld` floats apart (the layout of [`unfold`]).
+pub(super) fn fold(g: &ConvGeom, cols: &[f32], ld: usize, dx: &mut [f32]) {
     dx.fill(0.0);
     let win = &g.win;
     let p = win.out_plane();
@@ -254,7 +278,7 @@ pub fn conv_col2im(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
         let dxc = &mut dx[ic * win.in_plane()..][..win.in_plane()];
         for ky in 0..win.k_h {
             for kx in 0..win.k_w {
-                let src = &cols[((ic * win.k_h + ky) * win.k_w + kx) * p..][..p];
+                let src = &cols[((ic * win.k_h + ky) * win.k_w + kx) * ld..][..p];
                 let (lo, hi) = out_range(win.in_w, win.out_w, kx, win.pad_left, win.stride_w);
                 if lo >= hi {
                     continue;
@@ -287,9 +311,10 @@ fn fill_bias(win: &Window2d, b: &[f32], ys: &mut [f32]) {
 }
 
 /// Convolution forward through [`conv_im2col`] and [`gemm`](super::gemm)
-/// (a straight gemm for a pointwise convolution): the same `y` as
-/// [`conv_forward`] up to rounding, for `n` samples; overwrites `y`.
-/// `scratch` holds at least [`conv_forward_scratch_len`] floats.
+/// on as many samples at once as `scratch` holds (a straight gemm per
+/// sample for a pointwise convolution): the same `y` as [`conv_forward`] up
+/// to rounding, for `n` samples; overwrites `y`. `scratch` holds at least
+/// [`conv_forward_scratch_len`] floats.
 ///
 /// # Panics
 /// If a slice length does not match `g` and `n`, or `scratch` is short.
@@ -307,42 +332,27 @@ pub fn conv_forward_fast(
         scratch.len() >= conv_forward_scratch_len(g),
         "conv_forward_fast: scratch length"
     );
+    if unfolds(g) {
+        super::conv_gemm::forward_unfolded(g, n, x, w, b, y, scratch);
+        return;
+    }
     let win = &g.win;
     let (in_len, out_len, p) = (g.in_len(), g.out_len(), win.out_plane());
-    let (og, kg) = (g.out_ch / g.groups, g.group_in() * win.k_len());
     for s in 0..n {
         let xs = &x[s * in_len..][..in_len];
         let ys = &mut y[s * out_len..][..out_len];
         fill_bias(win, b, ys);
         if conv_is_pointwise(g) {
             super::gemm(false, false, g.out_ch, p, g.in_ch, w, xs, 1.0, ys);
-            continue;
-        }
-        if g.is_depthwise() {
+        } else {
             depthwise_forward_rows(g, xs, w, ys);
-            continue;
-        }
-        let cols = &mut scratch[..conv_im2col_len(g)];
-        conv_im2col(g, xs, cols);
-        for grp in 0..g.groups {
-            super::gemm(
-                false,
-                false,
-                og,
-                p,
-                kg,
-                &w[grp * og * kg..][..og * kg],
-                &cols[grp * kg * p..][..kg * p],
-                1.0,
-                &mut ys[grp * og * p..][..og * p],
-            );
         }
     }
 }
 
 /// Convolution backward through [`conv_im2col`], [`gemm`](super::gemm) and
-/// [`conv_col2im`] (straight gemms for a pointwise convolution), for `n`
-/// samples: the same gradients as [`conv_backward`] up to rounding.
+/// [`conv_col2im`] on as many samples at once as `scratch` holds (straight
+/// gemms per sample for a pointwise convolution), for `n` samples: the same gradients as [`conv_backward`] up to rounding.
 /// Overwrites `dx` when given; accumulates `dw` and `db`. `scratch` holds at
 /// least [`conv_backward_scratch_len`] floats.
 ///
@@ -369,9 +379,12 @@ pub fn conv_backward_fast(
         scratch.len() >= conv_backward_scratch_len(g),
         "conv_backward_fast: scratch length"
     );
+    if unfolds(g) {
+        super::conv_gemm::backward_unfolded(g, n, x, w, dy, dx, dw, db, scratch);
+        return;
+    }
     let win = &g.win;
     let (in_len, out_len, p) = (g.in_len(), g.out_len(), win.out_plane());
-    let (og, kg) = (g.out_ch / g.groups, g.group_in() * win.k_len());
     for s in 0..n {
         let xs = &x[s * in_len..][..in_len];
         let dys = &dy[s * out_len..][..out_len];
@@ -387,46 +400,9 @@ pub fn conv_backward_fast(
             }
             continue;
         }
-        if g.is_depthwise() {
-            match dxs {
-                Some(dxs) => depthwise_backward_rows::<true>(g, xs, w, dys, dxs, dw),
-                None => depthwise_backward_rows::<false>(g, xs, w, dys, &mut [], dw),
-            }
-            continue;
-        }
-        let (cols, dcols) = scratch.split_at_mut(conv_im2col_len(g));
-        let dcols = &mut dcols[..cols.len()];
-        conv_im2col(g, xs, cols);
-        for grp in 0..g.groups {
-            let dyg = &dys[grp * og * p..][..og * p];
-            let colg = &cols[grp * kg * p..][..kg * p];
-            super::gemm(
-                false,
-                true,
-                og,
-                kg,
-                p,
-                dyg,
-                colg,
-                1.0,
-                &mut dw[grp * og * kg..][..og * kg],
-            );
-            if dxs.is_some() {
-                super::gemm(
-                    true,
-                    false,
-                    kg,
-                    p,
-                    og,
-                    &w[grp * og * kg..][..og * kg],
-                    dyg,
-                    0.0,
-                    &mut dcols[grp * kg * p..][..kg * p],
-                );
-            }
-        }
-        if let Some(dxs) = dxs {
-            conv_col2im(g, dcols, dxs);
+        match dxs {
+            Some(dxs) => depthwise_backward_rows::<true>(g, xs, w, dys, dxs, dw),
+            None => depthwise_backward_rows::<false>(g, xs, w, dys, &mut [], dw),
         }
     }
 }

@@ -23,6 +23,7 @@ mod neon;
 pub mod scalar;
 
 mod conv;
+mod conv_gemm;
 mod conv_geom;
 pub mod geom;
 mod join;
@@ -35,6 +36,7 @@ pub use conv::{
     Conv1dShape, Conv2dShape, col2im, conv_out_len, conv1d_backward, conv1d_forward,
     conv2d_backward, conv2d_forward, conv2d_forward_im2col, im2col,
 };
+pub use conv_gemm::conv_cache_samples;
 pub use conv_geom::{
     conv_backward, conv_backward_fast, conv_backward_scratch_len, conv_col2im, conv_forward,
     conv_forward_fast, conv_forward_scratch_len, conv_im2col, conv_im2col_len, conv_is_pointwise,
