@@ -25,6 +25,7 @@ pub mod dot;
 #[cfg(feature = "half")]
 pub mod f16;
 pub mod fixed;
+mod gemm;
 pub mod int8;
 pub mod lstm;
 mod m0;
