@@ -8,10 +8,14 @@
 //! A 1x1 convolution (pointwise) is a dense layer over the channels at every
 //! position; its columns are gathered without the window arithmetic.
 //!
-//! Column layout: for every block of four taps `k..k + 4` two words,
-//! `(v[k], v[k + 2])` and `(v[k + 1], v[k + 3])` as `(low, high)` lanes, the
-//! order `SXTB16` and `SXTB16 ROR #8` unpack a weight word in. A last,
-//! partial block is padded with zero values and zero weights.
+//! Column layout: for every block of four taps `k..k + 4` two words per
+//! column, `(v[k], v[k + 2])` and `(v[k + 1], v[k + 3])` as `(low, high)`
+//! lanes, the order `SXTB16` and `SXTB16 ROR #8` unpack a weight word in; the
+//! two columns interleaved block by block (16 bytes a block), so one pointer
+//! walks both. A last, partial block is padded with zero values and zero
+//! weights. On DSP cores the whole-block loop is one `asm!` block (20
+//! instructions per 16 multiply-accumulates); the tail block and the
+//! emulation run the same steps in Rust.
 //!
 //! Generic over [`DualMac`]: the Cortex-M instructions, or their portable
 //! emulation, which lets any host check this exact arithmetic against
@@ -19,7 +23,7 @@
 //! (`|v| <= 255`, `|w| <= 128`) and `SMLAD` adds modulo `2^32`, so the sums
 //! equal the scalar ones bit for bit.
 
-use super::dot::DualMac;
+use super::dot::{DualMac, Portable};
 use super::fixed::channel_requant;
 use super::int8::{Conv2dShape, ConvQ};
 use crate::Error;
@@ -29,9 +33,9 @@ const SMALL_TAPS: usize = 64;
 /// Largest filter any column buffer holds; larger ones take another path.
 pub(crate) const MAX_TAPS: usize = 640;
 
-/// Bytes of one column of `taps` values: two words per block of four.
-const fn column_bytes(taps: usize) -> usize {
-    taps.div_ceil(4) * 8
+/// Bytes of both columns for filters of `taps` values: 16 per block of four.
+const fn columns_bytes(taps: usize) -> usize {
+    taps.div_ceil(4) * 16
 }
 
 /// [`conv2d`] runs `shape` (its filter fits the column buffers).
@@ -41,7 +45,7 @@ pub(crate) fn fits(shape: &Conv2dShape) -> bool {
 
 /// The convolution of `layer` over `x` into `y`, two positions by two
 /// filters at a time. The caller has checked the shapes and [`fits`].
-pub(crate) fn conv2d<M: DualMac>(
+pub(crate) fn conv2d<M: Blocks>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
@@ -49,23 +53,27 @@ pub(crate) fn conv2d<M: DualMac>(
 ) -> Result<(), Error> {
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
     if taps <= SMALL_TAPS {
-        conv2d_in::<M, { column_bytes(SMALL_TAPS) }>(layer, s, x, y)
+        conv2d_in::<M, { columns_bytes(SMALL_TAPS) }>(layer, s, x, y)
     } else {
-        conv2d_in::<M, { column_bytes(MAX_TAPS) }>(layer, s, x, y)
+        conv2d_in::<M, { columns_bytes(MAX_TAPS) }>(layer, s, x, y)
     }
 }
 
-/// [`conv2d`] with two columns of `B` bytes on the stack (its own frame, so
+/// Column buffers, word-aligned for `LDRD`.
+#[repr(C, align(8))]
+struct Columns<const B: usize>([u8; B]);
+
+/// [`conv2d`] with `B` bytes of columns on the stack (its own frame, so
 /// small filters do not pay for the large buffers).
 #[inline(never)]
-fn conv2d_in<M: DualMac, const B: usize>(
+fn conv2d_in<M: Blocks, const B: usize>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
-    let bytes = column_bytes(taps);
+    let bytes = columns_bytes(taps);
     let [out_h, out_w] = s.out_size()?;
     let plane = out_h * out_w;
     if taps == 0 || bytes > B || plane == 0 {
@@ -73,28 +81,25 @@ fn conv2d_in<M: DualMac, const B: usize>(
             what: "filter too large for the gathered columns",
         });
     }
-    let mut buf = [[0u8; B]; 2];
-    let [c0, c1] = &mut buf;
-    let (c0, c1) = (&mut c0[..bytes], &mut c1[..bytes]);
+    let mut buf = Columns([0u8; B]);
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
-    let gather = |p: usize, col: &mut [u8]| {
+    let zp = layer.input_zero_point;
+    let gather = |p: usize, cols: &mut [u8], j: usize| {
         if pointwise {
-            gather_pointwise(x, layer.input_zero_point, plane, p, col);
+            gather_pointwise(x, zp, plane, p, cols, j);
         } else {
-            gather_window(s, x, layer.input_zero_point, out_w, p, col);
+            gather_window(s, x, zp, out_w, p, cols, j);
         }
     };
     let out = layer.output;
     let filters = layer.weights.chunks_exact(taps);
     let mut p = 0;
     while p < plane {
-        // A last, odd position is computed twice and kept once.
+        // A last, odd position is gathered into both columns and kept once.
         let pair = p + 1 < plane;
-        gather(p, c0);
-        if pair {
-            gather(p + 1, c1);
-        }
-        let c1: &[u8] = if pair { c1 } else { c0 };
+        gather(p, &mut buf.0[..bytes], 0);
+        gather(if pair { p + 1 } else { p }, &mut buf.0[..bytes], 1);
+        let cols = &buf.0[..bytes];
         let mut rows = filters.clone();
         let mut o = 0;
         while o < s.out_channels {
@@ -107,7 +112,7 @@ fn conv2d_in<M: DualMac, const B: usize>(
             };
             let b0 = layer.bias.get(o).copied().unwrap_or(0);
             let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
-            let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, c0, c1, [b0, b0, b1, b1]);
+            let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, cols, [b0, b0, b1, b1]);
             let m0 = channel_requant(layer.requant, o);
             let at = o * plane + p;
             put(y, at, out.requantize(a00, m0));
@@ -135,37 +140,45 @@ fn put(y: &mut [i8], at: usize, v: i8) {
     }
 }
 
-/// Byte offset in a column of tap `k`'s value (see the module docs).
+/// Byte offset of tap `k`'s value in column `j` (see the module docs).
 #[inline(always)]
-const fn tap_offset(k: usize) -> usize {
+const fn tap_offset(k: usize, j: usize) -> usize {
     // Within a block: taps 0, 1, 2, 3 at lanes 0, 2, 1, 3 (2 bytes each).
     const LANE: [usize; 4] = [0, 4, 2, 6];
-    (k & !3) * 2 + LANE[k & 3]
+    (k & !3) * 4 + 8 * j + LANE[k & 3]
 }
 
 #[inline(always)]
-fn store(col: &mut [u8], k: usize, v: i16) {
-    let at = tap_offset(k);
-    if let Some(d) = col.get_mut(at..at + 2) {
+fn store(cols: &mut [u8], k: usize, j: usize, v: i16) {
+    let at = tap_offset(k, j);
+    if let Some(d) = cols.get_mut(at..at + 2) {
         d.copy_from_slice(&v.to_le_bytes());
     }
 }
 
-/// The column of output position `p` of a 1x1 convolution: channel `c`'s
+/// Column `j`: the one of output position `p` of a 1x1 convolution: channel `c`'s
 /// value at `p`, each `plane` bytes apart in `x`.
 #[inline(always)]
-fn gather_pointwise(x: &[i8], zp: i8, plane: usize, p: usize, col: &mut [u8]) {
+fn gather_pointwise(x: &[i8], zp: i8, plane: usize, p: usize, cols: &mut [u8], j: usize) {
     let zp = i16::from(zp);
     for (k, &v) in x.iter().skip(p).step_by(plane).enumerate() {
-        store(col, k, i16::from(v) - zp);
+        store(cols, k, j, i16::from(v) - zp);
     }
 }
 
-/// The column of output position `p` (row-major over `out_w` columns): the
+/// Column `j`: the one of output position `p` (row-major over `out_w` columns): the
 /// receptive field in filter order (channel, kernel row, kernel column),
 /// taps in the padding 0.
 #[inline(always)]
-fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, col: &mut [u8]) {
+fn gather_window(
+    s: &Conv2dShape,
+    x: &[i8],
+    zp: i8,
+    out_w: usize,
+    p: usize,
+    cols: &mut [u8],
+    j: usize,
+) {
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;
     let [sh, sw] = s.stride;
@@ -188,15 +201,15 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, col:
             match src {
                 Some(src) => {
                     for kx in (0..kx_lo).chain(kx_hi..kw) {
-                        store(col, k + kx, 0);
+                        store(cols, k + kx, j, 0);
                     }
                     for (kx, &v) in (kx_lo..).zip(src) {
-                        store(col, k + kx, i16::from(v) - zp);
+                        store(cols, k + kx, j, i16::from(v) - zp);
                     }
                 }
                 None => {
                     for kx in 0..kw {
-                        store(col, k + kx, 0);
+                        store(cols, k + kx, j, 0);
                     }
                 }
             }
@@ -205,13 +218,13 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, col:
     }
 }
 
-/// Four int8 values as one little-endian word.
+/// Four int8 values as one little-endian word; a partial last block's
+/// missing weights are 0.
 #[inline(always)]
 fn word(b: &[i8]) -> u32 {
-    match b {
-        [a, b, c, d, ..] => u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]),
-        _ => {
-            // A partial last block: the missing weights are 0.
+    match b.first_chunk::<4>() {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]),
+        None => {
             let mut w = [0u8; 4];
             for (d, &v) in w.iter_mut().zip(b) {
                 *d = v as u8;
@@ -221,46 +234,144 @@ fn word(b: &[i8]) -> u32 {
     }
 }
 
-/// Column words `2j` and `2j + 1` from their 8 bytes.
+/// The four words of one block of both columns, from its 16 bytes.
 #[inline(always)]
-fn words(c: &[u8]) -> (u32, u32) {
-    match c {
-        [a, b, c, d, e, f, g, h, ..] => (
-            u32::from_le_bytes([*a, *b, *c, *d]),
-            u32::from_le_bytes([*e, *f, *g, *h]),
-        ),
-        _ => (0, 0),
+fn block(c: &[u8]) -> [u32; 4] {
+    match c.first_chunk::<16>() {
+        Some(c) => core::array::from_fn(|i| {
+            u32::from_le_bytes([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]])
+        }),
+        None => [0; 4],
     }
 }
 
-/// `[acc0 + w0·c0, acc0' + w0·c1, acc1 + w1·c0, acc1' + w1·c1]`: two
-/// filters (`taps` weights each) by two gathered columns.
+/// One block of four taps: weight words `u` (filter 0) and `v` (filter 1)
+/// against the block's column words `[p02, p13, q02, q13]`.
 #[inline(always)]
-fn mac2x2<M: DualMac>(w0: &[i8], w1: &[i8], c0: &[u8], c1: &[u8], acc: [i32; 4]) -> [i32; 4] {
-    let [mut a00, mut a01, mut a10, mut a11] = acc;
-    let mut step = |u: u32, v: u32, (p02, p13): (u32, u32), (q02, q13): (u32, u32)| {
-        let (u02, u13) = (M::sxtb16(u), M::sxtb16_ror8(u));
-        let (v02, v13) = (M::sxtb16(v), M::sxtb16_ror8(v));
-        a00 = M::smlad(u13, p13, M::smlad(u02, p02, a00));
-        a01 = M::smlad(u13, q13, M::smlad(u02, q02, a01));
-        a10 = M::smlad(v13, p13, M::smlad(v02, p02, a10));
-        a11 = M::smlad(v13, q13, M::smlad(v02, q02, a11));
-    };
-    let blocks = w0.len() / 4;
-    let (w0_main, w0_tail) = w0.split_at(blocks * 4);
-    let (w1_main, w1_tail) = w1.split_at(blocks.min(w1.len() / 4) * 4);
-    let (c0_main, c0_tail) = c0.split_at((blocks * 8).min(c0.len()));
-    let (c1_main, c1_tail) = c1.split_at((blocks * 8).min(c1.len()));
-    for (((u, v), p), q) in w0_main
+fn step<M: DualMac>(u: u32, v: u32, [p02, p13, q02, q13]: [u32; 4], acc: &mut [i32; 4]) {
+    let [a00, a01, a10, a11] = acc;
+    let (u02, u13) = (M::sxtb16(u), M::sxtb16_ror8(u));
+    let (v02, v13) = (M::sxtb16(v), M::sxtb16_ror8(v));
+    *a00 = M::smlad(u13, p13, M::smlad(u02, p02, *a00));
+    *a01 = M::smlad(u13, q13, M::smlad(u02, q02, *a01));
+    *a10 = M::smlad(v13, p13, M::smlad(v02, p02, *a10));
+    *a11 = M::smlad(v13, q13, M::smlad(v02, q02, *a11));
+}
+
+/// The whole-block loop of [`mac2x2`]: portable by default, one `asm!` block
+/// on DSP cores.
+pub(crate) trait Blocks: DualMac + Sized {
+    /// [`mac2x2`] over the first `4 * n` taps of `w0` and `w1` (`n` whole
+    /// blocks, `w0.len() == w1.len() >= 4 * n`, `cols.len() >= 16 * n`).
+    #[inline(always)]
+    fn blocks(w0: &[i8], w1: &[i8], cols: &[u8], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        portable_blocks::<Self>(w0, w1, cols, n, acc)
+    }
+}
+
+/// [`Blocks::blocks`] in Rust, instruction by instruction through `M`.
+#[inline(always)]
+fn portable_blocks<M: DualMac>(
+    w0: &[i8],
+    w1: &[i8],
+    cols: &[u8],
+    n: usize,
+    mut acc: [i32; 4],
+) -> [i32; 4] {
+    for ((u, v), c) in w0
         .chunks_exact(4)
-        .zip(w1_main.chunks_exact(4))
-        .zip(c0_main.chunks_exact(8))
-        .zip(c1_main.chunks_exact(8))
+        .zip(w1.chunks_exact(4))
+        .zip(cols.chunks_exact(16))
+        .take(n)
     {
-        step(word(u), word(v), words(p), words(q));
+        step::<M>(word(u), word(v), block(c), &mut acc);
     }
-    if !w0_tail.is_empty() {
-        step(word(w0_tail), word(w1_tail), words(c0_tail), words(c1_tail));
+    acc
+}
+
+impl Blocks for Portable {}
+
+/// `[acc0 + w0·c0, acc0' + w0·c1, acc1 + w1·c0, acc1' + w1·c1]`: two
+/// filters (`taps` weights each) by the two gathered columns.
+#[inline(always)]
+fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u8], acc: [i32; 4]) -> [i32; 4] {
+    let n = w0.len() / 4;
+    if w1.len() != w0.len() || cols.len() < columns_bytes(w0.len()) {
+        return acc;
     }
-    [a00, a01, a10, a11]
+    let mut acc = if n > 0 {
+        M::blocks(w0, w1, cols, n, acc)
+    } else {
+        acc
+    };
+    if let (Some(t0), Some(t1), Some(c)) = (w0.get(4 * n..), w1.get(4 * n..), cols.get(16 * n..))
+        && !t0.is_empty()
+    {
+        step::<M>(word(t0), word(t1), block(c), &mut acc);
+    }
+    acc
+}
+
+#[cfg(myelin_arm_dsp)]
+impl Blocks for super::dot::arm::Dsp {
+    #[inline(always)]
+    fn blocks(w0: &[i8], w1: &[i8], cols: &[u8], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        let fits = n > 0
+            && w0.len() >= 4 * n
+            && w1.len() >= 4 * n
+            && cols.len() >= 16 * n
+            && (cols.as_ptr() as usize).is_multiple_of(8);
+        if !fits {
+            return portable_blocks::<Self>(w0, w1, cols, n, acc);
+        }
+        let [mut a00, mut a01, mut a10, mut a11] = acc;
+        // The second filter's word, read after the first's pointer moved on.
+        let to_w1 = (w1.as_ptr() as usize)
+            .wrapping_sub(w0.as_ptr() as usize)
+            .wrapping_sub(4);
+        // SAFETY: the caller guarantees `n > 0` whole blocks: `4 * n` bytes
+        // behind `w0` and `w1` (`w0 + to_w1 + 4` is `w1`) and `16 * n` behind
+        // `cols`, which is 8-byte aligned (`Columns`, and every offset into it
+        // is a multiple of 16) as `LDRD` needs. Only those are read; only the
+        // declared registers and the flags are written (`SMLAD` may set the
+        // sticky Q bit, which no Rust code reads).
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {t}, [{pw}], #4",
+                "sxtb16 {u}, {t}",
+                "sxtb16 {t}, {t}, ror #8",
+                "ldrd {x}, {z}, [{pc}]",
+                "smlad {a00}, {u}, {x}, {a00}",
+                "smlad {a00}, {t}, {z}, {a00}",
+                "ldrd {x}, {z}, [{pc}, #8]",
+                "smlad {a01}, {u}, {x}, {a01}",
+                "smlad {a01}, {t}, {z}, {a01}",
+                "ldr {t}, [{pw}, {d}]",
+                "sxtb16 {u}, {t}",
+                "sxtb16 {t}, {t}, ror #8",
+                "smlad {a11}, {u}, {x}, {a11}",
+                "smlad {a11}, {t}, {z}, {a11}",
+                "ldrd {x}, {z}, [{pc}], #16",
+                "smlad {a10}, {u}, {x}, {a10}",
+                "smlad {a10}, {t}, {z}, {a10}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                pw = inout(reg) w0.as_ptr() => _,
+                pc = inout(reg) cols.as_ptr() => _,
+                n = inout(reg) n => _,
+                d = in(reg) to_w1,
+                a00 = inout(reg) a00,
+                a01 = inout(reg) a01,
+                a10 = inout(reg) a10,
+                a11 = inout(reg) a11,
+                t = out(reg) _,
+                u = out(reg) _,
+                x = out(reg) _,
+                z = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        [a00, a01, a10, a11]
+    }
 }
