@@ -11,9 +11,11 @@
 //! Column layout: for every block of four taps `k..k + 4` two words per
 //! column, `(v[k], v[k + 2])` and `(v[k + 1], v[k + 3])` as `(low, high)`
 //! lanes, the order `SXTB16` and `SXTB16 ROR #8` unpack a weight word in; the
-//! two columns interleaved block by block (16 bytes a block), so one pointer
-//! walks both. A last, partial block is padded with zero values and zero
-//! weights. On DSP cores the whole-block loop is one `asm!` block (20
+//! two columns interleaved block by block (four words a block), so one
+//! pointer walks both. A last, partial block is padded with zero values and
+//! zero weights. Receptive fields are first copied in filter order into an
+//! `i16` staging row (sequential stores, whole kernel rows at a time), then
+//! packed into that layout in one pass. On DSP cores the whole-block loop is one `asm!` block (20
 //! instructions per 16 multiply-accumulates); the tail block and the
 //! emulation run the same steps in Rust.
 //!
@@ -28,17 +30,12 @@ use super::fixed::channel_requant;
 use super::int8::{Conv2dShape, ConvQ};
 use crate::Error;
 
-/// Largest filter (`IN x KH x KW` taps) the small column buffers hold.
+/// Largest filter (`IN x KH x KW` taps) the small buffers hold.
 const SMALL_TAPS: usize = 64;
-/// Largest filter any column buffer holds; larger ones take another path.
+/// Largest filter any buffer holds; larger ones take another path.
 pub(crate) const MAX_TAPS: usize = 640;
 
-/// Bytes of both columns for filters of `taps` values: 16 per block of four.
-const fn columns_bytes(taps: usize) -> usize {
-    taps.div_ceil(4) * 16
-}
-
-/// [`conv2d`] runs `shape` (its filter fits the column buffers).
+/// [`conv2d`] runs `shape` (its filter fits the buffers).
 pub(crate) fn fits(shape: &Conv2dShape) -> bool {
     shape.in_channels * shape.kernel[0] * shape.kernel[1] <= MAX_TAPS
 }
@@ -53,66 +50,71 @@ pub(crate) fn conv2d<M: Blocks>(
 ) -> Result<(), Error> {
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
     if taps <= SMALL_TAPS {
-        conv2d_in::<M, { columns_bytes(SMALL_TAPS) }>(layer, s, x, y)
+        conv2d_in::<M, { SMALL_TAPS / 4 }>(layer, s, x, y)
     } else {
-        conv2d_in::<M, { columns_bytes(MAX_TAPS) }>(layer, s, x, y)
+        conv2d_in::<M, { MAX_TAPS / 4 }>(layer, s, x, y)
     }
 }
 
-/// Column buffers, word-aligned for `LDRD`.
+/// Both columns of filters of up to `4 * N` taps: four words per block of
+/// four taps, word-aligned for `LDRD`.
 #[repr(C, align(8))]
-struct Columns<const B: usize>([u8; B]);
+struct Columns<const N: usize>([[u32; 4]; N]);
 
-/// [`conv2d`] with `B` bytes of columns on the stack (its own frame, so
-/// small filters do not pay for the large buffers).
+/// [`conv2d`] with buffers for `N` blocks of four taps on the stack (its own
+/// frame, so small filters do not pay for the large buffers).
 #[inline(never)]
-fn conv2d_in<M: Blocks, const B: usize>(
+fn conv2d_in<M: Blocks, const N: usize>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
-    let bytes = columns_bytes(taps);
+    let blocks = taps.div_ceil(4);
     let [out_h, out_w] = s.out_size()?;
     let plane = out_h * out_w;
-    if taps == 0 || bytes > B || plane == 0 {
+    if taps == 0 || blocks > N || plane == 0 {
         return Err(Error::InvalidShape {
             what: "filter too large for the gathered columns",
         });
     }
-    let mut buf = Columns([0u8; B]);
+    // Staging rows in filter order, zero past `taps` up to the block.
+    let mut rows = [[[0i16; 4]; N]; 2];
+    let mut cols = Columns([[0u32; 4]; N]);
+    let cols = &mut cols.0[..blocks];
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
     let zp = layer.input_zero_point;
-    let gather = |p: usize, cols: &mut [u8], j: usize| {
-        if pointwise {
-            gather_pointwise(x, zp, plane, p, cols, j);
-        } else {
-            gather_window(s, x, zp, out_w, p, cols, j);
-        }
-    };
     let out = layer.output;
     let filters = layer.weights.chunks_exact(taps);
     let mut p = 0;
     while p < plane {
         // A last, odd position is gathered into both columns and kept once.
         let pair = p + 1 < plane;
-        gather(p, &mut buf.0[..bytes], 0);
-        gather(if pair { p + 1 } else { p }, &mut buf.0[..bytes], 1);
-        let cols = &buf.0[..bytes];
-        let mut rows = filters.clone();
+        for (j, row) in rows.iter_mut().enumerate() {
+            let row = row.as_flattened_mut();
+            let q = if pair { p + j } else { p };
+            if pointwise {
+                gather_pointwise(x, zp, plane, q, &mut row[..taps]);
+            } else {
+                gather_window(s, x, zp, out_w, q, &mut row[..taps]);
+            }
+        }
+        pack(&rows[0], &rows[1], cols);
+        let flat = cols.as_flattened();
+        let mut ws = filters.clone();
         let mut o = 0;
         while o < s.out_channels {
-            let w0 = rows.next().unwrap_or_default();
+            let w0 = ws.next().unwrap_or_default();
             let last = o + 1 == s.out_channels;
             let w1 = if last {
                 w0
             } else {
-                rows.next().unwrap_or_default()
+                ws.next().unwrap_or_default()
             };
             let b0 = layer.bias.get(o).copied().unwrap_or(0);
             let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
-            let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, cols, [b0, b0, b1, b1]);
+            let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, flat, [b0, b0, b1, b1]);
             let m0 = channel_requant(layer.requant, o);
             let at = o * plane + p;
             put(y, at, out.requantize(a00, m0));
@@ -140,45 +142,40 @@ fn put(y: &mut [i8], at: usize, v: i8) {
     }
 }
 
-/// Byte offset of tap `k`'s value in column `j` (see the module docs).
+/// Two `i16` values as the lanes `(lo, hi)` of one word.
 #[inline(always)]
-const fn tap_offset(k: usize, j: usize) -> usize {
-    // Within a block: taps 0, 1, 2, 3 at lanes 0, 2, 1, 3 (2 bytes each).
-    const LANE: [usize; 4] = [0, 4, 2, 6];
-    (k & !3) * 4 + 8 * j + LANE[k & 3]
+fn lanes(lo: i16, hi: i16) -> u32 {
+    u32::from(lo as u16) | (u32::from(hi as u16) << 16)
 }
 
+/// The staging rows `r0` and `r1` (filter order) into the column layout.
 #[inline(always)]
-fn store(cols: &mut [u8], k: usize, j: usize, v: i16) {
-    let at = tap_offset(k, j);
-    if let Some(d) = cols.get_mut(at..at + 2) {
-        d.copy_from_slice(&v.to_le_bytes());
+fn pack(r0: &[[i16; 4]], r1: &[[i16; 4]], cols: &mut [[u32; 4]]) {
+    for ((c, a), b) in cols.iter_mut().zip(r0).zip(r1) {
+        *c = [
+            lanes(a[0], a[2]),
+            lanes(a[1], a[3]),
+            lanes(b[0], b[2]),
+            lanes(b[1], b[3]),
+        ];
     }
 }
 
-/// Column `j`: the one of output position `p` of a 1x1 convolution: channel `c`'s
-/// value at `p`, each `plane` bytes apart in `x`.
+/// Output position `p` of a 1x1 convolution into `row`: channel `c`'s value
+/// at `p`, each `plane` bytes apart in `x`.
 #[inline(always)]
-fn gather_pointwise(x: &[i8], zp: i8, plane: usize, p: usize, cols: &mut [u8], j: usize) {
+fn gather_pointwise(x: &[i8], zp: i8, plane: usize, p: usize, row: &mut [i16]) {
     let zp = i16::from(zp);
-    for (k, &v) in x.iter().skip(p).step_by(plane).enumerate() {
-        store(cols, k, j, i16::from(v) - zp);
+    for (d, &v) in row.iter_mut().zip(x.iter().skip(p).step_by(plane)) {
+        *d = i16::from(v) - zp;
     }
 }
 
-/// Column `j`: the one of output position `p` (row-major over `out_w` columns): the
+/// Output position `p` (row-major over `out_w` columns) into `row`: the
 /// receptive field in filter order (channel, kernel row, kernel column),
 /// taps in the padding 0.
 #[inline(always)]
-fn gather_window(
-    s: &Conv2dShape,
-    x: &[i8],
-    zp: i8,
-    out_w: usize,
-    p: usize,
-    cols: &mut [u8],
-    j: usize,
-) {
+fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row: &mut [i16]) {
     let [in_h, in_w] = s.in_size;
     let [kh, kw] = s.kernel;
     let [sh, sw] = s.stride;
@@ -188,32 +185,78 @@ fn gather_window(
     // Kernel columns inside the input: ix = left + kx - pl in 0..in_w.
     let kx_lo = pl.saturating_sub(left).min(kw);
     let kx_hi = kw.min((in_w + pl).saturating_sub(left)).max(kx_lo);
-    let mut k = 0;
-    for c in 0..s.in_channels {
-        for ky in 0..kh {
-            let src = (top + ky)
-                .checked_sub(pt)
-                .filter(|&iy| iy < in_h && kx_lo < kx_hi)
-                .and_then(|iy| {
-                    let at = (c * in_h + iy) * in_w + left + kx_lo - pl;
-                    x.get(at..at + (kx_hi - kx_lo))
-                });
-            match src {
-                Some(src) => {
-                    for kx in (0..kx_lo).chain(kx_hi..kw) {
-                        store(cols, k + kx, j, 0);
-                    }
-                    for (kx, &v) in (kx_lo..).zip(src) {
-                        store(cols, k + kx, j, i16::from(v) - zp);
-                    }
-                }
-                None => {
-                    for kx in 0..kw {
-                        store(cols, k + kx, j, 0);
-                    }
+    let run = kx_hi - kx_lo;
+    // Kernel rows inside the input: iy = top + ky - pt in 0..in_h.
+    let ky_lo = pt.saturating_sub(top).min(kh);
+    let ky_hi = kh.min((in_h + pt).saturating_sub(top)).max(ky_lo);
+    if run == 0 || ky_lo == ky_hi {
+        row.fill(0);
+        return;
+    }
+    let plane_in = in_h * in_w;
+    // The first input of the window's first in-bounds row and column.
+    let origin = (top + ky_lo - pt) * in_w + left + kx_lo - pl;
+    if run == kw && ky_hi - ky_lo == kh {
+        // Inside the input: whole kernel rows, no padding.
+        match kw {
+            3 => interior::<3>(x, zp, origin, in_w, plane_in, kh, row),
+            5 => interior::<5>(x, zp, origin, in_w, plane_in, kh, row),
+            _ => {}
+        }
+        if kw == 3 || kw == 5 {
+            return;
+        }
+    }
+    for (c, field) in row.chunks_exact_mut(kh * kw).enumerate() {
+        let (above, rest) = field.split_at_mut(ky_lo * kw);
+        let (inside, below) = rest.split_at_mut((ky_hi - ky_lo) * kw);
+        zero(above);
+        zero(below);
+        let mut at = c * plane_in + origin;
+        for taps in inside.chunks_exact_mut(kw) {
+            let (head, rest) = taps.split_at_mut(kx_lo);
+            let (mid, tail) = rest.split_at_mut(run);
+            zero(head);
+            zero(tail);
+            if let Some(src) = x.get(at..at + run) {
+                for (d, &v) in mid.iter_mut().zip(src) {
+                    *d = i16::from(v) - zp;
                 }
             }
-            k += kw;
+            at += in_w;
+        }
+    }
+}
+
+/// A few taps of padding: a loop, cheaper than a `memset` call.
+#[inline(always)]
+fn zero(taps: &mut [i16]) {
+    for d in taps.iter_mut() {
+        *d = 0;
+    }
+}
+
+/// [`gather_window`] for a window inside the input, `N`-wide kernel rows:
+/// row `ky` of channel `c` starts at `origin + c * plane_in + ky * in_w`.
+#[inline(always)]
+fn interior<const N: usize>(
+    x: &[i8],
+    zp: i16,
+    origin: usize,
+    in_w: usize,
+    plane_in: usize,
+    kh: usize,
+    row: &mut [i16],
+) {
+    for (c, field) in row.chunks_exact_mut(kh * N).enumerate() {
+        let mut at = origin + c * plane_in;
+        for taps in field.chunks_exact_mut(N) {
+            if let Some(src) = x.get(at..).and_then(|s| s.first_chunk::<N>()) {
+                for (d, &v) in taps.iter_mut().zip(src) {
+                    *d = i16::from(v) - zp;
+                }
+            }
+            at += in_w;
         }
     }
 }
@@ -234,15 +277,10 @@ fn word(b: &[i8]) -> u32 {
     }
 }
 
-/// The four words of one block of both columns, from its 16 bytes.
+/// The four words of one block of both columns.
 #[inline(always)]
-fn block(c: &[u8]) -> [u32; 4] {
-    match c.first_chunk::<16>() {
-        Some(c) => core::array::from_fn(|i| {
-            u32::from_le_bytes([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]])
-        }),
-        None => [0; 4],
-    }
+fn block(c: &[u32]) -> [u32; 4] {
+    c.first_chunk::<4>().copied().unwrap_or([0; 4])
 }
 
 /// One block of four taps: weight words `u` (filter 0) and `v` (filter 1)
@@ -262,9 +300,9 @@ fn step<M: DualMac>(u: u32, v: u32, [p02, p13, q02, q13]: [u32; 4], acc: &mut [i
 /// on DSP cores.
 pub(crate) trait Blocks: DualMac + Sized {
     /// [`mac2x2`] over the first `4 * n` taps of `w0` and `w1` (`n` whole
-    /// blocks, `w0.len() == w1.len() >= 4 * n`, `cols.len() >= 16 * n`).
+    /// blocks, `w0.len() == w1.len() >= 4 * n`, `cols.len() >= 4 * n`).
     #[inline(always)]
-    fn blocks(w0: &[i8], w1: &[i8], cols: &[u8], n: usize, acc: [i32; 4]) -> [i32; 4] {
+    fn blocks(w0: &[i8], w1: &[i8], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
         portable_blocks::<Self>(w0, w1, cols, n, acc)
     }
 }
@@ -274,14 +312,14 @@ pub(crate) trait Blocks: DualMac + Sized {
 fn portable_blocks<M: DualMac>(
     w0: &[i8],
     w1: &[i8],
-    cols: &[u8],
+    cols: &[u32],
     n: usize,
     mut acc: [i32; 4],
 ) -> [i32; 4] {
     for ((u, v), c) in w0
         .chunks_exact(4)
         .zip(w1.chunks_exact(4))
-        .zip(cols.chunks_exact(16))
+        .zip(cols.chunks_exact(4))
         .take(n)
     {
         step::<M>(word(u), word(v), block(c), &mut acc);
@@ -294,9 +332,9 @@ impl Blocks for Portable {}
 /// `[acc0 + w0·c0, acc0' + w0·c1, acc1 + w1·c0, acc1' + w1·c1]`: two
 /// filters (`taps` weights each) by the two gathered columns.
 #[inline(always)]
-fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u8], acc: [i32; 4]) -> [i32; 4] {
+fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u32], acc: [i32; 4]) -> [i32; 4] {
     let n = w0.len() / 4;
-    if w1.len() != w0.len() || cols.len() < columns_bytes(w0.len()) {
+    if w1.len() != w0.len() || cols.len() < 4 * w0.len().div_ceil(4) {
         return acc;
     }
     let mut acc = if n > 0 {
@@ -304,7 +342,7 @@ fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u8], acc: [i32; 4]) -> [i32; 
     } else {
         acc
     };
-    if let (Some(t0), Some(t1), Some(c)) = (w0.get(4 * n..), w1.get(4 * n..), cols.get(16 * n..))
+    if let (Some(t0), Some(t1), Some(c)) = (w0.get(4 * n..), w1.get(4 * n..), cols.get(4 * n..))
         && !t0.is_empty()
     {
         step::<M>(word(t0), word(t1), block(c), &mut acc);
@@ -315,11 +353,11 @@ fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u8], acc: [i32; 4]) -> [i32; 
 #[cfg(myelin_arm_dsp)]
 impl Blocks for super::dot::arm::Dsp {
     #[inline(always)]
-    fn blocks(w0: &[i8], w1: &[i8], cols: &[u8], n: usize, acc: [i32; 4]) -> [i32; 4] {
+    fn blocks(w0: &[i8], w1: &[i8], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
         let fits = n > 0
             && w0.len() >= 4 * n
             && w1.len() >= 4 * n
-            && cols.len() >= 16 * n
+            && cols.len() >= 4 * n
             && (cols.as_ptr() as usize).is_multiple_of(8);
         if !fits {
             return portable_blocks::<Self>(w0, w1, cols, n, acc);
@@ -331,8 +369,8 @@ impl Blocks for super::dot::arm::Dsp {
             .wrapping_sub(4);
         // SAFETY: the caller guarantees `n > 0` whole blocks: `4 * n` bytes
         // behind `w0` and `w1` (`w0 + to_w1 + 4` is `w1`) and `16 * n` behind
-        // `cols`, which is 8-byte aligned (`Columns`, and every offset into it
-        // is a multiple of 16) as `LDRD` needs. Only those are read; only the
+        // `cols`, which is 8-byte aligned (checked in `fits`; `Columns` makes
+        // it so) as `LDRD` needs. Only those are read; only the
         // declared registers and the flags are written (`SMLAD` may set the
         // sticky Q bit, which no Rust code reads).
         unsafe {
