@@ -5,9 +5,15 @@
 //! multiplier; weights are `OUT x 1 x KH x KW`. Each channel is an ordinary
 //! one-channel convolution, computed by the int8 convolution's row kernel.
 
-use super::dot::{self, DotKernel};
+use super::dot::{self, DotKernel, DualMac};
+use super::fixed::channel_requant;
 use super::int8::{Conv2dShape, ConvQ, check_requant, conv2d_rows, expect_len};
 use crate::Error;
+
+/// Largest padded plane (`i16` values) the 3x3 path holds on the stack.
+const PLANE_MAX: usize = 1024;
+/// Planes up to this size use a smaller buffer (and stack frame).
+const PLANE_SMALL: usize = 256;
 
 /// Checks a depthwise layer and its tensor lengths against `shape`
 /// (`shape.out_channels` a multiple of `shape.in_channels`).
@@ -49,7 +55,32 @@ pub fn depthwise_conv2d(
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
+    #[cfg(myelin_arm_dsp)]
+    {
+        check(layer, shape, x.len(), y.len())?;
+        if let Some(len) = padded_len(shape) {
+            return dw3x3::<dot::arm::Dsp>(layer, shape, len, x, y);
+        }
+    }
     depthwise_with::<dot::Active>(layer, shape, x, y)
+}
+
+/// [`depthwise_conv2d`] with the DSP path's instructions emulated in
+/// portable Rust (3x3 filters; others run the row kernel's emulation).
+///
+/// # Errors
+/// As [`check`].
+pub fn depthwise_conv2d_emulated(
+    layer: &ConvQ<'_>,
+    shape: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    check(layer, shape, x.len(), y.len())?;
+    match padded_len(shape) {
+        Some(len) => dw3x3::<dot::Portable>(layer, shape, len, x, y),
+        None => depthwise_with::<dot::Emulated>(layer, shape, x, y),
+    }
 }
 
 /// Scalar reference of [`depthwise_conv2d`].
@@ -96,6 +127,121 @@ fn depthwise_with<D: DotKernel>(
             ..*layer
         };
         conv2d_rows::<D>(&channel, &one, &x[c * plane_in..(c + 1) * plane_in], y)?;
+    }
+    Ok(())
+}
+
+/// `[rows, columns]` of the padded plane the outputs of `s` read: every
+/// window of a 3x3 filter, padding included.
+fn padded_size(s: &Conv2dShape) -> Option<[usize; 2]> {
+    let [out_h, out_w] = s.out_size().ok()?;
+    Some([
+        (out_h - 1) * s.stride[0] + s.kernel[0],
+        (out_w - 1) * s.stride[1] + s.kernel[1],
+    ])
+}
+
+/// The padded plane's length if the 3x3 path takes `s`.
+fn padded_len(s: &Conv2dShape) -> Option<usize> {
+    if s.kernel != [3, 3] {
+        return None;
+    }
+    let [h, w] = padded_size(s)?;
+    Some(h * w).filter(|&n| n <= PLANE_MAX)
+}
+
+/// The 3x3 path over a padded plane of `len` values; `s` checked.
+fn dw3x3<M: DualMac>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    len: usize,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    if len <= PLANE_SMALL {
+        dw3x3_in::<M, { PLANE_SMALL * 2 }>(layer, s, x, y)
+    } else {
+        dw3x3_in::<M, { PLANE_MAX * 2 }>(layer, s, x, y)
+    }
+}
+
+/// [`dw3x3`] with a plane of `B / 2` values on the stack (its own frame).
+#[inline(never)]
+fn dw3x3_in<M: DualMac, const B: usize>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    let [out_h, out_w] = s.out_size()?;
+    let [ph, pw] = padded_size(s).unwrap_or_default();
+    let [in_h, in_w] = s.in_size;
+    let [sh, sw] = s.stride;
+    let [pt, _, pl, _] = s.padding;
+    let zp = i16::from(layer.input_zero_point);
+    let plane_out = out_h * out_w;
+    let multiplier = s.out_channels / s.in_channels;
+    // The plane as little-endian `i16` bytes: two neighbours are one word.
+    let mut plane = [0u8; B];
+    let plane = plane.get_mut(..2 * ph * pw).ok_or(Error::InvalidShape {
+        what: "depthwise plane too large",
+    })?;
+    let row_bytes = 2 * pw;
+    for (c, x) in x.chunks_exact(in_h * in_w).enumerate() {
+        // Rows and columns of the input inside the plane (the rest stays 0;
+        // a last row or column past the windows is not needed).
+        for (iy, src) in x.chunks_exact(in_w).enumerate() {
+            let Some(r) = (iy + pt).checked_mul(row_bytes).filter(|_| iy + pt < ph) else {
+                break;
+            };
+            let cols = in_w.min(pw.saturating_sub(pl));
+            let dst = plane
+                .get_mut(r + 2 * pl..r + 2 * (pl + cols))
+                .unwrap_or_default();
+            for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
+                d.copy_from_slice(&(i16::from(v) - zp).to_le_bytes());
+            }
+        }
+        for m in 0..multiplier {
+            let o = c * multiplier + m;
+            let w = layer.weights.get(9 * o..9 * o + 9).unwrap_or_default();
+            let [w00, w01, w02, w10, w11, w12, w20, w21, w22] = w
+                .first_chunk::<9>()
+                .copied()
+                .unwrap_or_default()
+                .map(i32::from);
+            let pair = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
+            let (k0, k1, k2) = (pair(w00, w01), pair(w10, w11), pair(w20, w21));
+            let bias = layer.bias.get(o).copied().unwrap_or(0);
+            let rq = channel_requant(layer.requant, o);
+            let out = layer.output;
+            let y = y
+                .get_mut(o * plane_out..(o + 1) * plane_out)
+                .unwrap_or_default();
+            for (oy, y) in y.chunks_exact_mut(out_w).enumerate() {
+                let top = oy * sh * row_bytes;
+                let rows = plane.get(top..top + 3 * row_bytes).unwrap_or_default();
+                let (r0, rest) = rows.split_at(row_bytes.min(rows.len()));
+                let (r1, r2) = rest.split_at(row_bytes.min(rest.len()));
+                for (ox, y) in y.iter_mut().enumerate() {
+                    let at = 2 * ox * sw;
+                    let tap = |r: &[u8], k: u32, w2: i32, acc: i32| -> i32 {
+                        match r.get(at..at + 6) {
+                            Some(&[a, b, c, d, e, f]) => {
+                                let v = u32::from_le_bytes([a, b, c, d]);
+                                let acc = M::smlad(k, v, acc);
+                                acc.wrapping_add(w2 * i32::from(i16::from_le_bytes([e, f])))
+                            }
+                            _ => acc,
+                        }
+                    };
+                    let acc = tap(r0, k0, w02, bias);
+                    let acc = tap(r1, k1, w12, acc);
+                    let acc = tap(r2, k2, w22, acc);
+                    *y = out.requantize(acc, rq);
+                }
+            }
+        }
     }
     Ok(())
 }
