@@ -6,7 +6,7 @@
 //! one-channel convolution, computed by the int8 convolution's row kernel.
 
 use super::dot::{self, DotKernel, DualMac};
-use super::fixed::channel_requant;
+use super::fixed::{Requant64, channel_requant};
 use super::int8::{Conv2dShape, ConvQ, check_requant, conv2d_rows, expect_len};
 use crate::Error;
 
@@ -151,7 +151,7 @@ fn padded_len(s: &Conv2dShape) -> Option<usize> {
 }
 
 /// The 3x3 path over a padded plane of `len` values; `s` checked.
-fn dw3x3<M: DualMac>(
+fn dw3x3<M: Row3x3>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     len: usize,
@@ -165,9 +165,129 @@ fn dw3x3<M: DualMac>(
     }
 }
 
+/// Outputs of one row accumulated before they are requantized.
+const ROW: usize = 16;
+
+/// One output channel's 3x3 filter as `i16` lane pairs.
+struct Taps3x3 {
+    /// Taps 0 and 1 of each kernel row.
+    rows: [u32; 3],
+    /// Tap 2 of rows 0 (low lane) and 1 (high lane).
+    third: u32,
+    /// Tap 2 of row 2 (low lane).
+    last: u32,
+}
+
+/// The multiply-adds of one output row of the 3x3 path: portable by
+/// default, one `asm!` block on DSP cores.
+trait Row3x3: DualMac + Sized {
+    /// Adds to `acc[i]` the window of output `i`: three kernel rows
+    /// `row_bytes` apart in `rows`, starting at byte `at + 2 * i * stride`.
+    #[inline(always)]
+    fn row(rows: &[u8], row_bytes: usize, at: usize, stride: usize, k: &Taps3x3, acc: &mut [i32]) {
+        portable_row::<Self>(rows, row_bytes, at, stride, k, acc);
+    }
+}
+
+impl Row3x3 for dot::Portable {}
+
+/// [`Row3x3::row`] in Rust, instruction by instruction through `M`.
+#[inline(always)]
+fn portable_row<M: DualMac>(
+    rows: &[u8],
+    row_bytes: usize,
+    mut at: usize,
+    stride: usize,
+    k: &Taps3x3,
+    acc: &mut [i32],
+) {
+    let lo = |w: u32| i32::from(w as u16 as i16);
+    let hi = |w: u32| i32::from((w >> 16) as u16 as i16);
+    let thirds = [lo(k.third), hi(k.third), lo(k.last)];
+    for acc in acc.iter_mut() {
+        for (r, (&pair, &w2)) in k.rows.iter().zip(&thirds).enumerate() {
+            if let Some(&[a, b, c, d, e, f]) = rows.get(r * row_bytes + at..r * row_bytes + at + 6)
+            {
+                // SMLAD, then SMLABB / SMLATB (wrapping like both).
+                *acc = M::smlad(pair, u32::from_le_bytes([a, b, c, d]), *acc)
+                    .wrapping_add(w2 * i32::from(i16::from_le_bytes([e, f])));
+            }
+        }
+        at += 2 * stride;
+    }
+}
+
+#[cfg(myelin_arm_dsp)]
+impl Row3x3 for dot::arm::Dsp {
+    #[inline(always)]
+    fn row(rows: &[u8], row_bytes: usize, at: usize, stride: usize, k: &Taps3x3, acc: &mut [i32]) {
+        let n = acc.len();
+        // The last window's last byte lies in the third row.
+        let fits = n > 0
+            && (1..=2).contains(&stride)
+            && rows.len() >= 3 * row_bytes
+            && at + 2 * stride * (n - 1) + 6 <= row_bytes;
+        if !fits {
+            return portable_row::<Self>(rows, row_bytes, at, stride, k, acc);
+        }
+        // SAFETY: `fits` bounds every load to `rows` (the windows of the `n`
+        // outputs, 6 bytes from `at + 2 * stride * i` in each of the three
+        // rows, `row_bytes` apart) and every store to `acc` (`n` words);
+        // unaligned `LDR`/`LDRSH` are allowed on Armv7E-M and Armv8-M Main.
+        // Only the declared registers and the flags are written (`SMLAD`
+        // and `SMLABB` may set the sticky Q bit, which no Rust code reads).
+        unsafe {
+            macro_rules! row_loop {
+                ($step:literal) => {
+                    core::arch::asm!(
+                        "2:",
+                        "ldr {a}, [{pa}]",
+                        "ldr {t}, [{p}]",
+                        "ldrsh {u}, [{p}, #4]",
+                        "smlad {a}, {k0}, {t}, {a}",
+                        "smlabb {a}, {kt}, {u}, {a}",
+                        "add {t}, {p}, {rb}",
+                        "ldrsh {u}, [{t}, #4]",
+                        "ldr {t}, [{t}]",
+                        "smlad {a}, {k1}, {t}, {a}",
+                        "smlatb {a}, {kt}, {u}, {a}",
+                        "add {t}, {p}, {rb}, lsl #1",
+                        "ldrsh {u}, [{t}, #4]",
+                        "ldr {t}, [{t}]",
+                        "smlad {a}, {k2}, {t}, {a}",
+                        "smlabb {a}, {kl}, {u}, {a}",
+                        "str {a}, [{pa}], #4",
+                        concat!("add {p}, {p}, #", $step),
+                        "subs {n}, {n}, #1",
+                        "bne 2b",
+                        p = inout(reg) rows.as_ptr().add(at) => _,
+                        pa = inout(reg) acc.as_mut_ptr() => _,
+                        n = inout(reg) n => _,
+                        rb = in(reg) row_bytes,
+                        k0 = in(reg) k.rows[0],
+                        k1 = in(reg) k.rows[1],
+                        k2 = in(reg) k.rows[2],
+                        kt = in(reg) k.third,
+                        kl = in(reg) k.last,
+                        a = out(reg) _,
+                        t = out(reg) _,
+                        u = out(reg) _,
+                        options(nostack),
+                    )
+                };
+            }
+            if stride == 1 {
+                row_loop!("2");
+            } else {
+                row_loop!("4");
+            }
+        }
+    }
+}
+
 /// [`dw3x3`] with a plane of `B / 2` values on the stack (its own frame).
 #[inline(never)]
-fn dw3x3_in<M: DualMac, const B: usize>(
+fn dw3x3_in<M: Row3x3, const B: usize>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
@@ -187,6 +307,7 @@ fn dw3x3_in<M: DualMac, const B: usize>(
         what: "depthwise plane too large",
     })?;
     let row_bytes = 2 * pw;
+    let mut acc = [0i32; ROW];
     for (c, x) in x.chunks_exact(in_h * in_w).enumerate() {
         // Rows and columns of the input inside the plane (the rest stays 0;
         // a last row or column past the windows is not needed).
@@ -211,34 +332,29 @@ fn dw3x3_in<M: DualMac, const B: usize>(
                 .unwrap_or_default()
                 .map(i32::from);
             let pair = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
-            let (k0, k1, k2) = (pair(w00, w01), pair(w10, w11), pair(w20, w21));
+            let k = Taps3x3 {
+                rows: [pair(w00, w01), pair(w10, w11), pair(w20, w21)],
+                third: pair(w02, w12),
+                last: pair(w22, 0),
+            };
             let bias = layer.bias.get(o).copied().unwrap_or(0);
-            let rq = channel_requant(layer.requant, o);
-            let out = layer.output;
+            let rq = Requant64::new(channel_requant(layer.requant, o), layer.output);
             let y = y
                 .get_mut(o * plane_out..(o + 1) * plane_out)
                 .unwrap_or_default();
             for (oy, y) in y.chunks_exact_mut(out_w).enumerate() {
                 let top = oy * sh * row_bytes;
                 let rows = plane.get(top..top + 3 * row_bytes).unwrap_or_default();
-                let (r0, rest) = rows.split_at(row_bytes.min(rows.len()));
-                let (r1, r2) = rest.split_at(row_bytes.min(rest.len()));
-                for (ox, y) in y.iter_mut().enumerate() {
-                    let at = 2 * ox * sw;
-                    let tap = |r: &[u8], k: u32, w2: i32, acc: i32| -> i32 {
-                        match r.get(at..at + 6) {
-                            Some(&[a, b, c, d, e, f]) => {
-                                let v = u32::from_le_bytes([a, b, c, d]);
-                                let acc = M::smlad(k, v, acc);
-                                acc.wrapping_add(w2 * i32::from(i16::from_le_bytes([e, f])))
-                            }
-                            _ => acc,
-                        }
-                    };
-                    let acc = tap(r0, k0, w02, bias);
-                    let acc = tap(r1, k1, w12, acc);
-                    let acc = tap(r2, k2, w22, acc);
-                    *y = out.requantize(acc, rq);
+                // Accumulators of up to `ROW` outputs, then their
+                // requantization: two short loops that keep their values in
+                // registers.
+                for (chunk, y) in y.chunks_mut(ROW).enumerate() {
+                    let acc = &mut acc[..y.len()];
+                    acc.fill(bias);
+                    M::row(rows, row_bytes, 2 * sw * ROW * chunk, sw, &k, acc);
+                    for (y, &acc) in y.iter_mut().zip(&*acc) {
+                        *y = rq.requantize(acc);
+                    }
                 }
             }
         }

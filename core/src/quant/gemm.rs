@@ -26,7 +26,7 @@
 //! equal the scalar ones bit for bit.
 
 use super::dot::{DualMac, Portable};
-use super::fixed::channel_requant;
+use super::fixed::{Requant64, channel_requant};
 use super::int8::{Conv2dShape, ConvQ};
 use crate::Error;
 
@@ -85,7 +85,7 @@ fn conv2d_in<M: Blocks, const N: usize>(
     let cols = &mut cols.0[..blocks];
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
     let zp = layer.input_zero_point;
-    let out = layer.output;
+    let rq = |o: usize| Requant64::new(channel_requant(layer.requant, o), layer.output);
     let filters = layer.weights.chunks_exact(taps);
     let mut p = 0;
     while p < plane {
@@ -115,17 +115,17 @@ fn conv2d_in<M: Blocks, const N: usize>(
             let b0 = layer.bias.get(o).copied().unwrap_or(0);
             let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
             let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, flat, [b0, b0, b1, b1]);
-            let m0 = channel_requant(layer.requant, o);
+            let m0 = rq(o);
             let at = o * plane + p;
-            put(y, at, out.requantize(a00, m0));
+            put(y, at, m0.requantize(a00));
             if pair {
-                put(y, at + 1, out.requantize(a01, m0));
+                put(y, at + 1, m0.requantize(a01));
             }
             if !last {
-                let m1 = channel_requant(layer.requant, o + 1);
-                put(y, at + plane, out.requantize(a10, m1));
+                let m1 = rq(o + 1);
+                put(y, at + plane, m1.requantize(a10));
                 if pair {
-                    put(y, at + plane + 1, out.requantize(a11, m1));
+                    put(y, at + plane + 1, m1.requantize(a11));
                 }
             }
             o += 2;
