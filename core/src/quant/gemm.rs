@@ -26,7 +26,7 @@
 //! equal the scalar ones bit for bit.
 
 use super::dot::{DualMac, Portable};
-use super::fixed::{Requant64, channel_requant};
+use super::fixed::channel_requant;
 use super::int8::{Conv2dShape, ConvQ};
 use crate::Error;
 
@@ -85,7 +85,8 @@ fn conv2d_in<M: Blocks, const N: usize>(
     let cols = &mut cols.0[..blocks];
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
     let zp = layer.input_zero_point;
-    let rq = |o: usize| Requant64::new(channel_requant(layer.requant, o), layer.output);
+    let out = layer.output;
+    let rq = |o: usize| channel_requant(layer.requant, o);
     let filters = layer.weights.chunks_exact(taps);
     let mut p = 0;
     while p < plane {
@@ -117,15 +118,15 @@ fn conv2d_in<M: Blocks, const N: usize>(
             let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, flat, [b0, b0, b1, b1]);
             let m0 = rq(o);
             let at = o * plane + p;
-            put(y, at, m0.requantize(a00));
+            put(y, at, out.requantize(a00, m0));
             if pair {
-                put(y, at + 1, m0.requantize(a01));
+                put(y, at + 1, out.requantize(a01, m0));
             }
             if !last {
                 let m1 = rq(o + 1);
-                put(y, at + plane, m1.requantize(a10));
+                put(y, at + plane, out.requantize(a10, m1));
                 if pair {
-                    put(y, at + plane + 1, m1.requantize(a11));
+                    put(y, at + plane + 1, out.requantize(a11, m1));
                 }
             }
             o += 2;
