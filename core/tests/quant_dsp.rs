@@ -4,7 +4,8 @@
 use myelin_core::quant::dot::{dot, dot_emulated, dot_scalar, dot2, dot2_emulated, dot2_scalar};
 use myelin_core::quant::int8::{
     Conv2dShape, ConvQ, DenseQ, conv2d, conv2d_emulated, conv2d_scalar, dense, dense_emulated,
-    dense_scalar,
+    dense_scalar, dense_single_rounding, dense_single_rounding_emulated,
+    dense_single_rounding_scalar,
 };
 use myelin_core::quant::{OutputQuant, Requant};
 use proptest::collection::vec;
@@ -109,6 +110,12 @@ proptest! {
         dense_scalar(&layer, x, &mut a).unwrap();
         dense_emulated(&layer, x, &mut b).unwrap();
         dense(&layer, x, &mut c).unwrap();
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(&a, &c);
+        // LiteRT's single-rounding requantization, every variant.
+        dense_single_rounding_scalar(&layer, x, &mut a).unwrap();
+        dense_single_rounding_emulated(&layer, x, &mut b).unwrap();
+        dense_single_rounding(&layer, x, &mut c).unwrap();
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(&a, &c);
     }

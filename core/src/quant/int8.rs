@@ -92,7 +92,27 @@ pub fn dense_dsp(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error
 /// # Errors
 /// As [`dense`].
 pub fn dense_single_rounding(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
-    dense_requantized::<dot::Active>(layer, x, y, OutputQuant::requantize_single_rounding)
+    #[cfg(myelin_arm_dsp)]
+    {
+        super::rows::dense_single_rounding(layer, x, y)
+    }
+    #[cfg(not(myelin_arm_dsp))]
+    {
+        dense_requantized::<dot::Active>(layer, x, y, OutputQuant::requantize_single_rounding)
+    }
+}
+
+/// [`dense_single_rounding`] through the portable emulation of the Cortex-M
+/// DSP loop.
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_single_rounding_emulated(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    dense_requantized::<dot::Emulated>(layer, x, y, OutputQuant::requantize_single_rounding)
 }
 
 /// Scalar reference of [`dense_single_rounding`].

@@ -7,6 +7,7 @@
 //! outputs equal [`dense_scalar`](super::int8::dense_scalar)'s bit for bit
 //! (checked on target by the firmware's `int8_dsp` and MNIST programs).
 
+use super::fixed::{OutputQuant, Requant};
 use super::int8::DenseQ;
 use crate::Error;
 use core::arch::asm;
@@ -93,10 +94,34 @@ fn tail(w: &[i8], x: &[i8], zp: i8, acc: i32) -> i32 {
 /// [`Error::ShapeMismatch`] if the layer's tensors do not fit `x.len()`
 /// inputs and `y.len()` outputs.
 pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_requantized(layer, x, y, OutputQuant::requantize)
+}
+
+/// [`dense`] with [`OutputQuant::requantize_single_rounding`] (LiteRT's
+/// `FULLY_CONNECTED`).
+///
+/// # Errors
+/// As [`dense`].
+pub(crate) fn dense_single_rounding(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    dense_requantized(layer, x, y, OutputQuant::requantize_single_rounding)
+}
+
+#[inline(always)]
+fn dense_requantized(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    requantize: impl Fn(OutputQuant, i32, Requant) -> i8,
+) -> Result<(), Error> {
     let n = x.len();
     layer.check(n, y.len())?;
     let zp = layer.input_zero_point;
-    let out = &layer.output;
+    let out = layer.output;
+    let rq = |acc: i32, m: Requant| requantize(out, acc, m);
     // One multiplier for the whole tensor, or one per output (checked above).
     let requant = |o: usize| {
         let k = if layer.requant.len() == 1 { 0 } else { o };
@@ -122,7 +147,7 @@ pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Er
     };
     if n == 0 {
         for (o, y) in y.iter_mut().enumerate() {
-            *y = out.requantize(bias(o), requant(o));
+            *y = rq(bias(o), requant(o));
         }
         return Ok(());
     }
@@ -135,14 +160,14 @@ pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Er
         };
         let (a0, a1) = pair(o, w0, w1);
         if let [y0, y1] = yo {
-            *y0 = out.requantize(a0, requant(o));
-            *y1 = out.requantize(a1, requant(o + 1));
+            *y0 = rq(a0, requant(o));
+            *y1 = rq(a1, requant(o + 1));
         }
         o += 2;
     }
     if let ([y_last], Some(w)) = (pairs.into_remainder(), rows.next()) {
         let (acc, _) = pair(o, w, w);
-        *y_last = out.requantize(acc, requant(o));
+        *y_last = rq(acc, requant(o));
     }
     Ok(())
 }
