@@ -360,10 +360,12 @@ pub fn conv2d(layer: &ConvQ<'_>, shape: &Conv2dShape, x: &[i8], y: &mut [i8]) ->
     }
     #[cfg(myelin_arm_dsp)]
     {
-        return conv2d_dsp(layer, shape, x, y);
+        conv2d_dsp(layer, shape, x, y)
     }
     #[cfg(not(myelin_arm_dsp))]
-    conv2d_with::<dot::Active>(layer, shape, x, y)
+    {
+        conv2d_with::<dot::Active>(layer, shape, x, y)
+    }
 }
 
 /// [`conv2d`]'s Armv6-M algorithm (blocks of positions, biased unsigned
