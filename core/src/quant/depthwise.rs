@@ -293,6 +293,25 @@ fn dw3x3_in<M: Row3x3, const B: usize>(
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
+    let [ph, pw] = padded_size(s).unwrap_or_default();
+    // The plane as little-endian `i16` bytes: two neighbours are one word.
+    let mut plane = [0u8; B];
+    let plane = plane.get_mut(..2 * ph * pw).ok_or(Error::InvalidShape {
+        what: "depthwise plane too large",
+    })?;
+    dw3x3_body::<M>(layer, s, x, y, plane)
+}
+
+/// [`dw3x3_in`] over its zeroed plane buffer (one copy of the code for every
+/// buffer size).
+#[inline(never)]
+fn dw3x3_body<M: Row3x3>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+    plane: &mut [u8],
+) -> Result<(), Error> {
     let [out_h, out_w] = s.out_size()?;
     let [ph, pw] = padded_size(s).unwrap_or_default();
     let [in_h, in_w] = s.in_size;
@@ -301,11 +320,6 @@ fn dw3x3_in<M: Row3x3, const B: usize>(
     let zp = i16::from(layer.input_zero_point);
     let plane_out = out_h * out_w;
     let multiplier = s.out_channels / s.in_channels;
-    // The plane as little-endian `i16` bytes: two neighbours are one word.
-    let mut plane = [0u8; B];
-    let plane = plane.get_mut(..2 * ph * pw).ok_or(Error::InvalidShape {
-        what: "depthwise plane too large",
-    })?;
     let row_bytes = 2 * pw;
     let mut acc = [0i32; ROW];
     for (c, x) in x.chunks_exact(in_h * in_w).enumerate() {

@@ -80,9 +80,32 @@ fn conv2d_in<M: Blocks, const N: usize>(
         });
     }
     // Staging rows in filter order, zero past `taps` up to the block.
-    let mut rows = [[[0i16; 4]; N]; 2];
+    let [mut r0, mut r1] = [[[0i16; 4]; N]; 2];
     let mut cols = Columns([[0u32; 4]; N]);
-    let cols = &mut cols.0[..blocks];
+    conv2d_body::<M>(
+        layer,
+        s,
+        x,
+        y,
+        [&mut r0[..blocks], &mut r1[..blocks]],
+        &mut cols.0[..blocks],
+    )
+}
+
+/// [`conv2d_in`] over its buffers: staging rows and columns of `blocks`
+/// blocks (one copy of the code for every buffer size).
+#[inline(never)]
+fn conv2d_body<M: Blocks>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+    mut rows: [&mut [[i16; 4]]; 2],
+    cols: &mut [[u32; 4]],
+) -> Result<(), Error> {
+    let taps = s.in_channels * s.kernel[0] * s.kernel[1];
+    let [out_h, out_w] = s.out_size()?;
+    let plane = out_h * out_w;
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
     let zp = layer.input_zero_point;
     let out = layer.output;
@@ -94,14 +117,15 @@ fn conv2d_in<M: Blocks, const N: usize>(
         let pair = p + 1 < plane;
         for (j, row) in rows.iter_mut().enumerate() {
             let row = row.as_flattened_mut();
+            let row = row.get_mut(..taps).unwrap_or_default();
             let q = if pair { p + j } else { p };
             if pointwise {
-                gather_pointwise(x, zp, plane, q, &mut row[..taps]);
+                gather_pointwise(x, zp, plane, q, row);
             } else {
-                gather_window(s, x, zp, out_w, q, &mut row[..taps]);
+                gather_window(s, x, zp, out_w, q, row);
             }
         }
-        pack(&rows[0], &rows[1], cols);
+        pack(rows[0], rows[1], cols);
         let flat = cols.as_flattened();
         let mut ws = filters.clone();
         let mut o = 0;

@@ -197,15 +197,28 @@ fn unpacked_in<const N: usize, F: Fn(OutputQuant, i32, Requant) -> i8>(
     requantize: &F,
 ) -> Result<(), Error> {
     let mut buf = Unpacked([[0u32; 2]; N]);
-    let blocks = (x.len() / 4).min(N);
+    dense_unpacked(layer, x, y, &mut buf.0, requantize)
+}
+
+/// [`dense_requantized_with`] after unpacking `x` into `buf` (one copy of the
+/// code for every buffer size).
+#[inline(never)]
+fn dense_unpacked<F: Fn(OutputQuant, i32, Requant) -> i8>(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    buf: &mut [[u32; 2]],
+    requantize: &F,
+) -> Result<(), Error> {
+    let blocks = (x.len() / 4).min(buf.len());
     let zp = i16::from(layer.input_zero_point);
     let lanes = |lo: i8, hi: i8| {
         u32::from((i16::from(lo) - zp) as u16) | (u32::from((i16::from(hi) - zp) as u16) << 16)
     };
-    for (d, v) in buf.0.iter_mut().zip(x.chunks_exact(4)) {
+    for (d, v) in buf.iter_mut().zip(x.chunks_exact(4)) {
         *d = [lanes(v[0], v[2]), lanes(v[1], v[3])];
     }
-    let xs = buf.0.get(..blocks).unwrap_or_default();
+    let xs = buf.get(..blocks).unwrap_or_default();
     dense_requantized_with(layer, x, y, Some(xs), requantize)
 }
 
