@@ -1,7 +1,9 @@
 //! The int8 depthwise convolution against a direct loop over TFLite's
 //! definition, and its fast variant against its scalar twin.
 
-use myelin_core::quant::depthwise::{depthwise_conv2d, depthwise_conv2d_scalar};
+use myelin_core::quant::depthwise::{
+    depthwise_conv2d, depthwise_conv2d_emulated, depthwise_conv2d_scalar,
+};
 use myelin_core::quant::int8::{Conv2dShape, ConvQ};
 use myelin_core::quant::{OutputQuant, Requant};
 use proptest::collection::vec;
@@ -78,9 +80,67 @@ proptest! {
         };
         let want = reference(&layer, &s, x);
         let (mut fast, mut scalar) = (vec![0i8; want.len()], vec![0i8; want.len()]);
+        let mut emulated = vec![0i8; want.len()];
         depthwise_conv2d(&layer, &s, x, &mut fast).unwrap();
         depthwise_conv2d_scalar(&layer, &s, x, &mut scalar).unwrap();
+        depthwise_conv2d_emulated(&layer, &s, x, &mut emulated).unwrap();
         prop_assert_eq!(&scalar, &want);
+        prop_assert_eq!(&fast, &want);
+        prop_assert_eq!(&emulated, &want);
+    }
+
+    /// The 3x3 path (padded plane, `SMLAD` per kernel row) on its own: any
+    /// stride, TFLite's SAME padding (odd total at the bottom and right) or
+    /// none, planes up to the large buffer, extreme values half the time.
+    #[test]
+    fn depthwise_3x3_emulation_matches_the_definition(
+        (c, mult, h, w) in (1usize..4, 1usize..3, 1usize..31, 1usize..31),
+        (sh, sw, same) in (1usize..4, 1usize..4, any::<bool>()),
+        seed in vec(any::<i8>(), 3 * 30 * 30 + 6 * 9),
+        extreme in any::<bool>(),
+        bias in vec(-50_000i32..50_000, 6),
+        rq in vec(requant(), 6),
+        (zp, out_zp, relu) in (any::<i8>(), any::<i8>(), any::<bool>()),
+    ) {
+        // SAME: out = ceil(in / stride), total padding split top/left first.
+        let pad = |n: usize, st: usize| {
+            let total = ((n.div_ceil(st) - 1) * st + 3).saturating_sub(n);
+            [total / 2, total - total / 2]
+        };
+        let ([pt, pb], [pl, pr]) = if same { (pad(h, sh), pad(w, sw)) } else { ([0, 0], [0, 0]) };
+        let s = Conv2dShape {
+            in_channels: c,
+            in_size: [h, w],
+            out_channels: c * mult,
+            kernel: [3, 3],
+            stride: [sh, sw],
+            padding: [pt, pb, pl, pr],
+        };
+        prop_assume!(s.out_size().is_ok());
+        let seed: Vec<i8> = if extreme {
+            seed.iter().map(|&v| if v < 0 { i8::MIN } else { i8::MAX }).collect()
+        } else {
+            seed
+        };
+        let (x, weights) = seed.split_at(c * h * w);
+        let oc = c * mult;
+        let layer = ConvQ {
+            weights: &weights[..oc * 9],
+            bias: &bias[..oc],
+            requant: &rq[..oc],
+            input_zero_point: match (extreme, zp < 0) {
+                (true, true) => i8::MAX,
+                (true, false) => i8::MIN,
+                (false, _) => zp,
+            },
+            output: if relu { OutputQuant::relu(out_zp) } else { OutputQuant::linear(out_zp) },
+        };
+        let want = reference(&layer, &s, x);
+        let mut emulated = vec![0i8; want.len()];
+        depthwise_conv2d_emulated(&layer, &s, x, &mut emulated).unwrap();
+        prop_assert_eq!(&emulated, &want);
+        let mut fast = vec![0i8; want.len()];
+        depthwise_conv2d(&layer, &s, x, &mut fast).unwrap();
         prop_assert_eq!(&fast, &want);
     }
 

@@ -4,7 +4,8 @@
 use myelin_core::quant::dot::{dot, dot_emulated, dot_scalar, dot2, dot2_emulated, dot2_scalar};
 use myelin_core::quant::int8::{
     Conv2dShape, ConvQ, DenseQ, conv2d, conv2d_emulated, conv2d_scalar, dense, dense_emulated,
-    dense_scalar,
+    dense_scalar, dense_single_rounding, dense_single_rounding_emulated,
+    dense_single_rounding_scalar,
 };
 use myelin_core::quant::{OutputQuant, Requant};
 use proptest::collection::vec;
@@ -109,6 +110,12 @@ proptest! {
         dense_scalar(&layer, x, &mut a).unwrap();
         dense_emulated(&layer, x, &mut b).unwrap();
         dense(&layer, x, &mut c).unwrap();
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(&a, &c);
+        // LiteRT's single-rounding requantization, every variant.
+        dense_single_rounding_scalar(&layer, x, &mut a).unwrap();
+        dense_single_rounding_emulated(&layer, x, &mut b).unwrap();
+        dense_single_rounding(&layer, x, &mut c).unwrap();
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(&a, &c);
     }
@@ -251,4 +258,74 @@ fn large_filters_fall_back_to_rows_and_agree() {
         a.iter().any(|&v| v != 4),
         "outputs should not all be the zero point"
     );
+}
+
+/// The DSP convolution's pointwise (1x1) columns and its large buffers, on
+/// extreme values: every weight and input at -128 or 127 and the zero point
+/// at the far end, so every product is the largest the lanes hold; channel
+/// counts that leave partial blocks of four and an odd last filter and
+/// position.
+#[test]
+fn pointwise_and_wide_filters_agree_on_extremes() {
+    let mut state = 0x51f1_5eedu32;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    let shapes = [
+        // (in, h, w, out, k, stride, padding)
+        (64, 5, 5, 64, 1, 1, 0),
+        (67, 3, 5, 9, 1, 1, 0),
+        (13, 4, 3, 7, 1, 2, 0),
+        (64, 6, 7, 5, 3, 1, 1),
+        (70, 5, 4, 3, 3, 2, 1),
+    ];
+    for (in_c, h, w, out_c, k, stride, pad) in shapes {
+        let shape = Conv2dShape {
+            in_channels: in_c,
+            in_size: [h, w],
+            out_channels: out_c,
+            kernel: [k, k],
+            stride: [stride, stride],
+            padding: [pad; 4],
+        };
+        for extreme in [false, true] {
+            let mut byte = || {
+                let v = next() as i8;
+                match (extreme, v < 0) {
+                    (true, true) => i8::MIN,
+                    (true, false) => i8::MAX,
+                    (false, _) => v,
+                }
+            };
+            let x: Vec<i8> = (0..shape.input_len().unwrap()).map(|_| byte()).collect();
+            let wts: Vec<i8> = (0..shape.weight_len().unwrap()).map(|_| byte()).collect();
+            let bias: Vec<i32> = (0..out_c).map(|o| o as i32 * 1_000 - 4_000).collect();
+            let rq: Vec<Requant> = (0..out_c)
+                .map(|o| Requant {
+                    multiplier: (1 << 30) + o as i32 * 12_345,
+                    shift: -14 + (o % 3) as i32,
+                })
+                .collect();
+            let zp = if extreme { i8::MAX } else { -7 };
+            let layer = ConvQ {
+                weights: &wts,
+                bias: &bias,
+                requant: &rq,
+                input_zero_point: zp,
+                output: OutputQuant::linear(3),
+            };
+            let n = shape.output_len().unwrap();
+            let (mut a, mut b, mut c) = (vec![0i8; n], vec![0i8; n], vec![0i8; n]);
+            conv2d_scalar(&layer, &shape, &x, &mut a).unwrap();
+            conv2d_emulated(&layer, &shape, &x, &mut b).unwrap();
+            conv2d(&layer, &shape, &x, &mut c).unwrap();
+            assert_eq!(a, b, "{shape:?} extreme {extreme}");
+            assert_eq!(a, c, "{shape:?} extreme {extreme}");
+            let distinct = a.iter().collect::<std::collections::BTreeSet<_>>().len();
+            assert!(distinct > 2, "{shape:?}: outputs barely vary");
+        }
+    }
 }

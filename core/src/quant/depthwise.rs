@@ -5,9 +5,15 @@
 //! multiplier; weights are `OUT x 1 x KH x KW`. Each channel is an ordinary
 //! one-channel convolution, computed by the int8 convolution's row kernel.
 
-use super::dot::{self, DotKernel};
+use super::dot::{self, DotKernel, DualMac};
+use super::fixed::{Requant64, channel_requant};
 use super::int8::{Conv2dShape, ConvQ, check_requant, conv2d_rows, expect_len};
 use crate::Error;
+
+/// Largest padded plane (`i16` values) the 3x3 path holds on the stack.
+const PLANE_MAX: usize = 1024;
+/// Planes up to this size use a smaller buffer (and stack frame).
+const PLANE_SMALL: usize = 256;
 
 /// Checks a depthwise layer and its tensor lengths against `shape`
 /// (`shape.out_channels` a multiple of `shape.in_channels`).
@@ -49,7 +55,32 @@ pub fn depthwise_conv2d(
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
+    #[cfg(myelin_arm_dsp)]
+    {
+        check(layer, shape, x.len(), y.len())?;
+        if let Some(len) = padded_len(shape) {
+            return dw3x3::<dot::arm::Dsp>(layer, shape, len, x, y);
+        }
+    }
     depthwise_with::<dot::Active>(layer, shape, x, y)
+}
+
+/// [`depthwise_conv2d`] with the DSP path's instructions emulated in
+/// portable Rust (3x3 filters; others run the row kernel's emulation).
+///
+/// # Errors
+/// As [`check`].
+pub fn depthwise_conv2d_emulated(
+    layer: &ConvQ<'_>,
+    shape: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    check(layer, shape, x.len(), y.len())?;
+    match padded_len(shape) {
+        Some(len) => dw3x3::<dot::Portable>(layer, shape, len, x, y),
+        None => depthwise_with::<dot::Emulated>(layer, shape, x, y),
+    }
 }
 
 /// Scalar reference of [`depthwise_conv2d`].
@@ -96,6 +127,251 @@ fn depthwise_with<D: DotKernel>(
             ..*layer
         };
         conv2d_rows::<D>(&channel, &one, &x[c * plane_in..(c + 1) * plane_in], y)?;
+    }
+    Ok(())
+}
+
+/// `[rows, columns]` of the padded plane the outputs of `s` read: every
+/// window of a 3x3 filter, padding included.
+fn padded_size(s: &Conv2dShape) -> Option<[usize; 2]> {
+    let [out_h, out_w] = s.out_size().ok()?;
+    Some([
+        (out_h - 1) * s.stride[0] + s.kernel[0],
+        (out_w - 1) * s.stride[1] + s.kernel[1],
+    ])
+}
+
+/// The padded plane's length if the 3x3 path takes `s`.
+fn padded_len(s: &Conv2dShape) -> Option<usize> {
+    if s.kernel != [3, 3] {
+        return None;
+    }
+    let [h, w] = padded_size(s)?;
+    Some(h * w).filter(|&n| n <= PLANE_MAX)
+}
+
+/// The 3x3 path over a padded plane of `len` values; `s` checked.
+fn dw3x3<M: Row3x3>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    len: usize,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    if len <= PLANE_SMALL {
+        dw3x3_in::<M, { PLANE_SMALL * 2 }>(layer, s, x, y)
+    } else {
+        dw3x3_in::<M, { PLANE_MAX * 2 }>(layer, s, x, y)
+    }
+}
+
+/// Outputs of one row accumulated before they are requantized.
+const ROW: usize = 16;
+
+/// One output channel's 3x3 filter as `i16` lane pairs.
+struct Taps3x3 {
+    /// Taps 0 and 1 of each kernel row.
+    rows: [u32; 3],
+    /// Tap 2 of rows 0 (low lane) and 1 (high lane).
+    third: u32,
+    /// Tap 2 of row 2 (low lane).
+    last: u32,
+}
+
+/// The multiply-adds of one output row of the 3x3 path: portable by
+/// default, one `asm!` block on DSP cores.
+trait Row3x3: DualMac + Sized {
+    /// Adds to `acc[i]` the window of output `i`: three kernel rows
+    /// `row_bytes` apart in `rows`, starting at byte `at + 2 * i * stride`.
+    #[inline(always)]
+    fn row(rows: &[u8], row_bytes: usize, at: usize, stride: usize, k: &Taps3x3, acc: &mut [i32]) {
+        portable_row::<Self>(rows, row_bytes, at, stride, k, acc);
+    }
+}
+
+impl Row3x3 for dot::Portable {}
+
+/// [`Row3x3::row`] in Rust, instruction by instruction through `M`.
+#[inline(always)]
+fn portable_row<M: DualMac>(
+    rows: &[u8],
+    row_bytes: usize,
+    mut at: usize,
+    stride: usize,
+    k: &Taps3x3,
+    acc: &mut [i32],
+) {
+    let lo = |w: u32| i32::from(w as u16 as i16);
+    let hi = |w: u32| i32::from((w >> 16) as u16 as i16);
+    let thirds = [lo(k.third), hi(k.third), lo(k.last)];
+    for acc in acc.iter_mut() {
+        for (r, (&pair, &w2)) in k.rows.iter().zip(&thirds).enumerate() {
+            if let Some(&[a, b, c, d, e, f]) = rows.get(r * row_bytes + at..r * row_bytes + at + 6)
+            {
+                // SMLAD, then SMLABB / SMLATB (wrapping like both).
+                *acc = M::smlad(pair, u32::from_le_bytes([a, b, c, d]), *acc)
+                    .wrapping_add(w2 * i32::from(i16::from_le_bytes([e, f])));
+            }
+        }
+        at += 2 * stride;
+    }
+}
+
+#[cfg(myelin_arm_dsp)]
+impl Row3x3 for dot::arm::Dsp {
+    #[inline(always)]
+    fn row(rows: &[u8], row_bytes: usize, at: usize, stride: usize, k: &Taps3x3, acc: &mut [i32]) {
+        let n = acc.len();
+        // The last window's last byte lies in the third row.
+        let fits = n > 0
+            && (1..=2).contains(&stride)
+            && rows.len() >= 3 * row_bytes
+            && at + 2 * stride * (n - 1) + 6 <= row_bytes;
+        if !fits {
+            return portable_row::<Self>(rows, row_bytes, at, stride, k, acc);
+        }
+        // SAFETY: `fits` bounds every load to `rows` (the windows of the `n`
+        // outputs, 6 bytes from `at + 2 * stride * i` in each of the three
+        // rows, `row_bytes` apart) and every store to `acc` (`n` words);
+        // unaligned `LDR`/`LDRSH` are allowed on Armv7E-M and Armv8-M Main.
+        // Only the declared registers and the flags are written (`SMLAD`
+        // and `SMLABB` may set the sticky Q bit, which no Rust code reads).
+        unsafe {
+            macro_rules! row_loop {
+                ($step:literal) => {
+                    core::arch::asm!(
+                        "2:",
+                        "ldr {a}, [{pa}]",
+                        "ldr {t}, [{p}]",
+                        "ldrsh {u}, [{p}, #4]",
+                        "smlad {a}, {k0}, {t}, {a}",
+                        "smlabb {a}, {kt}, {u}, {a}",
+                        "add {t}, {p}, {rb}",
+                        "ldrsh {u}, [{t}, #4]",
+                        "ldr {t}, [{t}]",
+                        "smlad {a}, {k1}, {t}, {a}",
+                        "smlatb {a}, {kt}, {u}, {a}",
+                        "add {t}, {p}, {rb}, lsl #1",
+                        "ldrsh {u}, [{t}, #4]",
+                        "ldr {t}, [{t}]",
+                        "smlad {a}, {k2}, {t}, {a}",
+                        "smlabb {a}, {kl}, {u}, {a}",
+                        "str {a}, [{pa}], #4",
+                        concat!("add {p}, {p}, #", $step),
+                        "subs {n}, {n}, #1",
+                        "bne 2b",
+                        p = inout(reg) rows.as_ptr().add(at) => _,
+                        pa = inout(reg) acc.as_mut_ptr() => _,
+                        n = inout(reg) n => _,
+                        rb = in(reg) row_bytes,
+                        k0 = in(reg) k.rows[0],
+                        k1 = in(reg) k.rows[1],
+                        k2 = in(reg) k.rows[2],
+                        kt = in(reg) k.third,
+                        kl = in(reg) k.last,
+                        a = out(reg) _,
+                        t = out(reg) _,
+                        u = out(reg) _,
+                        options(nostack),
+                    )
+                };
+            }
+            if stride == 1 {
+                row_loop!("2");
+            } else {
+                row_loop!("4");
+            }
+        }
+    }
+}
+
+/// [`dw3x3`] with a plane of `B / 2` values on the stack (its own frame).
+#[inline(never)]
+fn dw3x3_in<M: Row3x3, const B: usize>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    let [ph, pw] = padded_size(s).unwrap_or_default();
+    // The plane as little-endian `i16` bytes: two neighbours are one word.
+    let mut plane = [0u8; B];
+    let plane = plane.get_mut(..2 * ph * pw).ok_or(Error::InvalidShape {
+        what: "depthwise plane too large",
+    })?;
+    dw3x3_body::<M>(layer, s, x, y, plane)
+}
+
+/// [`dw3x3_in`] over its zeroed plane buffer (one copy of the code for every
+/// buffer size).
+#[inline(never)]
+fn dw3x3_body<M: Row3x3>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+    plane: &mut [u8],
+) -> Result<(), Error> {
+    let [out_h, out_w] = s.out_size()?;
+    let [ph, pw] = padded_size(s).unwrap_or_default();
+    let [in_h, in_w] = s.in_size;
+    let [sh, sw] = s.stride;
+    let [pt, _, pl, _] = s.padding;
+    let zp = i16::from(layer.input_zero_point);
+    let plane_out = out_h * out_w;
+    let multiplier = s.out_channels / s.in_channels;
+    let row_bytes = 2 * pw;
+    let mut acc = [0i32; ROW];
+    for (c, x) in x.chunks_exact(in_h * in_w).enumerate() {
+        // Rows and columns of the input inside the plane (the rest stays 0;
+        // a last row or column past the windows is not needed).
+        for (iy, src) in x.chunks_exact(in_w).enumerate() {
+            let Some(r) = (iy + pt).checked_mul(row_bytes).filter(|_| iy + pt < ph) else {
+                break;
+            };
+            let cols = in_w.min(pw.saturating_sub(pl));
+            let dst = plane
+                .get_mut(r + 2 * pl..r + 2 * (pl + cols))
+                .unwrap_or_default();
+            for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
+                d.copy_from_slice(&(i16::from(v) - zp).to_le_bytes());
+            }
+        }
+        for m in 0..multiplier {
+            let o = c * multiplier + m;
+            let w = layer.weights.get(9 * o..9 * o + 9).unwrap_or_default();
+            let [w00, w01, w02, w10, w11, w12, w20, w21, w22] = w
+                .first_chunk::<9>()
+                .copied()
+                .unwrap_or_default()
+                .map(i32::from);
+            let pair = |a: i32, b: i32| (a as u16 as u32) | ((b as u16 as u32) << 16);
+            let k = Taps3x3 {
+                rows: [pair(w00, w01), pair(w10, w11), pair(w20, w21)],
+                third: pair(w02, w12),
+                last: pair(w22, 0),
+            };
+            let bias = layer.bias.get(o).copied().unwrap_or(0);
+            let rq = Requant64::new(channel_requant(layer.requant, o), layer.output);
+            let y = y
+                .get_mut(o * plane_out..(o + 1) * plane_out)
+                .unwrap_or_default();
+            for (oy, y) in y.chunks_exact_mut(out_w).enumerate() {
+                let top = oy * sh * row_bytes;
+                let rows = plane.get(top..top + 3 * row_bytes).unwrap_or_default();
+                // Accumulators of up to `ROW` outputs, then their
+                // requantization: two short loops that keep their values in
+                // registers.
+                for (chunk, y) in y.chunks_mut(ROW).enumerate() {
+                    let acc = &mut acc[..y.len()];
+                    acc.fill(bias);
+                    M::row(rows, row_bytes, 2 * sw * ROW * chunk, sw, &k, acc);
+                    for (y, &acc) in y.iter_mut().zip(&*acc) {
+                        *y = rq.requantize(acc);
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }

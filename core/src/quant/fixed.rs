@@ -289,6 +289,71 @@ impl Requantizer {
     }
 }
 
+/// An output stage ([`Requant`] then [`OutputQuant`]) prepared for cores
+/// with a fast 32x32->64 multiply (Cortex-M3 and up): the shift clamped and
+/// the rounding constants worked out once, so
+/// [`requantize`](Self::requantize) is a multiply-accumulate, a few shifts
+/// and the clamp. Equal to `out.requantize(acc, m)` for every `acc`.
+#[derive(Debug, Clone, Copy)]
+pub struct Requant64 {
+    multiplier: i32,
+    /// `-shift` for `M < 1`, `31 - shift` for `M >= 1`.
+    exponent: u32,
+    /// `2^exponent - 1` and half of it (`M < 1`).
+    mask: i32,
+    half: i32,
+    zero_point: i32,
+    min: i32,
+    max: i32,
+    /// `M >= 1`: one rounding of the 64-bit product.
+    single: bool,
+}
+
+impl Requant64 {
+    /// Prepares `out.requantize(_, m)`.
+    pub fn new(m: Requant, out: OutputQuant) -> Self {
+        let shift = m.shift.clamp(Requant::MIN_SHIFT, Requant::MAX_SHIFT);
+        let single = shift > 0;
+        let exponent = if single {
+            (31 - shift) as u32
+        } else {
+            shift.unsigned_abs()
+        };
+        let mask = ((1i64 << exponent) - 1) as i32;
+        Self {
+            multiplier: m.multiplier,
+            exponent,
+            mask,
+            half: mask >> 1,
+            zero_point: i32::from(out.zero_point),
+            min: i32::from(out.min),
+            max: i32::from(out.max),
+            single,
+        }
+    }
+
+    /// `out.requantize(acc, m)`.
+    #[inline(always)]
+    pub fn requantize(&self, acc: i32) -> i8 {
+        let p = i64::from(acc) * i64::from(self.multiplier);
+        let v = if self.single {
+            round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+        } else {
+            // saturating_rounding_doubling_high_mul: only MIN * MIN saturates.
+            let x = if p == 1 << 62 {
+                i32::MAX
+            } else {
+                ((p + (1 << 30)) >> 31) as i32
+            };
+            // rounding_divide_by_pot with its constants prepared.
+            let threshold = self.half + (x >> 31 & 1);
+            (x >> self.exponent) + i32::from((x & self.mask) > threshold)
+        };
+        let v = v.saturating_add(self.zero_point);
+        v.max(self.min).min(self.max) as i8
+    }
+}
+
 /// `Requant` of channel `channel` from a per-channel list, or the only entry
 /// of a per-tensor list.
 #[inline]
@@ -439,6 +504,63 @@ mod tests {
                 assert_eq!(m.apply_32(x), m.apply(x), "{m:?} x={x}");
                 let out = OutputQuant::relu((r >> 24) as i8);
                 assert_eq!(out.requantize_32(x, m), out.requantize(x, m));
+            }
+        }
+    }
+
+    #[test]
+    fn requant64_equals_requantize() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let edges = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            i32::MAX - 1,
+        ];
+        for case in 0..crate::quant::test_cases(3_000) {
+            let r = next();
+            let m = Requant {
+                multiplier: match case % 5 {
+                    0 => (r as i32) & i32::MAX | 1 << 30,
+                    1 => r as i32,
+                    2 => 0,
+                    3 => i32::MIN,
+                    _ => i32::MAX,
+                },
+                shift: (r >> 32) as i32 % 40,
+            };
+            let out = match case % 3 {
+                0 => OutputQuant::relu((r >> 40) as i8),
+                1 => OutputQuant::linear((r >> 48) as i8),
+                _ => OutputQuant {
+                    zero_point: (r >> 40) as i8,
+                    min: (r >> 48) as i8,
+                    max: (r >> 56) as i8,
+                },
+            };
+            let q = Requant64::new(m, out);
+            for k in 0..40 {
+                let acc = match edges.get(k) {
+                    Some(&e) => e,
+                    // Every magnitude, up to the full range.
+                    None => (next() as i32) >> (k % 32),
+                };
+                assert_eq!(
+                    q.requantize(acc),
+                    out.requantize(acc, m),
+                    "{m:?} {out:?} {acc}"
+                );
             }
         }
     }

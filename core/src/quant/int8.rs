@@ -12,6 +12,7 @@
 
 use super::dot::{self, DotKernel};
 use super::fixed::{OutputQuant, Requant, channel_requant, rounding_divide_by_pot};
+use super::gemm;
 use super::lstm;
 use super::m0;
 use crate::{Error, kernels};
@@ -91,7 +92,27 @@ pub fn dense_dsp(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error
 /// # Errors
 /// As [`dense`].
 pub fn dense_single_rounding(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
-    dense_requantized::<dot::Active>(layer, x, y, OutputQuant::requantize_single_rounding)
+    #[cfg(myelin_arm_dsp)]
+    {
+        super::rows::dense_single_rounding(layer, x, y)
+    }
+    #[cfg(not(myelin_arm_dsp))]
+    {
+        dense_requantized::<dot::Active>(layer, x, y, OutputQuant::requantize_single_rounding)
+    }
+}
+
+/// [`dense_single_rounding`] through the portable emulation of the Cortex-M
+/// DSP loop.
+///
+/// # Errors
+/// As [`dense`].
+pub fn dense_single_rounding_emulated(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    dense_requantized::<dot::Emulated>(layer, x, y, OutputQuant::requantize_single_rounding)
 }
 
 /// Scalar reference of [`dense_single_rounding`].
@@ -337,7 +358,14 @@ pub fn conv2d(layer: &ConvQ<'_>, shape: &Conv2dShape, x: &[i8], y: &mut [i8]) ->
             return m0::conv2d::<m0::Asm>(layer, shape, x, y);
         }
     }
-    conv2d_with::<dot::Active>(layer, shape, x, y)
+    #[cfg(myelin_arm_dsp)]
+    {
+        conv2d_dsp(layer, shape, x, y)
+    }
+    #[cfg(not(myelin_arm_dsp))]
+    {
+        conv2d_with::<dot::Active>(layer, shape, x, y)
+    }
 }
 
 /// [`conv2d`]'s Armv6-M algorithm (blocks of positions, biased unsigned
@@ -375,7 +403,10 @@ pub fn conv2d_scalar(
     conv2d_rows::<dot::Scalar>(layer, shape, x, y)
 }
 
-/// [`conv2d`] through the portable emulation of the Cortex-M DSP loop.
+/// [`conv2d`] through the portable emulation of the Cortex-M DSP
+/// instructions: a matrix product over receptive fields gathered as `i16`
+/// columns, two positions by two filters per pass; filters of more than 640
+/// taps take the gathered-patch inner products instead.
 ///
 /// # Errors
 /// As [`ConvQ::check`].
@@ -385,10 +416,16 @@ pub fn conv2d_emulated(
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
-    conv2d_with::<dot::Emulated>(layer, shape, x, y)
+    layer.check(shape, x.len(), y.len())?;
+    if gemm::fits(shape) {
+        gemm::conv2d::<dot::Portable>(layer, shape, x, y)
+    } else {
+        conv2d_with::<dot::Emulated>(layer, shape, x, y)
+    }
 }
 
-/// [`conv2d`] through the Cortex-M DSP (`SMLAD`) loop.
+/// [`conv2d`] through the Cortex-M DSP (`SMLAD`) instructions: the
+/// algorithm of [`conv2d_emulated`].
 ///
 /// # Errors
 /// As [`ConvQ::check`].
@@ -399,7 +436,12 @@ pub fn conv2d_dsp(
     x: &[i8],
     y: &mut [i8],
 ) -> Result<(), Error> {
-    conv2d_with::<dot::Dsp>(layer, shape, x, y)
+    layer.check(shape, x.len(), y.len())?;
+    if gemm::fits(shape) {
+        gemm::conv2d::<dot::arm::Dsp>(layer, shape, x, y)
+    } else {
+        conv2d_with::<dot::Dsp>(layer, shape, x, y)
+    }
 }
 
 /// Largest receptive field (`IN x KH x KW` values) the fast variants gather

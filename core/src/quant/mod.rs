@@ -25,6 +25,7 @@ pub mod dot;
 #[cfg(feature = "half")]
 pub mod f16;
 pub mod fixed;
+mod gemm;
 pub mod int8;
 pub mod lstm;
 pub mod lut;
@@ -38,7 +39,7 @@ pub mod softmax;
 mod x86;
 
 pub use calib::{Calibration, Calibrator};
-pub use fixed::{OutputQuant, Requant, Requantizer};
+pub use fixed::{OutputQuant, Requant, Requant64, Requantizer};
 pub use int8::{AddQ, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 pub use lstm::LstmQ;
 pub use packed::{DensePackedQ, PackedWeights};

@@ -7,6 +7,7 @@
 //! outputs equal [`dense_scalar`](super::int8::dense_scalar)'s bit for bit
 //! (checked on target by the firmware's `int8_dsp` and MNIST programs).
 
+use super::fixed::{OutputQuant, Requant};
 use super::int8::DenseQ;
 use crate::Error;
 use core::arch::asm;
@@ -74,6 +75,66 @@ unsafe fn dot2_blocks(
     (a0, a1)
 }
 
+/// [`dot2_blocks`] over inputs already unpacked: per block of four, the
+/// words `(x0 - zp, x2 - zp)` and `(x1 - zp, x3 - zp)` (13 instructions per 8
+/// multiply-accumulates).
+///
+/// # Safety
+/// `blocks > 0`; `xs` points at `2 * blocks` readable, 8-byte aligned words
+/// and `w0`, `w1` each at `4 * blocks` readable bytes.
+#[inline(always)]
+unsafe fn dot2_unpacked(
+    xs: *const u32,
+    w0: *const i8,
+    w1: *const i8,
+    blocks: usize,
+    acc: (i32, i32),
+) -> (i32, i32) {
+    let (mut a0, mut a1) = acc;
+    // SAFETY: as for `dot2_blocks`; `LDRD` needs the 8-byte alignment the
+    // caller guarantees.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrd {x02}, {x13}, [{px}], #8",
+            "ldr {t}, [{p0}], #4",
+            "sxtb16 {u}, {t}",
+            "sxtb16 {t}, {t}, ror #8",
+            "smlad {a0}, {u}, {x02}, {a0}",
+            "smlad {a0}, {t}, {x13}, {a0}",
+            "ldr {t}, [{p1}], #4",
+            "sxtb16 {u}, {t}",
+            "sxtb16 {t}, {t}, ror #8",
+            "smlad {a1}, {u}, {x02}, {a1}",
+            "smlad {a1}, {t}, {x13}, {a1}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            px = inout(reg) xs => _,
+            p0 = inout(reg) w0 => _,
+            p1 = inout(reg) w1 => _,
+            n = inout(reg) blocks => _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            x02 = out(reg) _,
+            x13 = out(reg) _,
+            t = out(reg) _,
+            u = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    (a0, a1)
+}
+
+/// Inputs unpacked for [`dot2_unpacked`], 8-byte aligned for `LDRD`.
+#[repr(C, align(8))]
+struct Unpacked<const N: usize>([[u32; 2]; N]);
+
+/// Blocks of four inputs the small unpacked buffer holds.
+const SMALL_BLOCKS: usize = 32;
+/// Blocks of four inputs the large unpacked buffer holds; longer inputs
+/// unpack as they go ([`dot2_blocks`]).
+const LARGE_BLOCKS: usize = 256;
+
 /// `sum(w[i] * (x[i] - zp))` over the elements past the last whole block, added to `acc`.
 #[inline(always)]
 fn tail(w: &[i8], x: &[i8], zp: i8, acc: i32) -> i32 {
@@ -93,10 +154,89 @@ fn tail(w: &[i8], x: &[i8], zp: i8, acc: i32) -> i32 {
 /// [`Error::ShapeMismatch`] if the layer's tensors do not fit `x.len()`
 /// inputs and `y.len()` outputs.
 pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Error> {
+    dense_requantized(layer, x, y, OutputQuant::requantize)
+}
+
+/// [`dense`] with [`OutputQuant::requantize_single_rounding`] (LiteRT's
+/// `FULLY_CONNECTED`).
+///
+/// # Errors
+/// As [`dense`].
+pub(crate) fn dense_single_rounding(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    dense_requantized(layer, x, y, OutputQuant::requantize_single_rounding)
+}
+
+/// [`dense_requantized_with`] with the inputs unpacked once into a stack
+/// buffer of the smallest size that holds them (each size its own frame).
+#[inline(always)]
+fn dense_requantized(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    requantize: impl Fn(OutputQuant, i32, Requant) -> i8,
+) -> Result<(), Error> {
+    let blocks = x.len() / 4;
+    if blocks <= SMALL_BLOCKS {
+        unpacked_in::<SMALL_BLOCKS, _>(layer, x, y, &requantize)
+    } else if blocks <= LARGE_BLOCKS {
+        unpacked_in::<LARGE_BLOCKS, _>(layer, x, y, &requantize)
+    } else {
+        dense_requantized_with(layer, x, y, None, requantize)
+    }
+}
+
+#[inline(never)]
+fn unpacked_in<const N: usize, F: Fn(OutputQuant, i32, Requant) -> i8>(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    requantize: &F,
+) -> Result<(), Error> {
+    let mut buf = Unpacked([[0u32; 2]; N]);
+    dense_unpacked(layer, x, y, &mut buf.0, requantize)
+}
+
+/// [`dense_requantized_with`] after unpacking `x` into `buf` (one copy of the
+/// code for every buffer size).
+#[inline(never)]
+fn dense_unpacked<F: Fn(OutputQuant, i32, Requant) -> i8>(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    buf: &mut [[u32; 2]],
+    requantize: &F,
+) -> Result<(), Error> {
+    let blocks = (x.len() / 4).min(buf.len());
+    let zp = i16::from(layer.input_zero_point);
+    let lanes = |lo: i8, hi: i8| {
+        u32::from((i16::from(lo) - zp) as u16) | (u32::from((i16::from(hi) - zp) as u16) << 16)
+    };
+    for (d, v) in buf.iter_mut().zip(x.chunks_exact(4)) {
+        *d = [lanes(v[0], v[2]), lanes(v[1], v[3])];
+    }
+    let xs = buf.get(..blocks).unwrap_or_default();
+    dense_requantized_with(layer, x, y, Some(xs), requantize)
+}
+
+/// The two-row dense; `xs` holds the whole blocks of `x` unpacked, if they
+/// fit a buffer.
+#[inline(always)]
+fn dense_requantized_with(
+    layer: &DenseQ<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    xs: Option<&[[u32; 2]]>,
+    requantize: impl Fn(OutputQuant, i32, Requant) -> i8,
+) -> Result<(), Error> {
     let n = x.len();
     layer.check(n, y.len())?;
     let zp = layer.input_zero_point;
-    let out = &layer.output;
+    let out = layer.output;
+    let rq = |acc: i32, m: Requant| requantize(out, acc, m);
     // One multiplier for the whole tensor, or one per output (checked above).
     let requant = |o: usize| {
         let k = if layer.requant.len() == 1 { 0 } else { o };
@@ -111,9 +251,17 @@ pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Er
     let pair = |o: usize, w0: &[i8], w1: &[i8]| -> (i32, i32) {
         let mut acc = (bias(o), bias(o + 1));
         if n4 > 0 && w0.len() == n && w1.len() == n {
-            // SAFETY: `n4 / 4 > 0` blocks, and `x`, `w0`, `w1` hold `n >= n4` bytes each.
-            acc =
-                unsafe { dot2_blocks(x4.as_ptr(), w0.as_ptr(), w1.as_ptr(), n4 / 4, offset, acc) };
+            acc = match xs {
+                // SAFETY: `xs` holds the `n4 / 4 > 0` blocks of `x4`, 8-byte
+                // aligned (`Unpacked`); `w0`, `w1` hold `n >= n4` bytes each.
+                Some(xs) if xs.len() == n4 / 4 => unsafe {
+                    dot2_unpacked(xs.as_ptr().cast(), w0.as_ptr(), w1.as_ptr(), n4 / 4, acc)
+                },
+                // SAFETY: `n4 / 4 > 0` blocks, and `x`, `w0`, `w1` hold `n >= n4` bytes each.
+                _ => unsafe {
+                    dot2_blocks(x4.as_ptr(), w0.as_ptr(), w1.as_ptr(), n4 / 4, offset, acc)
+                },
+            };
         }
         (
             tail(w0.get(n4..).unwrap_or_default(), x_tail, zp, acc.0),
@@ -122,7 +270,7 @@ pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Er
     };
     if n == 0 {
         for (o, y) in y.iter_mut().enumerate() {
-            *y = out.requantize(bias(o), requant(o));
+            *y = rq(bias(o), requant(o));
         }
         return Ok(());
     }
@@ -135,14 +283,14 @@ pub(crate) fn dense(layer: &DenseQ<'_>, x: &[i8], y: &mut [i8]) -> Result<(), Er
         };
         let (a0, a1) = pair(o, w0, w1);
         if let [y0, y1] = yo {
-            *y0 = out.requantize(a0, requant(o));
-            *y1 = out.requantize(a1, requant(o + 1));
+            *y0 = rq(a0, requant(o));
+            *y1 = rq(a1, requant(o + 1));
         }
         o += 2;
     }
     if let ([y_last], Some(w)) = (pairs.into_remainder(), rows.next()) {
         let (acc, _) = pair(o, w, w);
-        *y_last = out.requantize(acc, requant(o));
+        *y_last = rq(acc, requant(o));
     }
     Ok(())
 }

@@ -1,0 +1,440 @@
+//! int8 convolution as a matrix product on the dual 16-bit multiply-add
+//! (`SMLAD`): the receptive fields of two output positions are gathered into
+//! columns of `i16` values with the input zero point already subtracted
+//! (padding is 0), then every pair of filters runs over both columns at
+//! once, four accumulators per pass, each weight word unpacked once for two
+//! positions and each column word loaded once for two filters.
+//!
+//! A 1x1 convolution (pointwise) is a dense layer over the channels at every
+//! position; its columns are gathered without the window arithmetic.
+//!
+//! Column layout: for every block of four taps `k..k + 4` two words per
+//! column, `(v[k], v[k + 2])` and `(v[k + 1], v[k + 3])` as `(low, high)`
+//! lanes, the order `SXTB16` and `SXTB16 ROR #8` unpack a weight word in; the
+//! two columns interleaved block by block (four words a block), so one
+//! pointer walks both. A last, partial block is padded with zero values and
+//! zero weights. Receptive fields are first copied in filter order into an
+//! `i16` staging row (sequential stores, whole kernel rows at a time), then
+//! packed into that layout in one pass. On DSP cores the whole-block loop is one `asm!` block (20
+//! instructions per 16 multiply-accumulates); the tail block and the
+//! emulation run the same steps in Rust.
+//!
+//! Generic over [`DualMac`]: the Cortex-M instructions, or their portable
+//! emulation, which lets any host check this exact arithmetic against
+//! [`conv2d_scalar`](super::int8::conv2d_scalar). Every product is exact
+//! (`|v| <= 255`, `|w| <= 128`) and `SMLAD` adds modulo `2^32`, so the sums
+//! equal the scalar ones bit for bit.
+
+use super::dot::{DualMac, Portable};
+use super::fixed::channel_requant;
+use super::int8::{Conv2dShape, ConvQ};
+use crate::Error;
+
+/// Largest filter (`IN x KH x KW` taps) the small buffers hold.
+const SMALL_TAPS: usize = 64;
+/// Largest filter any buffer holds; larger ones take another path.
+pub(crate) const MAX_TAPS: usize = 640;
+
+/// [`conv2d`] runs `shape` (its filter fits the buffers).
+pub(crate) fn fits(shape: &Conv2dShape) -> bool {
+    shape.in_channels * shape.kernel[0] * shape.kernel[1] <= MAX_TAPS
+}
+
+/// The convolution of `layer` over `x` into `y`, two positions by two
+/// filters at a time. The caller has checked the shapes and [`fits`].
+pub(crate) fn conv2d<M: Blocks>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    let taps = s.in_channels * s.kernel[0] * s.kernel[1];
+    if taps <= SMALL_TAPS {
+        conv2d_in::<M, { SMALL_TAPS / 4 }>(layer, s, x, y)
+    } else {
+        conv2d_in::<M, { MAX_TAPS / 4 }>(layer, s, x, y)
+    }
+}
+
+/// Both columns of filters of up to `4 * N` taps: four words per block of
+/// four taps, word-aligned for `LDRD`.
+#[repr(C, align(8))]
+struct Columns<const N: usize>([[u32; 4]; N]);
+
+/// [`conv2d`] with buffers for `N` blocks of four taps on the stack (its own
+/// frame, so small filters do not pay for the large buffers).
+#[inline(never)]
+fn conv2d_in<M: Blocks, const N: usize>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), Error> {
+    let taps = s.in_channels * s.kernel[0] * s.kernel[1];
+    let blocks = taps.div_ceil(4);
+    let [out_h, out_w] = s.out_size()?;
+    let plane = out_h * out_w;
+    if taps == 0 || blocks > N || plane == 0 {
+        return Err(Error::InvalidShape {
+            what: "filter too large for the gathered columns",
+        });
+    }
+    // Staging rows in filter order, zero past `taps` up to the block.
+    let [mut r0, mut r1] = [[[0i16; 4]; N]; 2];
+    let mut cols = Columns([[0u32; 4]; N]);
+    conv2d_body::<M>(
+        layer,
+        s,
+        x,
+        y,
+        [&mut r0[..blocks], &mut r1[..blocks]],
+        &mut cols.0[..blocks],
+    )
+}
+
+/// [`conv2d_in`] over its buffers: staging rows and columns of `blocks`
+/// blocks (one copy of the code for every buffer size).
+#[inline(never)]
+fn conv2d_body<M: Blocks>(
+    layer: &ConvQ<'_>,
+    s: &Conv2dShape,
+    x: &[i8],
+    y: &mut [i8],
+    mut rows: [&mut [[i16; 4]]; 2],
+    cols: &mut [[u32; 4]],
+) -> Result<(), Error> {
+    let taps = s.in_channels * s.kernel[0] * s.kernel[1];
+    let [out_h, out_w] = s.out_size()?;
+    let plane = out_h * out_w;
+    let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
+    let zp = layer.input_zero_point;
+    let out = layer.output;
+    let rq = |o: usize| channel_requant(layer.requant, o);
+    let filters = layer.weights.chunks_exact(taps);
+    let mut p = 0;
+    while p < plane {
+        // A last, odd position is gathered into both columns and kept once.
+        let pair = p + 1 < plane;
+        for (j, row) in rows.iter_mut().enumerate() {
+            let row = row.as_flattened_mut();
+            let row = row.get_mut(..taps).unwrap_or_default();
+            let q = if pair { p + j } else { p };
+            if pointwise {
+                gather_pointwise(x, zp, plane, q, row);
+            } else {
+                gather_window(s, x, zp, out_w, q, row);
+            }
+        }
+        pack(rows[0], rows[1], cols);
+        let flat = cols.as_flattened();
+        let mut ws = filters.clone();
+        let mut o = 0;
+        while o < s.out_channels {
+            let w0 = ws.next().unwrap_or_default();
+            let last = o + 1 == s.out_channels;
+            let w1 = if last {
+                w0
+            } else {
+                ws.next().unwrap_or_default()
+            };
+            let b0 = layer.bias.get(o).copied().unwrap_or(0);
+            let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
+            let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, flat, [b0, b0, b1, b1]);
+            let m0 = rq(o);
+            let at = o * plane + p;
+            put(y, at, out.requantize(a00, m0));
+            if pair {
+                put(y, at + 1, out.requantize(a01, m0));
+            }
+            if !last {
+                let m1 = rq(o + 1);
+                put(y, at + plane, out.requantize(a10, m1));
+                if pair {
+                    put(y, at + plane + 1, out.requantize(a11, m1));
+                }
+            }
+            o += 2;
+        }
+        p += 2;
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn put(y: &mut [i8], at: usize, v: i8) {
+    if let Some(d) = y.get_mut(at) {
+        *d = v;
+    }
+}
+
+/// Two `i16` values as the lanes `(lo, hi)` of one word.
+#[inline(always)]
+fn lanes(lo: i16, hi: i16) -> u32 {
+    u32::from(lo as u16) | (u32::from(hi as u16) << 16)
+}
+
+/// The staging rows `r0` and `r1` (filter order) into the column layout.
+#[inline(always)]
+fn pack(r0: &[[i16; 4]], r1: &[[i16; 4]], cols: &mut [[u32; 4]]) {
+    for ((c, a), b) in cols.iter_mut().zip(r0).zip(r1) {
+        *c = [
+            lanes(a[0], a[2]),
+            lanes(a[1], a[3]),
+            lanes(b[0], b[2]),
+            lanes(b[1], b[3]),
+        ];
+    }
+}
+
+/// Output position `p` of a 1x1 convolution into `row`: channel `c`'s value
+/// at `p`, each `plane` bytes apart in `x`.
+#[inline(always)]
+fn gather_pointwise(x: &[i8], zp: i8, plane: usize, p: usize, row: &mut [i16]) {
+    let zp = i16::from(zp);
+    for (d, &v) in row.iter_mut().zip(x.iter().skip(p).step_by(plane)) {
+        *d = i16::from(v) - zp;
+    }
+}
+
+/// Output position `p` (row-major over `out_w` columns) into `row`: the
+/// receptive field in filter order (channel, kernel row, kernel column),
+/// taps in the padding 0.
+#[inline(always)]
+fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row: &mut [i16]) {
+    let [in_h, in_w] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [pt, _, pl, _] = s.padding;
+    let zp = i16::from(zp);
+    let (top, left) = ((p / out_w) * sh, (p % out_w) * sw);
+    // Kernel columns inside the input: ix = left + kx - pl in 0..in_w.
+    let kx_lo = pl.saturating_sub(left).min(kw);
+    let kx_hi = kw.min((in_w + pl).saturating_sub(left)).max(kx_lo);
+    let run = kx_hi - kx_lo;
+    // Kernel rows inside the input: iy = top + ky - pt in 0..in_h.
+    let ky_lo = pt.saturating_sub(top).min(kh);
+    let ky_hi = kh.min((in_h + pt).saturating_sub(top)).max(ky_lo);
+    if run == 0 || ky_lo == ky_hi {
+        row.fill(0);
+        return;
+    }
+    let plane_in = in_h * in_w;
+    // The first input of the window's first in-bounds row and column.
+    let origin = (top + ky_lo - pt) * in_w + left + kx_lo - pl;
+    if run == kw && ky_hi - ky_lo == kh {
+        // Inside the input: whole kernel rows, no padding.
+        match kw {
+            3 => interior::<3>(x, zp, origin, in_w, plane_in, kh, row),
+            5 => interior::<5>(x, zp, origin, in_w, plane_in, kh, row),
+            _ => {}
+        }
+        if kw == 3 || kw == 5 {
+            return;
+        }
+    }
+    for (c, field) in row.chunks_exact_mut(kh * kw).enumerate() {
+        let (above, rest) = field.split_at_mut(ky_lo * kw);
+        let (inside, below) = rest.split_at_mut((ky_hi - ky_lo) * kw);
+        zero(above);
+        zero(below);
+        let mut at = c * plane_in + origin;
+        for taps in inside.chunks_exact_mut(kw) {
+            let (head, rest) = taps.split_at_mut(kx_lo);
+            let (mid, tail) = rest.split_at_mut(run);
+            zero(head);
+            zero(tail);
+            if let Some(src) = x.get(at..at + run) {
+                for (d, &v) in mid.iter_mut().zip(src) {
+                    *d = i16::from(v) - zp;
+                }
+            }
+            at += in_w;
+        }
+    }
+}
+
+/// A few taps of padding: a loop, cheaper than a `memset` call.
+#[inline(always)]
+fn zero(taps: &mut [i16]) {
+    for d in taps.iter_mut() {
+        *d = 0;
+    }
+}
+
+/// [`gather_window`] for a window inside the input, `N`-wide kernel rows:
+/// row `ky` of channel `c` starts at `origin + c * plane_in + ky * in_w`.
+#[inline(always)]
+fn interior<const N: usize>(
+    x: &[i8],
+    zp: i16,
+    origin: usize,
+    in_w: usize,
+    plane_in: usize,
+    kh: usize,
+    row: &mut [i16],
+) {
+    for (c, field) in row.chunks_exact_mut(kh * N).enumerate() {
+        let mut at = origin + c * plane_in;
+        for taps in field.chunks_exact_mut(N) {
+            if let Some(src) = x.get(at..).and_then(|s| s.first_chunk::<N>()) {
+                for (d, &v) in taps.iter_mut().zip(src) {
+                    *d = i16::from(v) - zp;
+                }
+            }
+            at += in_w;
+        }
+    }
+}
+
+/// Four int8 values as one little-endian word; a partial last block's
+/// missing weights are 0.
+#[inline(always)]
+fn word(b: &[i8]) -> u32 {
+    match b.first_chunk::<4>() {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]),
+        None => {
+            let mut w = [0u8; 4];
+            for (d, &v) in w.iter_mut().zip(b) {
+                *d = v as u8;
+            }
+            u32::from_le_bytes(w)
+        }
+    }
+}
+
+/// The four words of one block of both columns.
+#[inline(always)]
+fn block(c: &[u32]) -> [u32; 4] {
+    c.first_chunk::<4>().copied().unwrap_or([0; 4])
+}
+
+/// One block of four taps: weight words `u` (filter 0) and `v` (filter 1)
+/// against the block's column words `[p02, p13, q02, q13]`.
+#[inline(always)]
+fn step<M: DualMac>(u: u32, v: u32, [p02, p13, q02, q13]: [u32; 4], acc: &mut [i32; 4]) {
+    let [a00, a01, a10, a11] = acc;
+    let (u02, u13) = (M::sxtb16(u), M::sxtb16_ror8(u));
+    let (v02, v13) = (M::sxtb16(v), M::sxtb16_ror8(v));
+    *a00 = M::smlad(u13, p13, M::smlad(u02, p02, *a00));
+    *a01 = M::smlad(u13, q13, M::smlad(u02, q02, *a01));
+    *a10 = M::smlad(v13, p13, M::smlad(v02, p02, *a10));
+    *a11 = M::smlad(v13, q13, M::smlad(v02, q02, *a11));
+}
+
+/// The whole-block loop of [`mac2x2`]: portable by default, one `asm!` block
+/// on DSP cores.
+pub(crate) trait Blocks: DualMac + Sized {
+    /// [`mac2x2`] over the first `4 * n` taps of `w0` and `w1` (`n` whole
+    /// blocks, `w0.len() == w1.len() >= 4 * n`, `cols.len() >= 4 * n`).
+    #[inline(always)]
+    fn blocks(w0: &[i8], w1: &[i8], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        portable_blocks::<Self>(w0, w1, cols, n, acc)
+    }
+}
+
+/// [`Blocks::blocks`] in Rust, instruction by instruction through `M`.
+#[inline(always)]
+fn portable_blocks<M: DualMac>(
+    w0: &[i8],
+    w1: &[i8],
+    cols: &[u32],
+    n: usize,
+    mut acc: [i32; 4],
+) -> [i32; 4] {
+    for ((u, v), c) in w0
+        .chunks_exact(4)
+        .zip(w1.chunks_exact(4))
+        .zip(cols.chunks_exact(4))
+        .take(n)
+    {
+        step::<M>(word(u), word(v), block(c), &mut acc);
+    }
+    acc
+}
+
+impl Blocks for Portable {}
+
+/// `[acc0 + w0·c0, acc0' + w0·c1, acc1 + w1·c0, acc1' + w1·c1]`: two
+/// filters (`taps` weights each) by the two gathered columns.
+#[inline(always)]
+fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u32], acc: [i32; 4]) -> [i32; 4] {
+    let n = w0.len() / 4;
+    if w1.len() != w0.len() || cols.len() < 4 * w0.len().div_ceil(4) {
+        return acc;
+    }
+    let mut acc = if n > 0 {
+        M::blocks(w0, w1, cols, n, acc)
+    } else {
+        acc
+    };
+    if let (Some(t0), Some(t1), Some(c)) = (w0.get(4 * n..), w1.get(4 * n..), cols.get(4 * n..))
+        && !t0.is_empty()
+    {
+        step::<M>(word(t0), word(t1), block(c), &mut acc);
+    }
+    acc
+}
+
+#[cfg(myelin_arm_dsp)]
+impl Blocks for super::dot::arm::Dsp {
+    #[inline(always)]
+    fn blocks(w0: &[i8], w1: &[i8], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        let fits = n > 0
+            && w0.len() >= 4 * n
+            && w1.len() >= 4 * n
+            && cols.len() >= 4 * n
+            && (cols.as_ptr() as usize).is_multiple_of(8);
+        if !fits {
+            return portable_blocks::<Self>(w0, w1, cols, n, acc);
+        }
+        let [mut a00, mut a01, mut a10, mut a11] = acc;
+        // The second filter's word, read after the first's pointer moved on.
+        let to_w1 = (w1.as_ptr() as usize)
+            .wrapping_sub(w0.as_ptr() as usize)
+            .wrapping_sub(4);
+        // SAFETY: the caller guarantees `n > 0` whole blocks: `4 * n` bytes
+        // behind `w0` and `w1` (`w0 + to_w1 + 4` is `w1`) and `16 * n` behind
+        // `cols`, which is 8-byte aligned (checked in `fits`; `Columns` makes
+        // it so) as `LDRD` needs. Only those are read; only the
+        // declared registers and the flags are written (`SMLAD` may set the
+        // sticky Q bit, which no Rust code reads).
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {t}, [{pw}], #4",
+                "sxtb16 {u}, {t}",
+                "sxtb16 {t}, {t}, ror #8",
+                "ldrd {x}, {z}, [{pc}]",
+                "smlad {a00}, {u}, {x}, {a00}",
+                "smlad {a00}, {t}, {z}, {a00}",
+                "ldrd {x}, {z}, [{pc}, #8]",
+                "smlad {a01}, {u}, {x}, {a01}",
+                "smlad {a01}, {t}, {z}, {a01}",
+                "ldr {t}, [{pw}, {d}]",
+                "sxtb16 {u}, {t}",
+                "sxtb16 {t}, {t}, ror #8",
+                "smlad {a11}, {u}, {x}, {a11}",
+                "smlad {a11}, {t}, {z}, {a11}",
+                "ldrd {x}, {z}, [{pc}], #16",
+                "smlad {a10}, {u}, {x}, {a10}",
+                "smlad {a10}, {t}, {z}, {a10}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                pw = inout(reg) w0.as_ptr() => _,
+                pc = inout(reg) cols.as_ptr() => _,
+                n = inout(reg) n => _,
+                d = in(reg) to_w1,
+                a00 = inout(reg) a00,
+                a01 = inout(reg) a01,
+                a10 = inout(reg) a10,
+                a11 = inout(reg) a11,
+                t = out(reg) _,
+                u = out(reg) _,
+                x = out(reg) _,
+                z = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        [a00, a01, a10, a11]
+    }
+}
