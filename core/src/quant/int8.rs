@@ -403,8 +403,14 @@ pub fn conv2d_dsp(
 }
 
 /// Largest receptive field (`IN x KH x KW` values) the fast variants gather
-/// into a stack buffer; larger filters run kernel row by kernel row.
-const PATCH_MAX: usize = 512;
+/// into a stack buffer; larger filters run kernel row by kernel row. 512
+/// bytes of stack on microcontrollers; 4 KiB on 64-bit hosts, enough for a
+/// 3x3 filter over 455 channels.
+const PATCH_MAX: usize = if cfg!(target_pointer_width = "64") {
+    4096
+} else {
+    512
+};
 
 /// The fast variants: one receptive field gathered per output position
 /// (padding filled with the zero point, which adds nothing), then one long
