@@ -280,3 +280,19 @@ fn resnet_sized_filters_agree() {
         });
     }
 }
+
+#[test]
+fn pointwise_filters_agree() {
+    // 1x1 over 64 channels (DS-CNN's pointwise layers), stride 1 and 2, and
+    // with padding (the general gather).
+    for (stride, pad) in [(1, 0), (2, 0), (1, 1)] {
+        conv_variants_agree(Conv2dShape {
+            in_channels: 64,
+            in_size: [25, 5],
+            out_channels: 7,
+            kernel: [1, 1],
+            stride: [stride, stride],
+            padding: [pad; 4],
+        });
+    }
+}

@@ -437,13 +437,24 @@ fn conv2d_with<D: DotKernel>(
     let mut buf = [0i8; PATCH_MAX];
     let patch = &mut buf[..filter_len];
     let filter = |o: usize| &layer.weights[o * filter_len..(o + 1) * filter_len];
+    // A 1x1 filter without padding gathers by channel alone; the general
+    // gather below is then skipped.
+    let pointwise = kh == 1 && kw == 1 && s.padding == [0; 4];
+    let skip = if pointwise { filter_len } else { 0 };
     for oy in 0..out_h {
         let top = oy * sh;
         for ox in 0..out_w {
             let left = ox * sw;
             let kx_lo = pw.saturating_sub(left).min(kw);
             let kx_hi = kw.min((in_w + pw).saturating_sub(left)).max(kx_lo);
-            for (k, row) in patch.chunks_exact_mut(kw).enumerate() {
+            if pointwise {
+                // One value per channel, never in the padding.
+                let at = top * in_w + left;
+                for (c, d) in patch.iter_mut().enumerate() {
+                    *d = x[c * in_h * in_w + at];
+                }
+            }
+            for (k, row) in patch.chunks_exact_mut(kw).enumerate().skip(skip) {
                 let (c, ky) = (k / kh, k % kh);
                 match (top + ky).checked_sub(ph).filter(|&iy| iy < in_h) {
                     Some(iy) if kx_lo < kx_hi => {
