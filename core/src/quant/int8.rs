@@ -437,9 +437,10 @@ fn conv2d_with<D: DotKernel>(
     let mut buf = [0i8; PATCH_MAX];
     let patch = &mut buf[..filter_len];
     let filter = |o: usize| &layer.weights[o * filter_len..(o + 1) * filter_len];
-    // A 1x1 filter without padding gathers by channel alone; the general
-    // gather below is then skipped.
-    let pointwise = kh == 1 && kw == 1 && s.padding == [0; 4];
+    // On 64-bit hosts a 1x1 filter without padding gathers by channel
+    // alone and skips the general gather below (microcontrollers keep the
+    // code their measured instruction counts come from).
+    let pointwise = cfg!(target_pointer_width = "64") && kh == 1 && kw == 1 && s.padding == [0; 4];
     let skip = if pointwise { filter_len } else { 0 };
     for oy in 0..out_h {
         let top = oy * sh;
