@@ -166,3 +166,64 @@ proptest! {
         prop_assert_eq!(depthwise_conv2d(&layer, &s, &x, &mut y).is_ok(), fits);
     }
 }
+
+/// The fast variant, the scalar twin and the definition on one shape, over
+/// pseudo-random codes with extreme zero points.
+fn variants_agree(s: Conv2dShape) {
+    let mut state = 0x9e37_79b9u32;
+    let mut byte = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as i8
+    };
+    let x: Vec<i8> = (0..s.input_len().unwrap()).map(|_| byte()).collect();
+    let taps = s.kernel[0] * s.kernel[1];
+    let weights: Vec<i8> = (0..s.out_channels * taps).map(|_| byte()).collect();
+    let bias: Vec<i32> = (0..s.out_channels as i32).map(|o| 300 * o - 4000).collect();
+    let rq = [Requant {
+        multiplier: 1_600_000_000,
+        shift: -7,
+    }];
+    for zp in [-128i8, 5, 127] {
+        let layer = ConvQ {
+            weights: &weights,
+            bias: &bias,
+            requant: &rq,
+            input_zero_point: zp,
+            output: OutputQuant::linear(-3),
+        };
+        let want = reference(&layer, &s, &x);
+        let (mut fast, mut scalar) = (vec![0i8; want.len()], vec![0i8; want.len()]);
+        depthwise_conv2d(&layer, &s, &x, &mut fast).unwrap();
+        depthwise_conv2d_scalar(&layer, &s, &x, &mut scalar).unwrap();
+        assert_eq!(scalar, want, "{s:?}, zp {zp}");
+        assert_eq!(fast, want, "{s:?}, zp {zp}");
+        assert!(want.iter().any(|&v| v != want[0]), "{s:?}: constant output");
+    }
+}
+
+#[test]
+fn kws_sized_and_wide_rows_agree() {
+    // DS-CNN's depthwise layers: 64 channels of 25 x 5, 3 x 3, SAME.
+    variants_agree(Conv2dShape {
+        in_channels: 64,
+        in_size: [25, 5],
+        out_channels: 64,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1, 1, 1],
+    });
+    // Rows of 600 and 300 outputs, stride 1 and 2 with a multiplier of 2:
+    // wider than the row buffer (512) and within it.
+    for stride in [1, 2] {
+        variants_agree(Conv2dShape {
+            in_channels: 2,
+            in_size: [3, 600],
+            out_channels: 4,
+            kernel: [2, 5],
+            stride: [1, stride],
+            padding: [0, 1, 2, 2],
+        });
+    }
+}

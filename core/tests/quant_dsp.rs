@@ -216,17 +216,9 @@ fn every_length_up_to_64_agrees() {
     }
 }
 
-#[test]
-fn large_filters_fall_back_to_rows_and_agree() {
-    // 6 x 10 x 10 = 600 taps: more than the gathered patch holds.
-    let shape = Conv2dShape {
-        in_channels: 6,
-        in_size: [12, 13],
-        out_channels: 3,
-        kernel: [10, 10],
-        stride: [1, 2],
-        padding: [1, 1, 2, 2],
-    };
+/// Runs a convolution of `shape` on pseudo-random codes with every variant
+/// and checks they agree (and are not all the output zero point).
+fn conv_variants_agree(shape: Conv2dShape) {
     let mut state = 99u32;
     let mut byte = || {
         state ^= state << 13;
@@ -240,9 +232,12 @@ fn large_filters_fall_back_to_rows_and_agree() {
         multiplier: 1 << 30,
         shift: -12,
     }];
+    let bias: Vec<i32> = (0..shape.out_channels as i32)
+        .map(|o| 1000 - 700 * o)
+        .collect();
     let layer = ConvQ {
         weights: &w,
-        bias: &[1000, -1000, 7],
+        bias: &bias,
         requant: &rq,
         input_zero_point: -20,
         output: OutputQuant::linear(4),
@@ -327,5 +322,54 @@ fn pointwise_and_wide_filters_agree_on_extremes() {
             let distinct = a.iter().collect::<std::collections::BTreeSet<_>>().len();
             assert!(distinct > 2, "{shape:?}: outputs barely vary");
         }
+    }
+}
+
+#[test]
+fn large_filters_fall_back_to_rows_and_agree() {
+    // 6 x 10 x 10 = 600 taps: more than the patch holds on microcontrollers
+    // (512), gathered on 64-bit hosts; 50 x 10 x 10 = 5000: more than either
+    // holds (4096), kernel row by kernel row everywhere.
+    for in_channels in [6, 50] {
+        conv_variants_agree(Conv2dShape {
+            in_channels,
+            in_size: [12, 13],
+            out_channels: 3,
+            kernel: [10, 10],
+            stride: [1, 2],
+            padding: [1, 1, 2, 2],
+        });
+    }
+}
+
+#[test]
+fn resnet_sized_filters_agree() {
+    // 64 x 3 x 3 = 576 taps, SAME padding, strides 1 and 2 (ResNet-8's
+    // widest convolutions); an odd number of filters leaves one single.
+    for stride in [1, 2] {
+        conv_variants_agree(Conv2dShape {
+            in_channels: 64,
+            in_size: [8, 8],
+            out_channels: 5,
+            kernel: [3, 3],
+            stride: [stride, stride],
+            padding: [1, 1, 1, 1],
+        });
+    }
+}
+
+#[test]
+fn pointwise_filters_agree() {
+    // 1x1 over 64 channels (DS-CNN's pointwise layers), stride 1 and 2, and
+    // with padding (the general gather).
+    for (stride, pad) in [(1, 0), (2, 0), (1, 1)] {
+        conv_variants_agree(Conv2dShape {
+            in_channels: 64,
+            in_size: [25, 5],
+            out_channels: 7,
+            kernel: [1, 1],
+            stride: [stride, stride],
+            padding: [pad; 4],
+        });
     }
 }

@@ -2,7 +2,10 @@
 //! arbitrary bytes. A verified model holds what the reader promises (indices
 //! in range, constant data exactly its shape's bytes and inside the input);
 //! a model the importer accepts is a model file the core parses.
-//! Seeds: the MLPerf Tiny models of `models/mlperf-tiny/` (copied).
+//! Seeds: the MLPerf Tiny models of `models/mlperf-tiny/` (copied; `cargo
+//! xtask fuzz` raises `-max_len` to the largest seed so they are not cut) and
+//! the few-KB `small-*.tflite` models of `tools/tflite-fuzz-seeds/`, which
+//! hold every imported op.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -23,7 +23,8 @@ pub const RSS_LIMIT_MB: u32 = 2048;
 /// libFuzzer's limit on a single allocation, in MiB: far below what a forged
 /// size field could request (a header claiming 2^40 elements).
 pub const MALLOC_LIMIT_MB: u32 = 1024;
-/// Longest input libFuzzer generates, in bytes.
+/// Longest input libFuzzer generates, in bytes, unless a committed seed is
+/// longer (see [`max_len`]).
 pub const MAX_LEN: u32 = 16384;
 
 /// What one target's run reported.
@@ -198,7 +199,7 @@ fn run_target(bin: &Path, target: &str, seconds: u64) -> Result<Report> {
     cmd.arg(format!("-max_total_time={seconds}"))
         .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
         .arg(format!("-malloc_limit_mb={MALLOC_LIMIT_MB}"))
-        .arg(format!("-max_len={MAX_LEN}"))
+        .arg(format!("-max_len={}", max_len(&seeds)?))
         .arg("-timeout=10")
         .arg("-print_final_stats=1")
         .arg(&corpus)
@@ -240,6 +241,27 @@ fn run_target(bin: &Path, target: &str, seconds: u64) -> Result<Report> {
         bail!("fuzz target {target} reported no executions");
     }
     Ok(report)
+}
+
+/// The longest input to generate for a target whose seeds are in `seeds`:
+/// [`MAX_LEN`], or the largest seed if it is longer. libFuzzer cuts every
+/// input it loads to `-max_len`, and a cut TFLite model (its constant buffers
+/// sit at the end) fails the reader's first check, so mutations would never
+/// reach the translation.
+pub fn max_len(seeds: &Path) -> Result<u32> {
+    let mut longest = MAX_LEN;
+    if !seeds.is_dir() {
+        return Ok(longest);
+    }
+    for e in std::fs::read_dir(seeds).with_context(|| format!("{}", seeds.display()))? {
+        let e = e.with_context(|| format!("{}", seeds.display()))?;
+        let len = e
+            .metadata()
+            .with_context(|| format!("{}", e.path().display()))?
+            .len();
+        longest = longest.max(u32::try_from(len).unwrap_or(u32::MAX));
+    }
+    Ok(longest)
 }
 
 /// Reads the counters of a libFuzzer status line (`#N ... cov: C ft: F corp: K/...`)
@@ -299,6 +321,18 @@ pub fn print_table(reports: &[Report]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_len_covers_the_largest_seed() {
+        let dir = std::env::temp_dir().join(format!("xtask-max-len-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("small"), [0u8; 10]).unwrap();
+        assert_eq!(max_len(&dir).unwrap(), MAX_LEN);
+        std::fs::write(dir.join("big"), vec![0u8; MAX_LEN as usize + 5]).unwrap();
+        assert_eq!(max_len(&dir).unwrap(), MAX_LEN + 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(max_len(&dir).unwrap(), MAX_LEN);
+    }
 
     #[test]
     fn parses_libfuzzer_lines() {

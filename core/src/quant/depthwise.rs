@@ -3,7 +3,12 @@
 //!
 //! Output channel `o` reads input channel `o / M`, `M = OUT / IN` the channel
 //! multiplier; weights are `OUT x 1 x KH x KW`. Each channel is an ordinary
-//! one-channel convolution, computed by the int8 convolution's row kernel.
+//! one-channel convolution, computed by the int8 convolution's row kernel
+//! (the scalar reference, and microcontrollers). On 64-bit hosts an output
+//! row is accumulated whole instead: one pass over an input row per tap,
+//! which the compiler vectorizes (with AVX2 when the CPU has it). The sums
+//! are the same exact products added modulo `2^32` in another order, so the
+//! outputs are the reference's bit for bit.
 
 use super::dot::{self, DotKernel, DualMac};
 use super::fixed::{Requant64, channel_requant};
@@ -62,6 +67,18 @@ pub fn depthwise_conv2d(
             return dw3x3::<dot::arm::Dsp>(layer, shape, len, x, y);
         }
     }
+    #[cfg(target_pointer_width = "64")]
+    if shape.out_size().is_ok_and(|[_, w]| w <= ROW_MAX) {
+        check(layer, shape, x.len(), y.len())?;
+        #[cfg(target_arch = "x86_64")]
+        if dot::x86_level() != dot::X86Level::Scalar {
+            // SAFETY: `x86_level` confirmed AVX2.
+            unsafe { by_rows_avx2(layer, shape, x, y) };
+            return Ok(());
+        }
+        by_rows(layer, shape, x, y);
+        return Ok(());
+    }
     depthwise_with::<dot::Active>(layer, shape, x, y)
 }
 
@@ -80,6 +97,83 @@ pub fn depthwise_conv2d_emulated(
     match padded_len(shape) {
         Some(len) => dw3x3::<dot::Portable>(layer, shape, len, x, y),
         None => depthwise_with::<dot::Emulated>(layer, shape, x, y),
+    }
+}
+
+/// Widest output row [`by_rows`] accumulates (on the stack).
+#[cfg(target_pointer_width = "64")]
+const ROW_MAX: usize = 512;
+
+/// [`by_rows`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn by_rows_avx2(layer: &ConvQ<'_>, s: &Conv2dShape, x: &[i8], y: &mut [i8]) {
+    by_rows(layer, s, x, y);
+}
+
+/// The depthwise convolution one output row at a time: the row's `i32`
+/// accumulators start at the bias, and each tap `(ky, kx)` adds
+/// `w * (x - zp)` along the input row it reads, over the outputs whose tap
+/// lands inside the input (the padded ones add nothing). The caller has
+/// checked the layer ([`check`]) and that output rows fit [`ROW_MAX`].
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn by_rows(layer: &ConvQ<'_>, s: &Conv2dShape, x: &[i8], y: &mut [i8]) {
+    let Ok([out_h, out_w]) = s.out_size() else {
+        return;
+    };
+    let [in_h, in_w] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [ph, _, pw, _] = s.padding;
+    let zp = i32::from(layer.input_zero_point);
+    let multiplier = s.out_channels / s.in_channels;
+    let mut buf = [0i32; ROW_MAX];
+    let acc = &mut buf[..out_w];
+    for (o, y) in y.chunks_exact_mut(out_h * out_w).enumerate() {
+        let c = o / multiplier;
+        let plane = &x[c * in_h * in_w..(c + 1) * in_h * in_w];
+        let filter = &layer.weights[o * kh * kw..(o + 1) * kh * kw];
+        let m = channel_requant(layer.requant, o);
+        for (oy, y) in y.chunks_exact_mut(out_w).enumerate() {
+            acc.fill(layer.bias[o]);
+            for (ky, taps) in filter.chunks_exact(kw).enumerate() {
+                let Some(iy) = (oy * sh + ky).checked_sub(ph).filter(|&iy| iy < in_h) else {
+                    continue;
+                };
+                let row = &plane[iy * in_w..(iy + 1) * in_w];
+                for (kx, &w) in taps.iter().enumerate() {
+                    // Outputs `ox` whose input `ox * sw + kx - pw` is in the row.
+                    let lo = pw.saturating_sub(kx).div_ceil(sw);
+                    let hi = (in_w + pw)
+                        .checked_sub(kx + 1)
+                        .map_or(0, |last| last / sw + 1)
+                        .min(out_w);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let w = i32::from(w);
+                    let first = lo * sw + kx - pw;
+                    if sw == 1 {
+                        let src = &row[first..first + (hi - lo)];
+                        for (a, &v) in acc[lo..hi].iter_mut().zip(src) {
+                            *a = a.wrapping_add(w * (i32::from(v) - zp));
+                        }
+                    } else {
+                        let src = row[first..].iter().step_by(sw);
+                        for (a, &v) in acc[lo..hi].iter_mut().zip(src) {
+                            *a = a.wrapping_add(w * (i32::from(v) - zp));
+                        }
+                    }
+                }
+            }
+            for (d, &a) in y.iter_mut().zip(acc.iter()) {
+                *d = layer.output.requantize(a, m);
+            }
+        }
     }
 }
 

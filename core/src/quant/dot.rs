@@ -350,23 +350,37 @@ impl DotKernel for X86 {
     fn dot(w: &[i8], x: &[i8], x_zero_point: i8, acc: i32) -> i32 {
         match x86_level() {
             // SAFETY: `x86_level` confirmed AVX2 and AVX-VNNI.
-            X86Level::Vnni => unsafe { dot_vnni(w, x, x_zero_point, acc) },
+            X86Level::Vnni if x.len() >= VNNI_STEP => unsafe { dot_vnni(w, x, x_zero_point, acc) },
             // SAFETY: `x86_level` confirmed AVX2.
-            X86Level::Avx2 => unsafe { dot_avx2(w, x, x_zero_point, acc) },
-            X86Level::Scalar => dot_scalar(w, x, x_zero_point, acc),
+            X86Level::Avx2 | X86Level::Vnni if x.len() >= AVX2_STEP => unsafe {
+                dot_avx2(w, x, x_zero_point, acc)
+            },
+            _ => dot_scalar(w, x, x_zero_point, acc),
         }
     }
     #[inline(always)]
     fn dot2(w0: &[i8], w1: &[i8], x: &[i8], x_zero_point: i8, acc: (i32, i32)) -> (i32, i32) {
         match x86_level() {
             // SAFETY: `x86_level` confirmed AVX2 and AVX-VNNI.
-            X86Level::Vnni => unsafe { dot2_vnni(w0, w1, x, x_zero_point, acc) },
+            X86Level::Vnni if x.len() >= VNNI_STEP => unsafe {
+                dot2_vnni(w0, w1, x, x_zero_point, acc)
+            },
             // SAFETY: `x86_level` confirmed AVX2.
-            X86Level::Avx2 => unsafe { dot2_avx2(w0, w1, x, x_zero_point, acc) },
-            X86Level::Scalar => dot2_scalar(w0, w1, x, x_zero_point, acc),
+            X86Level::Avx2 | X86Level::Vnni if x.len() >= AVX2_STEP => unsafe {
+                dot2_avx2(w0, w1, x, x_zero_point, acc)
+            },
+            _ => dot2_scalar(w0, w1, x, x_zero_point, acc),
         }
     }
 }
+
+/// Elements per step of the AVX-VNNI and AVX2 loops: a shorter vector
+/// (a 3-tap kernel row) runs the next narrower variant, as the wide one would
+/// only add its set-up and horizontal sums to the same scalar tail.
+#[cfg(target_arch = "x86_64")]
+const VNNI_STEP: usize = 32;
+#[cfg(target_arch = "x86_64")]
+const AVX2_STEP: usize = 16;
 
 /// The int8 instruction sets an x86-64 CPU offers, best last.
 #[cfg(target_arch = "x86_64")]
