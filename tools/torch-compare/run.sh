@@ -12,11 +12,12 @@
 # per-round ratios myelin/PyTorch, and the load average before the first
 # round. Needs python3 with torch and numpy; not run in CI.
 #
-# PyTorch's OpenMP threads spin while they wait; on a machine with more
-# runnable threads than cores that spinning slows it many times over, so
-# OMP_WAIT_POLICY defaults to PASSIVE here (set it to ACTIVE to override).
+# PyTorch's OpenMP threads spin while they wait (OMP_WAIT_POLICY=ACTIVE,
+# its default and the fair setting on an idle machine). On a machine with
+# more runnable threads than cores that spinning slows it many times over:
+# set OMP_WAIT_POLICY=PASSIVE there, and quote both figures as loaded.
 set -euo pipefail
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-ACTIVE}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${1:-$root/target/release/myelin} rounds=${2:-3}
