@@ -373,24 +373,11 @@ pub fn run_selected(
     for board in boards {
         let name = board.full_name();
         println!("--- {name}");
-        let result = board
+        let run = board
             .build(&dir)
-            .and_then(|elf| board.run(&elf, &[], limit))
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|out| {
-                print!("{}", qemu::indent(&out.log));
-                judge(&out, &host, out_len)
-            });
-        match result {
-            Ok(what) => {
-                println!("[pass] {name}: {what}");
-                passed.push(name);
-            }
-            Err(what) => {
-                println!("[fail] {name}: {what}");
-                failed.push(name);
-            }
-        }
+            .and_then(|elf| board.run(&elf, &[], limit));
+        let result = qemu::judge_run(run, |out| judge(out, &host, out_len));
+        qemu::tally(name, result, passed, failed);
     }
     Ok(())
 }

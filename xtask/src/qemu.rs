@@ -287,6 +287,41 @@ pub fn verdict(program: &str, out: &RunOutput, timeout: Duration) -> Result<Stri
     }
 }
 
+/// Prints a run's log, indented, and judges it with `judge`; on a failed
+/// verdict also prints what QEMU wrote to stderr.
+pub fn judge_run(
+    run: Result<RunOutput>,
+    judge: impl FnOnce(&RunOutput) -> Result<String, String>,
+) -> Result<String, String> {
+    let out = run.map_err(|e| format!("{e:#}"))?;
+    print!("{}", indent(&out.log));
+    let v = judge(&out);
+    if v.is_err() && !out.qemu_stderr.trim().is_empty() {
+        print!("    qemu stderr:\n{}", indent(&out.qemu_stderr));
+    }
+    v
+}
+
+/// Prints `[pass]` or `[fail]` for `name` and adds it to `passed` or
+/// `failed`.
+pub fn tally(
+    name: String,
+    result: Result<String, String>,
+    passed: &mut Vec<String>,
+    failed: &mut Vec<String>,
+) {
+    match result {
+        Ok(what) => {
+            println!("[pass] {name}: {what}");
+            passed.push(name);
+        }
+        Err(what) => {
+            println!("[fail] {name}: {what}");
+            failed.push(name);
+        }
+    }
+}
+
 pub fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
@@ -340,26 +375,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 },
             ));
             println!("--- {name}");
-            let result = run_elf(&board, &board.elf(&program), &[], limit)
-                .map_err(|e| format!("{e:#}"))
-                .and_then(|out| {
-                    print!("{}", indent(&out.log));
-                    let v = verdict(&program, &out, limit);
-                    if v.is_err() && !out.qemu_stderr.trim().is_empty() {
-                        print!("    qemu stderr:\n{}", indent(&out.qemu_stderr));
-                    }
-                    v
-                });
-            match result {
-                Ok(what) => {
-                    println!("[pass] {name}: {what}");
-                    passed.push(name);
-                }
-                Err(what) => {
-                    println!("[fail] {name}: {what}");
-                    failed.push(name);
-                }
-            }
+            let run = run_elf(&board, &board.elf(&program), &[], limit);
+            let result = judge_run(run, |out| verdict(&program, out, limit));
+            tally(name, result, &mut passed, &mut failed);
         }
     }
     crate::cfirmware::run_selected(&filters, timeout_override, &mut passed, &mut failed)?;
