@@ -13,7 +13,7 @@ use myelin_host::import::{import_bytes, tflite};
 use myelin_host::npy::{NpyArray, NpyData, read_npy};
 use myelin_host::quantize::{AlignedBytes, QTensor, QuantizedNet};
 use myelin_host::run::run_batch;
-use support::{i8s, import_fails, myelin, tmp, to_chw};
+use support::{import_fails, myelin, tmp, to_chw};
 
 fn models() -> PathBuf {
     support::root().join("models/mlperf-tiny")
@@ -31,26 +31,7 @@ fn golden_tensor(name: &str, index: usize) -> NpyArray {
 /// Imports `name` with `myelin import`, runs the 16 golden inputs with
 /// `myelin run` and compares with the golden outputs.
 fn end_to_end(name: &str) {
-    let g = models().join("goldens").join(name);
-    let (out, y) = (tmp(&format!("{name}.myl")), tmp(&format!("{name}-out.npy")));
-    support::import_and_run(
-        &models().join(format!("{name}.tflite")),
-        &out,
-        &g.join("inputs.npy"),
-        &y,
-    );
-    let (ours, want) = (
-        read_npy(&y).unwrap(),
-        read_npy(g.join("outputs.npy")).unwrap(),
-    );
-    assert_eq!(ours.shape[0], 16);
-    let differ = support::bits_differ(&ours, &want);
-    assert_eq!(
-        differ,
-        0,
-        "{name}: {differ} of {} output codes differ",
-        i8s(&ours).len()
-    );
+    support::end_to_end(&models(), name);
 }
 
 /// Every node of `name`'s graph against TFLite's tensors for input 0.

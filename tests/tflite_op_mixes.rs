@@ -12,7 +12,7 @@ use myelin_core::model::{LayerKind, Model};
 use myelin_host::import::tflite;
 use myelin_host::npy::{NpyData, read_npy};
 use myelin_host::quantize::AlignedBytes;
-use support::{bits_differ, import_and_run, import_fails, layer_by_layer, root, tmp};
+use support::{import_fails, layer_by_layer, root, tmp};
 
 fn dir() -> PathBuf {
     root().join("models/tflite-tests")
@@ -22,25 +22,10 @@ fn bytes(name: &str) -> Vec<u8> {
     std::fs::read(dir().join(format!("{name}.tflite"))).unwrap()
 }
 
-/// `myelin import` + `myelin run` on the golden inputs equals the golden
-/// outputs bit for bit; returns the dtypes of inputs and outputs.
+/// [`support::end_to_end`] on `name`; returns the dtypes of inputs and
+/// outputs.
 fn end_to_end(name: &str) -> (&'static str, &'static str) {
-    let g = dir().join("goldens").join(name);
-    let (model, y) = (tmp(&format!("{name}.myl")), tmp(&format!("{name}.npy")));
-    import_and_run(
-        &dir().join(format!("{name}.tflite")),
-        &model,
-        &g.join("inputs.npy"),
-        &y,
-    );
-    let (ours, want) = (
-        read_npy(&y).unwrap(),
-        read_npy(g.join("outputs.npy")).unwrap(),
-    );
-    assert_eq!(ours.shape[0], 16);
-    let differ = bits_differ(&ours, &want);
-    assert_eq!(differ, 0, "{name}: {differ} outputs differ from LiteRT's");
-    let x = read_npy(g.join("inputs.npy")).unwrap();
+    let (x, ours) = support::end_to_end(&dir(), name);
     (x.data.dtype_name(), ours.data.dtype_name())
 }
 

@@ -51,6 +51,32 @@ pub fn import_and_run(src: &Path, out: &Path, x: &Path, y: &Path) {
     ]);
 }
 
+/// `myelin import` of `models/NAME.tflite`, then `myelin run` on the 16
+/// inputs of `models/goldens/NAME`: the outputs must equal the golden
+/// outputs bit for bit. Returns the golden inputs and our outputs.
+pub fn end_to_end(models: &Path, name: &str) -> (NpyArray, NpyArray) {
+    let g = models.join("goldens").join(name);
+    let (model, y) = (tmp(&format!("{name}.myl")), tmp(&format!("{name}-out.npy")));
+    import_and_run(
+        &models.join(format!("{name}.tflite")),
+        &model,
+        &g.join("inputs.npy"),
+        &y,
+    );
+    let (ours, want) = (
+        read_npy(&y).unwrap(),
+        read_npy(g.join("outputs.npy")).unwrap(),
+    );
+    assert_eq!(ours.shape[0], 16);
+    let differ = bits_differ(&ours, &want);
+    let total: usize = ours.shape.iter().product();
+    assert_eq!(
+        differ, 0,
+        "{name}: {differ} of {total} outputs differ from LiteRT's"
+    );
+    (read_npy(g.join("inputs.npy")).unwrap(), ours)
+}
+
 /// `myelin import` of `bytes` written as `file`, which must fail: the
 /// error message (naming the file, without a panic), and no output written.
 pub fn import_fails(bytes: &[u8], file: &str) -> String {
