@@ -318,6 +318,68 @@ proptest! {
     }
 }
 
+/// A stride-1 depthwise geometry on planes up to 40 wide (the fast form's
+/// padded planes), with its shard size.
+fn any_depthwise_stride1() -> impl Strategy<Value = (ConvGeom, usize)> {
+    (
+        (1usize..4, 1usize..3, 1usize..4),
+        (1usize..12, 1usize..40, 1usize..6, 1usize..6),
+        (0usize..4, 0usize..4, 0usize..4, 0usize..4),
+    )
+        .prop_filter_map(
+            "invalid geometry",
+            |((in_ch, mult, n), (h, w, kh, kw), (t, b, l, r))| {
+                let win = Window2d::new(h, w, (kh, kw), (1, 1), explicit(t, b, l, r)).ok()?;
+                Some((ConvGeom::new(in_ch, in_ch * mult, in_ch, win).ok()?, n))
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The padded-plane depthwise form at stride 1 gives the direct form's
+    /// output and gradients, at inputs of any magnitude (the output and
+    /// weight gradient compared relative to the input's scale).
+    #[test]
+    fn padded_depthwise_matches_direct(
+        (g, n) in any_depthwise_stride1(),
+        scale in prop_oneof![Just(1e-30f32), Just(1.0f32), Just(1e30f32)],
+        seed in 0u64..1000,
+    ) {
+        let x: Vec<f32> = data(n * g.in_len(), seed).iter().map(|v| v * scale).collect();
+        let (w, b) = (data(g.weight_len(), seed + 1), data(g.out_ch, seed + 2));
+        let b: Vec<f32> = b.iter().map(|v| v * scale).collect();
+        let close = |a: f32, e: f32, s: f32| {
+            let (a, e) = (a / s, e / s);
+            (a - e).abs() <= 1e-5 * (1.0 + e.abs())
+        };
+        let (mut y0, mut y1) = (vec![0.0; n * g.out_len()], vec![f32::NAN; n * g.out_len()]);
+        conv_forward(&g, n, &x, &w, &b, &mut y0);
+        let mut scratch = vec![f32::NAN; conv_forward_scratch_len(&g)];
+        conv_forward_fast(&g, n, &x, &w, &b, &mut y1, &mut scratch);
+        for (a, e) in y1.iter().zip(&y0) {
+            prop_assert!(close(*a, *e, scale), "{:?} y: {} vs {}", g, a, e);
+        }
+        let dy = data(y0.len(), seed + 3);
+        let (mut dx0, mut dw0, mut db0) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        conv_backward(&g, n, &x, &w, &dy, Some(&mut dx0), &mut dw0, &mut db0);
+        let (mut dx1, mut dw1, mut db1) = (vec![f32::NAN; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        let mut scratch = vec![f32::NAN; conv_backward_scratch_len(&g)];
+        conv_backward_fast(&g, n, &x, &w, &dy, Some(&mut dx1), &mut dw1, &mut db1, &mut scratch);
+        for (a, e) in dw1.iter().zip(&dw0) {
+            prop_assert!(close(*a, *e, scale), "{:?} dw: {} vs {}", g, a, e);
+        }
+        for (a, e) in dx1.iter().zip(&dx0).chain(db1.iter().zip(&db0)) {
+            prop_assert!(close(*a, *e, 1.0), "{:?} dx, db: {} vs {}", g, a, e);
+        }
+        let (mut dw2, mut db2) = (vec![0.0; w.len()], vec![0.0; b.len()]);
+        conv_backward_fast(&g, n, &x, &w, &dy, None, &mut dw2, &mut db2, &mut scratch);
+        prop_assert_eq!(&dw2, &dw1);
+        prop_assert_eq!(&db2, &db1);
+    }
+}
+
 // ---- pooling ----
 
 /// Naive max / average pooling of `planes` planes in f64: padding ignored,
@@ -518,7 +580,7 @@ fn bn_ref(
 
 #[test]
 fn batch_norm_training_matches_reference_and_finite_differences() {
-    for (ch, plane, n) in [(3, 6, 4), (2, 1, 5), (4, 3, 1)] {
+    for (ch, plane, n) in [(3, 6, 4), (2, 1, 5), (4, 3, 1), (2, 37, 3)] {
         let bn = BatchNorm::new(ch, plane, 1e-3, 0.1).unwrap();
         let x = data(n * bn.len(), 14);
         let gamma: Vec<f32> = data(ch, 15).iter().map(|v| v + 1.5).collect();
@@ -573,6 +635,78 @@ fn batch_norm_training_matches_reference_and_finite_differences() {
         }
         check_grad("bn dgamma", &gamma, &dg, 1e-3, 1e-3, |v| loss(&x, v, &beta));
         check_grad("bn dbeta", &beta, &dbt, 1e-3, 1e-3, |v| loss(&x, &gamma, v));
+    }
+}
+
+/// Wide planes (the lane sums' chunks and remainders) far from zero: the
+/// statistics and gradients stay within f32 rounding of the f64 reference.
+#[test]
+fn batch_norm_keeps_precision_on_wide_planes_with_a_large_mean() {
+    let (ch, plane, n) = (3, 301, 4);
+    let bn = BatchNorm::new(ch, plane, 1e-5, 0.1).unwrap();
+    let x: Vec<f32> = data(n * bn.len(), 31).iter().map(|v| 1000.0 + v).collect();
+    let (gamma, beta) = (vec![1.5; ch], vec![0.25; ch]);
+    let (mut y, mut mean, mut inv_std) = (vec![f32::NAN; x.len()], vec![0.0; ch], vec![0.0; ch]);
+    let (mut rm, mut rv) = (vec![0.0; ch], vec![1.0; ch]);
+    batch_norm_forward_train(
+        &bn,
+        n,
+        &x,
+        &gamma,
+        &beta,
+        &mut y,
+        &mut mean,
+        &mut inv_std,
+        &mut rm,
+        &mut rv,
+    );
+    let (want, means, vars) = bn_ref(&bn, n, &x, &gamma, &beta);
+    for i in 0..y.len() {
+        assert!(
+            (y[i] as f64 - want[i]).abs() < 2e-3,
+            "y[{i}]: {} vs {}",
+            y[i],
+            want[i]
+        );
+    }
+    for c in 0..ch {
+        assert!((mean[c] as f64 - means[c]).abs() < 1e-3, "mean[{c}]");
+        let is = 1.0 / (vars[c] + 1e-5).sqrt();
+        assert!((inv_std[c] as f64 - is).abs() < 1e-3 * is, "inv_std[{c}]");
+    }
+    let dy = data(x.len(), 32);
+    let mut dx = vec![f32::NAN; x.len()];
+    let (mut dg, mut dbt) = (vec![0.0; ch], vec![0.0; ch]);
+    batch_norm_backward(
+        &bn, n, &x, &gamma, &mean, &inv_std, &dy, &mut dx, &mut dg, &mut dbt,
+    );
+    let m = (n * plane) as f64;
+    for c in 0..ch {
+        let idx: Vec<usize> = (0..n)
+            .flat_map(|s| (0..plane).map(move |i| (s * ch + c) * plane + i))
+            .collect();
+        let is = 1.0 / (vars[c] + 1e-5).sqrt();
+        let xhat = |i: usize| (x[i] as f64 - means[c]) * is;
+        let sg: f64 = idx.iter().map(|&i| dy[i] as f64).sum();
+        let sgx: f64 = idx.iter().map(|&i| dy[i] as f64 * xhat(i)).sum();
+        assert!(
+            (dbt[c] as f64 - sg).abs() < 1e-3,
+            "dbeta[{c}]: {} vs {sg}",
+            dbt[c]
+        );
+        assert!(
+            (dg[c] as f64 - sgx).abs() < 2e-2,
+            "dgamma[{c}]: {} vs {sgx}",
+            dg[c]
+        );
+        for &i in &idx {
+            let want = 1.5 * is * (dy[i] as f64 - sg / m - xhat(i) * sgx / m);
+            assert!(
+                (dx[i] as f64 - want).abs() < 2e-3,
+                "dx[{i}]: {} vs {want}",
+                dx[i]
+            );
+        }
     }
 }
 

@@ -10,8 +10,11 @@
 //! - fast ([`conv_forward_fast`], [`conv_backward_fast`]): a full
 //!   convolution as [`conv_im2col`] plus one [`gemm`](super::gemm), or a
 //!   straight gemm with no unfolding for a 1x1 stride-1 unpadded one; a
-//!   depthwise convolution tap by tap over whole output rows (one gemm per
-//!   channel would be too small to pay for the unfolding). Scratch
+//!   depthwise convolution tap by tap (one gemm per channel would be too
+//!   small to pay for the unfolding): at stride 1 over a zero-padded copy
+//!   of each input plane, where every tap is one long `axpy` or `dot`
+//!   across all rows at once (rows of a few values, as in keyword spotting,
+//!   would not fill a vector), otherwise over whole output rows. Scratch
 //!   lengths come from [`conv_forward_scratch_len`] and
 //!   [`conv_backward_scratch_len`].
 //!
@@ -175,25 +178,53 @@ const fn unfolds(g: &ConvGeom) -> bool {
     !(conv_is_pointwise(g) || g.is_depthwise())
 }
 
+/// Whether the fast form runs depthwise `g` over padded planes (stride 1
+/// along both axes).
+const fn depthwise_padded(g: &ConvGeom) -> bool {
+    g.is_depthwise() && g.win.stride_h == 1 && g.win.stride_w == 1
+}
+
+/// Height and width of a zero-padded input plane of a stride-1 window:
+/// `out + k - 1` along each axis (the input plus its padding).
+const fn padded_dims(win: &Window2d) -> (usize, usize) {
+    (win.out_h + win.k_h - 1, win.out_w + win.k_w - 1)
+}
+
+/// Floats of one padded plane, and of one output plane with rows of the
+/// padded width.
+const fn padded_lens(win: &Window2d) -> (usize, usize) {
+    let (hp, wp) = padded_dims(win);
+    (hp * wp, win.out_h * wp)
+}
+
 /// Scratch floats [`conv_forward_fast`] needs to run one sample per gemm
-/// (any `n`): 0 for a pointwise or depthwise convolution, else the unfolded
-/// input and the output of one sample. `k` times as much runs `k` samples
-/// per gemm.
+/// (any `n`): 0 for a pointwise or a strided depthwise convolution, a
+/// padded input and output plane for a stride-1 depthwise one, else the
+/// unfolded input and the output of one sample. `k` times as much runs `k`
+/// samples per gemm.
 pub const fn conv_forward_scratch_len(g: &ConvGeom) -> usize {
     if unfolds(g) {
         super::conv_gemm::forward_per_sample(g)
+    } else if depthwise_padded(g) {
+        let (plane, out) = padded_lens(&g.win);
+        plane + out
     } else {
         0
     }
 }
 
 /// Scratch floats [`conv_backward_fast`] needs to run one sample per gemm
-/// (any `n`): 0 for a pointwise or depthwise convolution, else the unfolded
-/// input, its gradient and the output gradient of one sample. `k` times as
-/// much runs `k` samples per gemm (see [`conv_cache_samples`](super::conv_cache_samples)).
+/// (any `n`): 0 for a pointwise or a strided depthwise convolution, padded
+/// planes of the input, its gradient and the output gradient for a
+/// stride-1 depthwise one, else the unfolded input, its gradient and the
+/// output gradient of one sample. `k` times as much runs `k` samples per
+/// gemm (see [`conv_cache_samples`](super::conv_cache_samples)).
 pub const fn conv_backward_scratch_len(g: &ConvGeom) -> usize {
     if unfolds(g) {
         super::conv_gemm::backward_per_sample(g)
+    } else if depthwise_padded(g) {
+        let (plane, out) = padded_lens(&g.win);
+        2 * plane + out
     } else {
         0
     }
@@ -341,6 +372,10 @@ pub fn conv_forward_fast(
     for s in 0..n {
         let xs = &x[s * in_len..][..in_len];
         let ys = &mut y[s * out_len..][..out_len];
+        if depthwise_padded(g) {
+            depthwise_forward_padded(g, xs, w, b, ys, scratch);
+            continue;
+        }
         fill_bias(win, b, ys);
         if conv_is_pointwise(g) {
             super::gemm(false, false, g.out_ch, p, g.in_ch, w, xs, 1.0, ys);
@@ -389,9 +424,13 @@ pub fn conv_backward_fast(
         let xs = &x[s * in_len..][..in_len];
         let dys = &dy[s * out_len..][..out_len];
         for (d, dyc) in db.iter_mut().zip(dys.chunks_exact(p)) {
-            *d += dyc.iter().sum::<f32>();
+            *d += super::reduce::sum(dyc);
         }
         let dxs = dx.as_deref_mut().map(|d| &mut d[s * in_len..][..in_len]);
+        if depthwise_padded(g) {
+            depthwise_backward_padded(g, xs, w, dys, dxs, dw, scratch);
+            continue;
+        }
         if conv_is_pointwise(g) {
             let c = g.in_ch;
             super::gemm(false, true, g.out_ch, c, p, dys, xs, 1.0, dw);
@@ -499,4 +538,115 @@ fn depthwise_backward_rows<const DX: bool>(
         }
         dw[wi] += acc;
     });
+}
+
+/// Copies input plane `xc` (`in_h x in_w`) into `xp`, a zeroed plane of
+/// [`padded_dims`] with the input at row `pad_top`, column `pad_left`.
+fn pad_plane(win: &Window2d, xc: &[f32], xp: &mut [f32]) {
+    let wp = padded_dims(win).1;
+    xp.fill(0.0);
+    for (iy, row) in xc.chunks_exact(win.in_w).enumerate() {
+        xp[(iy + win.pad_top) * wp + win.pad_left..][..win.in_w].copy_from_slice(row);
+    }
+}
+
+/// Floats of a wide output plane (rows of the padded width) that taps
+/// touch: all but the last row's columns past `out_w`, so that no tap reads
+/// past the padded plane.
+const fn wide_len(win: &Window2d) -> usize {
+    padded_lens(win).1 - (win.k_w - 1)
+}
+
+/// Stride-1 depthwise forward of one sample over padded planes: per output
+/// channel, the bias and one `axpy` per tap over the whole wide output
+/// plane (tap `(ky, kx)` reads the padded input `ky * wp + kx` further on),
+/// then the `out_w` valid columns of each row. Overwrites `ys`.
+fn depthwise_forward_padded(
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    b: &[f32],
+    ys: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let win = &g.win;
+    let (wp, (plane, out)) = (padded_dims(win).1, padded_lens(win));
+    let (xp, rest) = scratch.split_at_mut(plane);
+    let yw = &mut rest[..out];
+    let (l, kl, mult, p) = (
+        wide_len(win),
+        win.k_len(),
+        g.out_ch / g.groups,
+        win.out_plane(),
+    );
+    for (ic, xc) in xs.chunks_exact(win.in_plane()).enumerate() {
+        pad_plane(win, xc, xp);
+        for oc in ic * mult..(ic + 1) * mult {
+            yw.fill(b[oc]);
+            for ky in 0..win.k_h {
+                for kx in 0..win.k_w {
+                    let wv = w[oc * kl + ky * win.k_w + kx];
+                    super::axpy(wv, &xp[ky * wp + kx..][..l], &mut yw[..l]);
+                }
+            }
+            let yc = &mut ys[oc * p..][..p];
+            for (yr, wr) in yc.chunks_exact_mut(win.out_w).zip(yw.chunks(wp)) {
+                yr.copy_from_slice(&wr[..win.out_w]);
+            }
+        }
+    }
+}
+
+/// Stride-1 depthwise backward of one sample over padded planes: the
+/// output gradient goes into a wide plane with zeros past `out_w` in every
+/// row, so that per tap `dw += dot(dy, x shifted)` and `dx shifted += w dy`
+/// are one `dot` and one `axpy` over all rows (the zero columns add
+/// nothing for finite inputs). Accumulates `dw`; overwrites `dxs` when given.
+fn depthwise_backward_padded(
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    dys: &[f32],
+    mut dxs: Option<&mut [f32]>,
+    dw: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let win = &g.win;
+    let (wp, (plane, out)) = (padded_dims(win).1, padded_lens(win));
+    let (xp, rest) = scratch.split_at_mut(plane);
+    let (dxp, rest) = rest.split_at_mut(plane);
+    let dyw = &mut rest[..out];
+    let (l, kl, mult, p) = (
+        wide_len(win),
+        win.k_len(),
+        g.out_ch / g.groups,
+        win.out_plane(),
+    );
+    let ip = win.in_plane();
+    dyw.fill(0.0);
+    for (ic, xc) in xs.chunks_exact(ip).enumerate() {
+        pad_plane(win, xc, xp);
+        dxp.fill(0.0);
+        for oc in ic * mult..(ic + 1) * mult {
+            let dyc = &dys[oc * p..][..p];
+            for (wr, gr) in dyw.chunks_mut(wp).zip(dyc.chunks_exact(win.out_w)) {
+                wr[..win.out_w].copy_from_slice(gr);
+            }
+            for ky in 0..win.k_h {
+                for kx in 0..win.k_w {
+                    let (wi, off) = (oc * kl + ky * win.k_w + kx, ky * wp + kx);
+                    dw[wi] += super::dot(&dyw[..l], &xp[off..][..l]);
+                    if dxs.is_some() {
+                        super::axpy(w[wi], &dyw[..l], &mut dxp[off..][..l]);
+                    }
+                }
+            }
+        }
+        if let Some(dxs) = dxs.as_deref_mut() {
+            let dxc = &mut dxs[ic * ip..][..ip];
+            for (iy, row) in dxc.chunks_exact_mut(win.in_w).enumerate() {
+                row.copy_from_slice(&dxp[(iy + win.pad_top) * wp + win.pad_left..][..win.in_w]);
+            }
+        }
+    }
 }

@@ -31,6 +31,7 @@ mod lstm;
 mod norm;
 mod pool;
 mod pool_geom;
+mod reduce;
 
 pub use conv::{
     Conv1dShape, Conv2dShape, col2im, conv_out_len, conv1d_backward, conv1d_forward,

@@ -9,6 +9,7 @@
 //! deployment, [`fold_batch_norm`] merges the normalization into the
 //! preceding convolution or dense layer.
 
+use super::reduce::{dot_dev, sum, sum_sq_dev};
 use crate::Error;
 
 /// Shape and constants of a batch normalization.
@@ -113,18 +114,11 @@ pub fn batch_norm_forward_train(
     );
     let m = (n * bn.plane) as f32;
     for c in 0..bn.ch {
-        let mut s = 0.0;
-        for smp in 0..n {
-            s += plane_of(bn, x, smp, c).iter().sum::<f32>();
-        }
+        let s: f32 = (0..n).map(|smp| sum(plane_of(bn, x, smp, c))).sum();
         let mu = s / m;
-        let mut ss = 0.0;
-        for smp in 0..n {
-            ss += plane_of(bn, x, smp, c)
-                .iter()
-                .map(|&v| (v - mu) * (v - mu))
-                .sum::<f32>();
-        }
+        let ss: f32 = (0..n)
+            .map(|smp| sum_sq_dev(plane_of(bn, x, smp, c), mu))
+            .sum();
         let var = ss / m;
         let is = 1.0 / crate::math::sqrtf(var + bn.eps);
         mean[c] = mu;
@@ -217,14 +211,13 @@ pub fn batch_norm_backward(
     let m = (n * bn.plane) as f32;
     for c in 0..bn.ch {
         let (mu, is) = (mean[c], inv_std[c]);
-        let (mut sg, mut sgx) = (0.0, 0.0);
+        let (mut sg, mut sgd) = (0.0, 0.0);
         for smp in 0..n {
             let (xp, gp) = (plane_of(bn, x, smp, c), plane_of(bn, dy, smp, c));
-            for (&xv, &gv) in xp.iter().zip(gp) {
-                sg += gv;
-                sgx += gv * (xv - mu) * is;
-            }
+            sg += sum(gp);
+            sgd += dot_dev(gp, xp, mu);
         }
+        let sgx = sgd * is;
         dbeta[c] += sg;
         dgamma[c] += sgx;
         // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
