@@ -169,7 +169,7 @@ pub(super) fn backward_unfolded(
         if let Some(dx) = dx.as_deref_mut() {
             for j in 0..m {
                 let s = s0 + j;
-                fold(g, &dcols[j * p..], ld, &mut dx[s * in_len..][..in_len]);
+                fold(g, &mut dcols[j * p..], ld, &mut dx[s * in_len..][..in_len]);
             }
         }
         s0 += m;

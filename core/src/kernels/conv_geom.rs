@@ -259,6 +259,13 @@ pub(super) fn unfold(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
             for kx in 0..win.k_w {
                 let row = ((ic * win.k_h + ky) * win.k_w + kx) * ld;
                 let dst = &mut cols[row..row + p];
+                if let Some(t) = PlaneTap::new(win, ky, kx) {
+                    dst[..t.start].fill(0.0);
+                    dst[t.end..].fill(0.0);
+                    dst[t.start..t.end].copy_from_slice(&xc[t.src()..][..t.end - t.start]);
+                    t.zero_gaps(dst);
+                    continue;
+                }
                 let (lo, hi) = out_range(win.in_w, win.out_w, kx, win.pad_left, win.stride_w);
                 for oy in 0..win.out_h {
                     let d = &mut dst[oy * win.out_w..][..win.out_w];
@@ -288,10 +295,11 @@ pub(super) fn unfold(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
 
 /// Folds `cols` (the layout of [`conv_im2col`]) back into one sample's
 /// input gradient `dx`, which it overwrites: taps meeting one input add up.
+/// The entries of `cols` that meet the padding may be zeroed on the way.
 ///
 /// # Panics
 /// If `dx.len() != g.in_len()` or `cols.len() < conv_im2col_len(g)`.
-pub fn conv_col2im(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
+pub fn conv_col2im(g: &ConvGeom, cols: &mut [f32], dx: &mut [f32]) {
     assert_eq!(dx.len(), g.in_len(), "conv_col2im: input length");
     assert!(
         cols.len() >= conv_im2col_len(g),
@@ -301,7 +309,7 @@ pub fn conv_col2im(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
 }
 
 /// [`conv_col2im`] with rows `ld` floats apart (the layout of [`unfold`]).
-pub(super) fn fold(g: &ConvGeom, cols: &[f32], ld: usize, dx: &mut [f32]) {
+pub(super) fn fold(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
     dx.fill(0.0);
     let win = &g.win;
     let p = win.out_plane();
@@ -309,7 +317,14 @@ pub(super) fn fold(g: &ConvGeom, cols: &[f32], ld: usize, dx: &mut [f32]) {
         let dxc = &mut dx[ic * win.in_plane()..][..win.in_plane()];
         for ky in 0..win.k_h {
             for kx in 0..win.k_w {
-                let src = &cols[((ic * win.k_h + ky) * win.k_w + kx) * ld..][..p];
+                let src = &mut cols[((ic * win.k_h + ky) * win.k_w + kx) * ld..][..p];
+                if let Some(t) = PlaneTap::new(win, ky, kx) {
+                    t.zero_gaps(src);
+                    let n = t.end - t.start;
+                    super::axpy(1.0, &src[t.start..t.end], &mut dxc[t.src()..][..n]);
+                    continue;
+                }
+                let src = &*src;
                 let (lo, hi) = out_range(win.in_w, win.out_w, kx, win.pad_left, win.stride_w);
                 if lo >= hi {
                     continue;
@@ -330,6 +345,74 @@ pub(super) fn fold(g: &ConvGeom, cols: &[f32], ld: usize, dx: &mut [f32]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// One kernel tap of a stride-1 window whose output rows are as wide as its
+/// input rows (padding `same` along the width): the input the tap meets is
+/// then the input plane read straight on, `off` floats from the output
+/// position, so unfolding and folding move one block per tap instead of
+/// one row at a time. Within the block `start..end` of output positions,
+/// the columns where a row's tap falls into the left or right padding
+/// (`gap` floats at every row boundary) must hold 0.
+struct PlaneTap {
+    /// Output positions of the block.
+    start: usize,
+    end: usize,
+    /// Output columns where each row's tap lands inside the input.
+    lo: usize,
+    hi: usize,
+    /// Row width (input and output).
+    w: usize,
+    /// Input position minus output position (non-negative over the block).
+    off: isize,
+}
+
+impl PlaneTap {
+    /// The block of tap `(ky, kx)`, or `None` when `win` is not such a
+    /// window or the tap meets only padding.
+    fn new(win: &Window2d, ky: usize, kx: usize) -> Option<PlaneTap> {
+        if win.stride_h != 1 || win.stride_w != 1 || win.out_w != win.in_w {
+            return None;
+        }
+        let w = win.in_w;
+        let (oy_lo, oy_hi) = out_range(win.in_h, win.out_h, ky, win.pad_top, 1);
+        let (lo, hi) = out_range(win.in_w, win.out_w, kx, win.pad_left, 1);
+        if oy_lo >= oy_hi || lo >= hi {
+            return None;
+        }
+        let off =
+            (ky as isize - win.pad_top as isize) * w as isize + kx as isize - win.pad_left as isize;
+        Some(PlaneTap {
+            start: oy_lo * w + lo,
+            end: (oy_hi - 1) * w + hi,
+            lo,
+            hi,
+            w,
+            off,
+        })
+    }
+
+    /// Input position of the block's first output position.
+    fn src(&self) -> usize {
+        (self.start as isize + self.off) as usize
+    }
+
+    /// Zeroes the padding columns between the block's rows in `plane`.
+    fn zero_gaps(&self, plane: &mut [f32]) {
+        let gap = self.w - self.hi + self.lo;
+        if gap == 0 {
+            return;
+        }
+        let mut at = self.start - self.lo + self.hi;
+        while at < self.end {
+            if gap == 1 {
+                plane[at] = 0.0;
+            } else {
+                plane[at..at + gap].fill(0.0);
+            }
+            at += self.w;
         }
     }
 }
