@@ -18,9 +18,9 @@ fn lane_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
             acc[i] += f(xa[i], xb[i]);
         }
     }
-    let mut tail = 0.0;
-    for (&va, &vb) in ra.iter().zip(rb) {
-        tail += f(va, vb);
+    // The tail goes into lanes of its own too: no chain of dependent adds.
+    for ((a, &va), &vb) in acc.iter_mut().zip(ra).zip(rb) {
+        *a += f(va, vb);
     }
     let mut width = LANES;
     while width > 1 {
@@ -29,7 +29,7 @@ fn lane_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
             acc[i] += acc[i + width];
         }
     }
-    acc[0] + tail
+    acc[0]
 }
 
 /// `sum(x[i])`.
