@@ -9,7 +9,7 @@
 //! deployment, [`fold_batch_norm`] merges the normalization into the
 //! preceding convolution or dense layer.
 
-use super::reduce::{dot_dev, sum, sum_sq_dev};
+use super::reduce::{sum, sum_and_dot_dev, sum_sq_dev};
 use crate::Error;
 
 /// Shape and constants of a batch normalization.
@@ -214,8 +214,9 @@ pub fn batch_norm_backward(
         let (mut sg, mut sgd) = (0.0, 0.0);
         for smp in 0..n {
             let (xp, gp) = (plane_of(bn, x, smp, c), plane_of(bn, dy, smp, c));
-            sg += sum(gp);
-            sgd += dot_dev(gp, xp, mu);
+            let (a, b) = sum_and_dot_dev(gp, xp, mu);
+            sg += a;
+            sgd += b;
         }
         let sgx = sgd * is;
         dbeta[c] += sg;

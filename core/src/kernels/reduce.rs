@@ -22,14 +22,7 @@ fn lane_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     for ((a, &va), &vb) in acc.iter_mut().zip(ra).zip(rb) {
         *a += f(va, vb);
     }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for i in 0..width {
-            acc[i] += acc[i + width];
-        }
-    }
-    acc[0]
+    fold_lanes(acc)
 }
 
 /// `sum(x[i])`.
@@ -42,13 +35,39 @@ pub(super) fn sum_sq_dev(x: &[f32], mu: f32) -> f32 {
     lane_sum2(x, x, |v, _| (v - mu) * (v - mu))
 }
 
-/// `sum(g[i] * (x[i] - mu))`.
+/// `(sum(g[i]), sum(g[i] * (x[i] - mu)))` in one pass.
 ///
 /// # Panics
 /// If the slices differ in length.
-pub(super) fn dot_dev(g: &[f32], x: &[f32], mu: f32) -> f32 {
-    assert_eq!(g.len(), x.len(), "dot_dev: length mismatch");
-    lane_sum2(g, x, |gv, xv| gv * (xv - mu))
+pub(super) fn sum_and_dot_dev(g: &[f32], x: &[f32], mu: f32) -> (f32, f32) {
+    assert_eq!(g.len(), x.len(), "sum_and_dot_dev: length mismatch");
+    let (mut s, mut d) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (cg, cx) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (rg, rx) = (cg.remainder(), cx.remainder());
+    for (vg, vx) in cg.zip(cx) {
+        for i in 0..LANES {
+            s[i] += vg[i];
+            d[i] += vg[i] * (vx[i] - mu);
+        }
+    }
+    for (i, (&vg, &vx)) in rg.iter().zip(rx).enumerate() {
+        s[i] += vg;
+        d[i] += vg * (vx - mu);
+    }
+    (fold_lanes(s), fold_lanes(d))
+}
+
+/// The sum of the lanes, pairwise.
+#[inline(always)]
+fn fold_lanes(mut acc: [f32; LANES]) -> f32 {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    acc[0]
 }
 
 #[cfg(test)]
@@ -73,10 +92,13 @@ mod tests {
                 (sum_sq_dev(x, mu) as f64 - sq).abs() < 1e-4,
                 "sum_sq_dev, n = {n}"
             );
+            let (sg, d) = sum_and_dot_dev(g, x, mu);
+            let gs: f64 = g.iter().map(|&v| v as f64).sum();
             assert!(
-                (dot_dev(g, x, mu) as f64 - gd).abs() < 1e-4,
-                "dot_dev, n = {n}"
+                (sg as f64 - gs).abs() < 1e-4,
+                "sum_and_dot_dev sum, n = {n}"
             );
+            assert!((d as f64 - gd).abs() < 1e-4, "sum_and_dot_dev dot, n = {n}");
         }
     }
 
