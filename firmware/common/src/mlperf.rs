@@ -170,7 +170,7 @@ macro_rules! mlperf_typed_program {
 
 #[cfg(feature = "mlperf-ad01-typed")]
 mlperf_typed_program!(
-    /// [`ad01`]'s model as a typed network over its memory plan.
+    /// The model of `ad01` as a typed network over its memory plan.
     ad01_typed,
     mlperf_ad01_typed,
     "mlperf-ad01-typed"
@@ -178,7 +178,7 @@ mlperf_typed_program!(
 
 #[cfg(feature = "mlperf-kws-typed")]
 mlperf_typed_program!(
-    /// [`kws`]'s model as a typed network over its memory plan.
+    /// The model of `kws` as a typed network over its memory plan.
     kws_typed,
     mlperf_kws_typed,
     "mlperf-kws-typed"
@@ -186,7 +186,7 @@ mlperf_typed_program!(
 
 #[cfg(feature = "mlperf-resnet-typed")]
 mlperf_typed_program!(
-    /// [`resnet`]'s model as a typed network over its memory plan.
+    /// The model of `resnet` as a typed network over its memory plan.
     resnet_typed,
     mlperf_resnet_typed,
     "mlperf-resnet-typed"
