@@ -32,7 +32,7 @@ enum Loc {
 
 /// The kernel call of one node.
 #[derive(Debug, Clone, Copy)]
-enum Op {
+pub(super) enum Op {
     Dense { single_rounding: bool },
     Conv { shape: Conv2dShape, depthwise: bool },
     Pool { max: bool, shape: Pool2dShape },
@@ -47,9 +47,9 @@ enum Op {
 }
 
 /// One node of `infer`: its kernel, inputs, output and fused ReLU.
-struct Step<'a> {
+pub(super) struct Step<'a> {
     plan: Plan<'a>,
-    op: Op,
+    pub(super) op: Op,
     /// Where each input lives, and its elements.
     inputs: Vec<(Loc, usize)>,
     output: Loc,
@@ -82,7 +82,7 @@ fn requant_at(l: &myelin_core::model::LayerView<'_>, j: usize) -> Result<Requant
 }
 
 /// The steps of the planned int8 `model`.
-fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
+pub(super) fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
     if model.planned_arena().is_none() {
         bail!("the typed graph form needs a model file with a memory plan (int8, planned at import)");
     }
@@ -259,7 +259,7 @@ fn conv_q<'a>(p: &Plan<'a>) -> Result<ConvQ<'a>> {
 
 /// Runs `steps` on the host, each node's kernel on the model file's tensors
 /// at the locations the module uses: the output codes for input `x`.
-fn run_steps(steps: &[Step<'_>], arena_len: usize, x: &[i8], out_len: usize) -> Result<Vec<i8>> {
+pub(super) fn run_steps(steps: &[Step<'_>], arena_len: usize, x: &[i8], out_len: usize) -> Result<Vec<i8>> {
     let mut arena = vec![0i8; arena_len];
     let mut y = vec![0i8; out_len];
     for s in steps {
