@@ -153,9 +153,22 @@ fn export(spec: &Spec, samples: usize, model: &Path, out: &Path, typed: bool) ->
         Source::Import(stem) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
         _ => ("--samples-from", root().join("data/mnist")),
     };
-    let (model, out, dir) = (model.to_string_lossy(), out.to_string_lossy(), dir.to_string_lossy());
+    let (model, out, dir) = (
+        model.to_string_lossy(),
+        out.to_string_lossy(),
+        dir.to_string_lossy(),
+    );
     let mut args = vec![
-        "export", &model, "--rust", &out, "--name", &name, from, &dir, "--samples", &samples,
+        "export",
+        &model,
+        "--rust",
+        &out,
+        "--name",
+        &name,
+        from,
+        &dir,
+        "--samples",
+        &samples,
     ];
     if typed {
         args.push("--typed");

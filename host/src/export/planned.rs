@@ -33,9 +33,17 @@ enum Loc {
 /// The kernel call of one node.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Op {
-    Dense { single_rounding: bool },
-    Conv { shape: Conv2dShape, depthwise: bool },
-    Pool { max: bool, shape: Pool2dShape },
+    Dense {
+        single_rounding: bool,
+    },
+    Conv {
+        shape: Conv2dShape,
+        depthwise: bool,
+    },
+    Pool {
+        max: bool,
+        shape: Pool2dShape,
+    },
     Softmax(SoftmaxQ),
     Sigmoid(Requant),
     Tanh(Requant),
@@ -76,15 +84,21 @@ fn output_of(l: &myelin_core::model::LayerView<'_>) -> Result<(OutputQuant, i8)>
 }
 
 fn requant_at(l: &myelin_core::model::LayerView<'_>, j: usize) -> Result<Requant> {
-    l.tensor(0)
-        .and_then(|t| t.requant_at(j))
-        .ok_or_else(|| anyhow::anyhow!("layer {} ({}): multiplier {j} missing", l.index + 1, l.kind.name()))
+    l.tensor(0).and_then(|t| t.requant_at(j)).ok_or_else(|| {
+        anyhow::anyhow!(
+            "layer {} ({}): multiplier {j} missing",
+            l.index + 1,
+            l.kind.name()
+        )
+    })
 }
 
 /// The steps of the planned int8 `model`.
 pub(super) fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
     if model.planned_arena().is_none() {
-        bail!("the typed graph form needs a model file with a memory plan (int8, planned at import)");
+        bail!(
+            "the typed graph form needs a model file with a memory plan (int8, planned at import)"
+        );
     }
     let last = model.layer_count();
     let mut locs = vec![Loc::Input];
@@ -103,7 +117,11 @@ pub(super) fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
         let Some(at) = model.value_offset(v) else {
             bail!("{}: no offset in the memory plan", where_());
         };
-        let mut dst = if v == last { Loc::Output } else { Loc::Arena(at) };
+        let mut dst = if v == last {
+            Loc::Output
+        } else {
+            Loc::Arena(at)
+        };
         let relu = l.activation == Activation::Relu;
         let one = |op: Op| -> Result<Op> {
             if l.inputs().len() == 1 {
@@ -121,7 +139,10 @@ pub(super) fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
                     .map(|t| t.dtype)
                     .collect();
                 if dtypes != [DType::I8, DType::I32, DType::Requant] {
-                    bail!("{}: expected i8 weights, i32 biases and multipliers", where_());
+                    bail!(
+                        "{}: expected i8 weights, i32 biases and multipliers",
+                        where_()
+                    );
                 }
                 if l.kind == LayerKind::Dense {
                     one(Op::Dense {
@@ -143,7 +164,10 @@ pub(super) fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
                     })?
                 }
             }
-            (LayerKind::MaxPool2d | LayerKind::AvgPool2d, Activation::Identity | Activation::Relu) => {
+            (
+                LayerKind::MaxPool2d | LayerKind::AvgPool2d,
+                Activation::Identity | Activation::Relu,
+            ) => {
                 if p[gp::PAD_TOP..=gp::PAD_RIGHT].iter().any(|&v| v != 0) {
                     bail!("{}: int8 pooling with padding", where_());
                 }
@@ -259,7 +283,12 @@ fn conv_q<'a>(p: &Plan<'a>) -> Result<ConvQ<'a>> {
 
 /// Runs `steps` on the host, each node's kernel on the model file's tensors
 /// at the locations the module uses: the output codes for input `x`.
-pub(super) fn run_steps(steps: &[Step<'_>], arena_len: usize, x: &[i8], out_len: usize) -> Result<Vec<i8>> {
+pub(super) fn run_steps(
+    steps: &[Step<'_>],
+    arena_len: usize,
+    x: &[i8],
+    out_len: usize,
+) -> Result<Vec<i8>> {
     let mut arena = vec![0i8; arena_len];
     let mut y = vec![0i8; out_len];
     for s in steps {
@@ -270,12 +299,10 @@ pub(super) fn run_steps(steps: &[Step<'_>], arena_len: usize, x: &[i8], out_len:
         let ins: Vec<Vec<i8>> = s
             .inputs
             .iter()
-            .map(|&(loc, len)| {
-                match loc {
-                    Loc::Input => x.to_vec(),
-                    Loc::Arena(at) => arena[at..at + len].to_vec(),
-                    Loc::Output => y.clone(),
-                }
+            .map(|&(loc, len)| match loc {
+                Loc::Input => x.to_vec(),
+                Loc::Arena(at) => arena[at..at + len].to_vec(),
+                Loc::Output => y.clone(),
             })
             .collect();
         let mut out = vec![0i8; n];
@@ -307,9 +334,10 @@ fn run_op(s: &Step<'_>, ins: &[Vec<i8>], y: &mut [i8]) -> Result<()> {
                 int8::dense(&d, x, y)?;
             }
         }
-        Op::Conv { shape, depthwise: true } => {
-            depthwise::depthwise_conv2d(&conv_q(&s.plan)?, &shape, x, y)?
-        }
+        Op::Conv {
+            shape,
+            depthwise: true,
+        } => depthwise::depthwise_conv2d(&conv_q(&s.plan)?, &shape, x, y)?,
         Op::Conv { shape, .. } => int8::conv2d(&conv_q(&s.plan)?, &shape, x, y)?,
         Op::Pool { max: true, shape } => int8::max_pool2d(&shape, x, y)?,
         Op::Pool { shape, .. } => int8::avg_pool2d(&shape, x, y)?,
@@ -344,7 +372,10 @@ fn check_steps(model: &Model<'_>, steps: &[Step<'_>], arena: usize, g: &Goldens)
 }
 
 fn requant_lit(r: Requant) -> String {
-    format!("Requant {{ multiplier: {}, shift: {} }}", r.multiplier, r.shift)
+    format!(
+        "Requant {{ multiplier: {}, shift: {} }}",
+        r.multiplier, r.shift
+    )
 }
 
 /// Generates the typed module of the planned int8 `model` with `goldens`
@@ -353,7 +384,11 @@ fn requant_lit(r: Requant) -> String {
 /// # Errors
 /// For a file without a memory plan, node kinds the form does not emit
 /// (LSTM, concat, lookup), or steps whose outputs differ from the model's.
-pub fn rust_source_planned(model: &Model<'_>, name: &str, goldens: Option<&Goldens>) -> Result<String> {
+pub fn rust_source_planned(
+    model: &Model<'_>,
+    name: &str,
+    goldens: Option<&Goldens>,
+) -> Result<String> {
     let steps = steps(model)?;
     let Some(arena) = model.planned_arena() else {
         bail!("no memory plan");
@@ -370,7 +405,15 @@ pub fn rust_source_planned(model: &Model<'_>, name: &str, goldens: Option<&Golde
         .map(|t| t.data.len())
         .sum();
     let uses = |f: &dyn Fn(&Op) -> bool| steps.iter().any(|s| f(&s.op));
-    let uses_depthwise = uses(&|o| matches!(o, Op::Conv { depthwise: true, .. }));
+    let uses_depthwise = uses(&|o| {
+        matches!(
+            o,
+            Op::Conv {
+                depthwise: true,
+                ..
+            }
+        )
+    });
     let uses_softmax = uses(&|o| matches!(o, Op::Softmax(_)));
 
     let mut s = String::new();
@@ -396,9 +439,18 @@ pub fn rust_source_planned(model: &Model<'_>, name: &str, goldens: Option<&Golde
             crc(model)
         ),
     );
-    wl(w, "//! microcontroller), every activation at its offset in the file's memory plan, and");
-    wl(w, "//! [`Network::infer`] calls the int8 kernels of `myelin-core` each node needs, so it");
-    wl(w, "//! gives the bits the host's `Model::infer_int8` gives (checked on the samples when");
+    wl(
+        w,
+        "//! microcontroller), every activation at its offset in the file's memory plan, and",
+    );
+    wl(
+        w,
+        "//! [`Network::infer`] calls the int8 kernels of `myelin-core` each node needs, so it",
+    );
+    wl(
+        w,
+        "//! gives the bits the host's `Model::infer_int8` gives (checked on the samples when",
+    );
     wl(w, "//! this file was generated).");
     wl(w, "//!");
     emit_layer_table(w, steps.iter().map(|s| &s.plan.layer));
@@ -419,21 +471,36 @@ pub fn rust_source_planned(model: &Model<'_>, name: &str, goldens: Option<&Golde
         wl(w, "use myelin_core::quant::softmax::{self, SoftmaxQ};");
     }
     wl(w, "");
-    wl(w, &format!("/// Input elements ({}).", shape(model.input_shape())));
+    wl(
+        w,
+        &format!("/// Input elements ({}).", shape(model.input_shape())),
+    );
     wl(w, &format!("pub const INPUT: usize = {in_len};"));
     wl(w, "/// Output elements.");
     wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
-    wl(w, "/// `i8` elements of the activation arena (the file's memory plan).");
-    wl(w, &format!("pub const ARENA: usize = {arena};"));
-    wl(w, "/// The largest sum of activations live at once: no plan's arena is smaller.");
     wl(
         w,
-        &format!("pub const ARENA_LOWER_BOUND: usize = {};", arena_lower_bound(model)),
+        "/// `i8` elements of the activation arena (the file's memory plan).",
+    );
+    wl(w, &format!("pub const ARENA: usize = {arena};"));
+    wl(
+        w,
+        "/// The largest sum of activations live at once: no plan's arena is smaller.",
+    );
+    wl(
+        w,
+        &format!(
+            "pub const ARENA_LOWER_BOUND: usize = {};",
+            arena_lower_bound(model)
+        ),
     );
     wl(w, "/// Multiply-accumulates per inference.");
     wl(w, &format!("pub const MACS: usize = {macs};"));
     wl(w, "/// Bytes of weights, biases and multipliers.");
-    wl(w, &format!("pub const WEIGHTS_BYTES: usize = {weights_bytes};"));
+    wl(
+        w,
+        &format!("pub const WEIGHTS_BYTES: usize = {weights_bytes};"),
+    );
     emit_io_quant(w, model)?;
     wl(w, "");
     emit_layer_types(
@@ -482,7 +549,11 @@ fn emit_network_type(w: &mut String, steps: &[Step<'_>]) -> Result<()> {
             Op::Conv { .. } => {
                 let d = l.tensor(0).map(|t| t.shape().to_vec()).unwrap_or_default();
                 let &[oc, ci, kh, kw] = d.as_slice() else {
-                    bail!("layer {}: weights of {} dimensions, not 4", l.index + 1, d.len());
+                    bail!(
+                        "layer {}: weights of {} dimensions, not 4",
+                        l.index + 1,
+                        d.len()
+                    );
                 };
                 format!("Conv8<{oc}, {ci}, {kh}, {kw}, {r}>")
             }
@@ -600,7 +671,10 @@ fn emit_infer(w: &mut String, steps: &[Step<'_>]) {
                 let reads = st.inputs.iter().any(|(l, _)| matches!(l, Loc::Arena(_)));
                 let parts = if reads { "(lo, h, hi)" } else { "(_, h, _)" };
                 wl(w, &format!("            const N: usize = {n};"));
-                wl(w, &format!("            let {parts} = around::<{at}, N>(a);"));
+                wl(
+                    w,
+                    &format!("            let {parts} = around::<{at}, N>(a);"),
+                );
                 "h"
             }
             _ => "y",
@@ -621,7 +695,10 @@ fn emit_infer(w: &mut String, steps: &[Step<'_>]) {
                     "dense"
                 }
             ),
-            Op::Conv { shape: c, depthwise } => format!(
+            Op::Conv {
+                shape: c,
+                depthwise,
+            } => format!(
                 "{}(\n                &self.{f}.view(),\n                &Conv2dShape {{ in_channels: {}, in_size: {:?}, out_channels: {}, kernel: {:?}, stride: {:?}, padding: {:?} }},\n                {x},\n                {dst},\n            )?;",
                 if depthwise {
                     "depthwise::depthwise_conv2d"
@@ -675,7 +752,10 @@ fn emit_infer(w: &mut String, steps: &[Step<'_>]) {
         if st.relu {
             wl(
                 w,
-                &format!("            int8::relu({dst}, {});", st.plan.output.zero_point),
+                &format!(
+                    "            int8::relu({dst}, {});",
+                    st.plan.output.zero_point
+                ),
             );
         }
         wl(w, "        }");

@@ -766,7 +766,13 @@ mod planned {
     #[test]
     fn kws_steps_equal_the_model_file() {
         let ops = steps_equal_the_file("mlperf-kws", 6);
-        assert!(ops.iter().any(|o| matches!(o, Op::Conv { depthwise: true, .. })));
+        assert!(ops.iter().any(|o| matches!(
+            o,
+            Op::Conv {
+                depthwise: true,
+                ..
+            }
+        )));
         assert!(ops.iter().any(|o| matches!(
             o,
             Op::Conv { depthwise: false, shape, .. } if shape.stride == [2, 2] && shape.kernel == [10, 4]
@@ -784,7 +790,10 @@ mod planned {
     #[test]
     fn ad01_steps_equal_the_model_file() {
         let ops = steps_equal_the_file("mlperf-ad01", 4);
-        assert!(ops.iter().all(|o| matches!(o, Op::Dense { .. } | Op::Alias | Op::Copy)));
+        assert!(
+            ops.iter()
+                .all(|o| matches!(o, Op::Dense { .. } | Op::Alias | Op::Copy))
+        );
     }
 
     /// Every integer token between `from` and the next `to`.
@@ -819,7 +828,14 @@ mod planned {
         }
         // The first convolution's weights, as emitted, are the file's.
         let l = m.layer(0).unwrap();
-        let w: Vec<i64> = l.tensor(0).unwrap().as_i8().unwrap().iter().map(|&v| v.into()).collect();
+        let w: Vec<i64> = l
+            .tensor(0)
+            .unwrap()
+            .as_i8()
+            .unwrap()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
         assert_eq!(ints(&src, "    l1: Conv8 {", "bias:"), w);
     }
 
@@ -827,7 +843,9 @@ mod planned {
     fn the_typed_graph_form_needs_a_memory_plan() {
         let (buf, at) = committed("mnist-cnn-int8");
         let m = Model::parse(&buf[at..]).unwrap();
-        let e = rust_source_planned(&m, "cnn", None).unwrap_err().to_string();
+        let e = rust_source_planned(&m, "cnn", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("memory plan"), "{e}");
     }
 }
