@@ -623,9 +623,8 @@ fn emit_arena_helpers(w: &mut String) {
 fn read_expr(loc: Loc, len: usize, out: Loc) -> String {
     match (loc, out) {
         (Loc::Input, _) => "x".into(),
-        (Loc::Arena(at), Loc::Arena(y)) => {
-            format!("input::<{at}, {len}, {y}, {}>(lo, hi)", "N")
-        }
+        // `N`: the output's length, a constant of the node's block.
+        (Loc::Arena(at), Loc::Arena(y)) => format!("input::<{at}, {len}, {y}, N>(lo, hi)"),
         (Loc::Arena(at), _) => format!("array::<{len}>(a, {at})"),
         (Loc::Output, _) => "y".into(),
     }
