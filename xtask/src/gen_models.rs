@@ -12,7 +12,10 @@
 //! The MLPerf Tiny models are imported instead (`myelin import` of the
 //! committed `.tflite` in `models/mlperf-tiny/`) and exported with the first
 //! golden inputs of `models/mlperf-tiny/goldens/` and their output codes,
-//! which the export checks against TFLite's.
+//! which the export checks against TFLite's; each also as a typed network
+//! over its memory plan (`myelin export --typed`: weights as statics, one
+//! core int8 kernel call per node), checked on the host against the model
+//! file's outputs.
 //!
 //! `--export` retrains nothing: it only exports the committed model files
 //! again (after a change to `myelin export`).
@@ -48,6 +51,9 @@ struct Spec {
     /// Module file under `firmware/models/src/` and the test images embedded
     /// in it with the host's outputs; `None` for a model only quantized.
     export: Option<(&'static str, usize)>,
+    /// Module file of the typed network over the file's memory plan
+    /// (`myelin export --typed`), with the same samples.
+    typed: Option<&'static str>,
 }
 
 const SPECS: [Spec; 9] = [
@@ -55,49 +61,58 @@ const SPECS: [Spec; 9] = [
         name: "mnist-mlp",
         source: Source::Train(&["--preset", "mnist-mlp"]),
         export: Some(("mnist_mlp_f32.rs", 500)),
+        typed: None,
     },
     Spec {
         name: "mnist-mlp-int8",
         source: Source::Int8Of("mnist-mlp"),
         export: Some(("mnist_mlp_int8.rs", 300)),
+        typed: None,
     },
     Spec {
         name: "mnist-cnn",
         source: Source::Train(&["--preset", "mnist-cnn", "--epochs", "3"]),
         export: None,
+        typed: None,
     },
     // 200 images keep the Cortex-M0 program within its 256 KiB of flash.
     Spec {
         name: "mnist-cnn-int8",
         source: Source::Int8Of("mnist-cnn"),
         export: Some(("mnist_cnn_int8.rs", 200)),
+        typed: None,
     },
     // A graph (residual joins): exported as its model file, parsed in place.
     Spec {
         name: "resnet8",
         source: Source::Train(&["--config", "examples/resnet8.toml"]),
         export: None,
+        typed: None,
     },
     Spec {
         name: "resnet8-int8",
         source: Source::Int8Of("resnet8"),
         export: Some(("resnet8_int8.rs", 20)),
+        typed: None,
     },
     // MLPerf Tiny: a few golden inputs each keep the QEMU runs short.
     Spec {
         name: "mlperf-ad01",
         source: Source::Import("ad01_int8"),
         export: Some(("mlperf_ad01.rs", 4)),
+        typed: Some("mlperf_ad01_typed.rs"),
     },
     Spec {
         name: "mlperf-kws",
         source: Source::Import("kws_ref_model"),
         export: Some(("mlperf_kws.rs", 4)),
+        typed: Some("mlperf_kws_typed.rs"),
     },
     Spec {
         name: "mlperf-resnet",
         source: Source::Import("pretrainedResnet_quant"),
         export: Some(("mlperf_resnet.rs", 4)),
+        typed: Some("mlperf_resnet_typed.rs"),
     },
 ];
 
@@ -125,24 +140,51 @@ fn myelin(args: &[&str]) -> Result<()> {
     )
 }
 
-fn export(spec: &Spec, samples: usize, model: &Path, out: &Path) -> Result<()> {
+/// `myelin export --rust` of `model` into `out` (`typed`: the typed network
+/// over the file's memory plan, named `NAME-typed`).
+fn export(spec: &Spec, samples: usize, model: &Path, out: &Path, typed: bool) -> Result<()> {
     let samples = samples.to_string();
+    let name = if typed {
+        format!("{}-typed", spec.name)
+    } else {
+        spec.name.to_string()
+    };
     let (from, dir) = match spec.source {
         Source::Import(stem) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
         _ => ("--samples-from", root().join("data/mnist")),
     };
-    myelin(&[
+    let (model, out, dir) = (
+        model.to_string_lossy(),
+        out.to_string_lossy(),
+        dir.to_string_lossy(),
+    );
+    let mut args = vec![
         "export",
-        &model.to_string_lossy(),
+        &model,
         "--rust",
-        &out.to_string_lossy(),
+        &out,
         "--name",
-        spec.name,
+        &name,
         from,
-        &dir.to_string_lossy(),
+        &dir,
         "--samples",
         &samples,
-    ])
+    ];
+    if typed {
+        args.push("--typed");
+    }
+    myelin(&args)
+}
+
+/// The module files of `spec` under `firmware/models/src/`, each with its
+/// sample count and whether it is the typed form.
+fn modules(spec: &Spec) -> Vec<(&'static str, usize, bool)> {
+    let Some((module, samples)) = spec.export else {
+        return Vec::new();
+    };
+    let mut m = vec![(module, samples, false)];
+    m.extend(spec.typed.map(|t| (t, samples, true)));
+    m
 }
 
 /// `myelin import` of `models/mlperf-tiny/STEM.tflite` into `out`.
@@ -212,15 +254,14 @@ pub fn run(args: &[String]) -> Result<()> {
                     stale.push(spec.name);
                 }
             }
-            let Some((module, samples)) = spec.export else {
-                continue;
-            };
-            let module = models_dir().join("src").join(module);
-            let fresh = work.join(module.file_name().unwrap_or_default());
-            export(spec, samples, &committed_model, &fresh)?;
-            let what = format!("`myelin export` of {}", committed_model.display());
-            if !same(&fresh, &module, &what)? {
-                stale.push(spec.name);
+            for (module, samples, typed) in modules(spec) {
+                let module = models_dir().join("src").join(module);
+                let fresh = work.join(module.file_name().unwrap_or_default());
+                export(spec, samples, &committed_model, &fresh, typed)?;
+                let what = format!("`myelin export` of {}", committed_model.display());
+                if !same(&fresh, &module, &what)? {
+                    stale.push(spec.name);
+                }
             }
             continue;
         }
@@ -263,12 +304,13 @@ pub fn run(args: &[String]) -> Result<()> {
                 ])?;
             }
         }
-        if let Some((module, samples)) = spec.export {
+        for (module, samples, typed) in modules(spec) {
             export(
                 spec,
                 samples,
                 &committed_model,
                 &models_dir().join("src").join(module),
+                typed,
             )?;
         }
     }

@@ -108,3 +108,86 @@ mlperf_program!(
     mlperf_resnet,
     "mlperf-resnet"
 );
+
+/// A program running one typed MLPerf Tiny module (`myelin export --typed`:
+/// weights as statics, activations at the file's planned offsets, one
+/// kernel call per node) on its golden samples, bit for bit. No parser and
+/// no node dispatch are linked: the code figure is the kernels it calls.
+#[cfg(any(
+    feature = "mlperf-ad01-typed",
+    feature = "mlperf-kws-typed",
+    feature = "mlperf-resnet-typed"
+))]
+macro_rules! mlperf_typed_program {
+    ($(#[$doc:meta])* $name:ident, $module:ident, $model:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> ! {
+            use core::mem::size_of_val;
+            use myelin_fw_models::$module::{self as m, samples, NETWORK};
+            use $crate::{Checks, measure};
+            measure::paint_stack();
+            let mut t = Checks::new();
+            let mut scratch = m::Scratch::ZERO;
+            let mut y = [0i8; m::OUTPUT];
+            let x0 = core::hint::black_box(&samples::INPUTS[0]);
+            let ran = measure::instructions(|| NETWORK.infer(x0, &mut y, &mut scratch));
+            let stack = measure::peak_stack();
+            measure::ArenaReport {
+                model: $model,
+                dtype: "int8",
+                macs: m::MACS as u32,
+                weights_bytes: m::WEIGHTS_BYTES as u32,
+                data_bytes: (size_of_val(&samples::INPUTS) + size_of_val(&samples::OUTPUTS)) as u32,
+                stack_bytes: stack,
+                arena_bytes: size_of_val(&scratch) as u32,
+                arena_lower_bound: m::ARENA_LOWER_BOUND as u32,
+            }
+            .log();
+            t.record(ran.is_ok(), "measured inference ran");
+            let mut same = 0;
+            for (i, (x, want)) in samples::INPUTS.iter().zip(&samples::OUTPUTS).enumerate() {
+                match NETWORK.infer(x, &mut y, &mut scratch) {
+                    Ok(()) if &y == want => same += 1,
+                    Ok(()) => {
+                        let differ = y.iter().zip(want).filter(|(a, b)| a != b).count();
+                        defmt::error!("sample {}: {} of {} output codes differ", i, differ, want.len());
+                    }
+                    Err(e) => defmt::error!("sample {}: {}", i, e),
+                }
+            }
+            defmt::info!(
+                "{=str} int8: output codes bit-exact on {}/{} golden inputs",
+                $model,
+                same,
+                samples::COUNT
+            );
+            t.record(samples::COUNT > 0, "samples ran");
+            t.record(same == samples::COUNT, "every output code == TFLite's, bit for bit");
+            t.finish()
+        }
+    };
+}
+
+#[cfg(feature = "mlperf-ad01-typed")]
+mlperf_typed_program!(
+    /// The model of `ad01` as a typed network over its memory plan.
+    ad01_typed,
+    mlperf_ad01_typed,
+    "mlperf-ad01-typed"
+);
+
+#[cfg(feature = "mlperf-kws-typed")]
+mlperf_typed_program!(
+    /// The model of `kws` as a typed network over its memory plan.
+    kws_typed,
+    mlperf_kws_typed,
+    "mlperf-kws-typed"
+);
+
+#[cfg(feature = "mlperf-resnet-typed")]
+mlperf_typed_program!(
+    /// The model of `resnet` as a typed network over its memory plan.
+    resnet_typed,
+    mlperf_resnet_typed,
+    "mlperf-resnet-typed"
+);

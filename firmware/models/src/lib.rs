@@ -7,7 +7,9 @@
 //! `static` arrays (or the model file), the network as a value with `infer`,
 //! and `samples`: MNIST test images with the outputs and classes the host
 //! computed for them, or (MLPerf Tiny) golden input codes with their output
-//! codes.
+//! codes. The MLPerf Tiny models come twice: as their model file, parsed in
+//! place (`mlperf_kws`), and as a typed network over the file's memory plan
+//! (`mlperf_kws_typed`), which links only the kernels its nodes call.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -29,6 +31,15 @@ pub mod mlperf_kws;
 #[cfg(feature = "mlperf-resnet")]
 #[rustfmt::skip]
 pub mod mlperf_resnet;
+#[cfg(feature = "mlperf-ad01-typed")]
+#[rustfmt::skip]
+pub mod mlperf_ad01_typed;
+#[cfg(feature = "mlperf-kws-typed")]
+#[rustfmt::skip]
+pub mod mlperf_kws_typed;
+#[cfg(feature = "mlperf-resnet-typed")]
+#[rustfmt::skip]
+pub mod mlperf_resnet_typed;
 #[cfg(feature = "mnist-mlp-int8")]
 #[rustfmt::skip]
 pub mod mnist_mlp_int8;

@@ -13,15 +13,15 @@ use super::source::{
 };
 
 /// One layer as the generated code sees it.
-struct Plan<'a> {
-    layer: LayerView<'a>,
+pub(super) struct Plan<'a> {
+    pub layer: LayerView<'a>,
     /// Field name of a layer with weights (`l1`, `l2`, ...).
-    field: Option<String>,
-    out_len: usize,
-    output: OutputQuant,
-    input_zp: i8,
+    pub field: Option<String>,
+    pub out_len: usize,
+    pub output: OutputQuant,
+    pub input_zp: i8,
     /// A dense layer emitted in the packed layout of `myelin_core::quant::packed`.
-    packed: bool,
+    pub packed: bool,
 }
 
 fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
@@ -106,7 +106,7 @@ fn plan<'a>(model: &Model<'a>) -> Result<Vec<Plan<'a>>> {
     Ok(plans)
 }
 
-fn output_quant(o: OutputQuant) -> String {
+pub(super) fn output_quant(o: OutputQuant) -> String {
     format!(
         "OutputQuant {{ zero_point: {}, min: {}, max: {} }}",
         o.zero_point, o.min, o.max
@@ -226,63 +226,7 @@ pub fn rust_source_int8(
     emit_io_quant(w, model)?;
     wl(w, "");
 
-    if uses(LayerKind::Dense) {
-        wl(
-            w,
-            "/// An int8 dense layer with its tensors inline, typed by its shape (`R`: 1 or `OUT` multipliers).",
-        );
-        wl(w, "#[derive(Debug, Clone, Copy, PartialEq, Eq)]");
-        wl(
-            w,
-            "pub struct Dense8<const IN: usize, const OUT: usize, const R: usize> {",
-        );
-        wl(w, "    /// Weights, one row per output, symmetric per row.");
-        wl(w, "    pub weights: [[i8; IN]; OUT],");
-        emit_quant_fields(w, "OUT");
-        wl(
-            w,
-            "impl<const IN: usize, const OUT: usize, const R: usize> Dense8<IN, OUT, R> {",
-        );
-        wl(w, "    /// The layer as the core's int8 kernels take it.");
-        wl(w, "    pub fn view(&self) -> DenseQ<'_> {");
-        wl(w, "        DenseQ {");
-        wl(w, "            weights: self.weights.as_flattened(),");
-        emit_view_quant(w);
-    }
-    if packs {
-        emit_packed_type(w);
-    }
-    if uses(LayerKind::Conv2d) {
-        wl(
-            w,
-            "/// An int8 2-D convolution with its tensors inline, typed by its shape (`R`: 1 or `OC` multipliers).",
-        );
-        wl(w, "#[derive(Debug, Clone, Copy, PartialEq, Eq)]");
-        wl(
-            w,
-            "pub struct Conv8<const OC: usize, const C: usize, const KH: usize, const KW: usize, const R: usize> {",
-        );
-        wl(
-            w,
-            "    /// Kernels, `OC x C x KH x KW`, symmetric per output channel.",
-        );
-        wl(w, "    pub weights: [[[[i8; KW]; KH]; C]; OC],");
-        emit_quant_fields(w, "OC");
-        wl(
-            w,
-            "impl<const OC: usize, const C: usize, const KH: usize, const KW: usize, const R: usize>",
-        );
-        wl(w, "    Conv8<OC, C, KH, KW, R>");
-        wl(w, "{");
-        wl(w, "    /// The layer as the core's int8 kernels take it.");
-        wl(w, "    pub fn view(&self) -> ConvQ<'_> {");
-        wl(w, "        ConvQ {");
-        wl(
-            w,
-            "            weights: self.weights.as_flattened().as_flattened().as_flattened(),",
-        );
-        emit_view_quant(w);
-    }
+    emit_layer_types(w, uses(LayerKind::Dense), packs, uses(LayerKind::Conv2d));
 
     // The network type.
     wl(w, "/// The network: one field per layer with weights.");
@@ -434,6 +378,67 @@ pub fn rust_source_int8(
         super::source::emit_samples(w, smp, in_len, out_len)?;
     }
     Ok(s)
+}
+
+/// The layer types a module uses: `Dense8`, `DensePacked8`, `Conv8`.
+pub(super) fn emit_layer_types(w: &mut String, dense: bool, packs: bool, conv: bool) {
+    if dense {
+        wl(
+            w,
+            "/// An int8 dense layer with its tensors inline, typed by its shape (`R`: 1 or `OUT` multipliers).",
+        );
+        wl(w, "#[derive(Debug, Clone, Copy, PartialEq, Eq)]");
+        wl(
+            w,
+            "pub struct Dense8<const IN: usize, const OUT: usize, const R: usize> {",
+        );
+        wl(w, "    /// Weights, one row per output, symmetric per row.");
+        wl(w, "    pub weights: [[i8; IN]; OUT],");
+        emit_quant_fields(w, "OUT");
+        wl(
+            w,
+            "impl<const IN: usize, const OUT: usize, const R: usize> Dense8<IN, OUT, R> {",
+        );
+        wl(w, "    /// The layer as the core's int8 kernels take it.");
+        wl(w, "    pub fn view(&self) -> DenseQ<'_> {");
+        wl(w, "        DenseQ {");
+        wl(w, "            weights: self.weights.as_flattened(),");
+        emit_view_quant(w);
+    }
+    if packs {
+        emit_packed_type(w);
+    }
+    if conv {
+        wl(
+            w,
+            "/// An int8 2-D convolution with its tensors inline, typed by its shape (`R`: 1 or `OC` multipliers).",
+        );
+        wl(w, "#[derive(Debug, Clone, Copy, PartialEq, Eq)]");
+        wl(
+            w,
+            "pub struct Conv8<const OC: usize, const C: usize, const KH: usize, const KW: usize, const R: usize> {",
+        );
+        wl(
+            w,
+            "    /// Kernels, `OC x C x KH x KW`, symmetric per output channel.",
+        );
+        wl(w, "    pub weights: [[[[i8; KW]; KH]; C]; OC],");
+        emit_quant_fields(w, "OC");
+        wl(
+            w,
+            "impl<const OC: usize, const C: usize, const KH: usize, const KW: usize, const R: usize>",
+        );
+        wl(w, "    Conv8<OC, C, KH, KW, R>");
+        wl(w, "{");
+        wl(w, "    /// The layer as the core's int8 kernels take it.");
+        wl(w, "    pub fn view(&self) -> ConvQ<'_> {");
+        wl(w, "        ConvQ {");
+        wl(
+            w,
+            "            weights: self.weights.as_flattened().as_flattened().as_flattened(),",
+        );
+        emit_view_quant(w);
+    }
 }
 
 /// `INPUT_SCALE`, `INPUT_ZERO_POINT`, `OUTPUT_SCALE`, `OUTPUT_ZERO_POINT`
@@ -678,7 +683,7 @@ fn emit_packed_weights(
     Ok(())
 }
 
-fn emit_weights(w: &mut String, field: &str, p: &Plan<'_>) -> Result<()> {
+pub(super) fn emit_weights(w: &mut String, field: &str, p: &Plan<'_>) -> Result<()> {
     let l = &p.layer;
     let (Some(wt), Some(bt), Some(rt)) = (l.tensor(0), l.tensor(1), l.tensor(2)) else {
         bail!(

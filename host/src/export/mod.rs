@@ -38,6 +38,7 @@ pub mod c_source;
 mod file_form;
 mod goldens;
 mod int8;
+mod planned;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -81,6 +82,11 @@ pub struct ExportArgs {
     /// (`inputs.npy`, `outputs.npy`: int8 codes), checked against the host.
     #[arg(long, value_name = "DIR", requires = "samples")]
     pub goldens: Option<PathBuf>,
+    /// int8 model with a memory plan: emit the typed network over the plan
+    /// (weights as statics, one call of the core's int8 kernel per node)
+    /// instead of the model file, also for graphs and with `--goldens`.
+    #[arg(long, conflicts_with = "samples_from")]
+    pub typed: bool,
     /// Number of test samples to embed.
     #[arg(long, value_name = "N")]
     pub samples: Option<usize>,
@@ -116,8 +122,13 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let text = match (&a.goldens, a.samples) {
         (Some(dir), Some(n)) => {
             let g = load_goldens(dir, &model, n).with_context(|| format!("{}", dir.display()))?;
-            file_form::rust_source_file(&model, &name, None, Some(&g))
+            if a.typed {
+                planned::rust_source_planned(&model, &name, Some(&g))
+            } else {
+                file_form::rust_source_file(&model, &name, None, Some(&g))
+            }
         }
+        _ if a.typed => planned::rust_source_planned(&model, &name, None),
         _ => rust_source(&model, &name, samples.as_ref()),
     }
     .with_context(|| format!("{}", a.model.display()))?;

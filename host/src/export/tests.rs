@@ -710,3 +710,142 @@ fn a_graph_is_emitted_as_its_model_file() {
     let src = rust_source(&Model::parse(&chain).unwrap(), "mlp", None).unwrap();
     assert!(!src.contains("pub static FILE"));
 }
+
+mod planned {
+    use super::super::planned::{Op, run_steps, rust_source_planned, steps};
+    use myelin_core::model::Model;
+
+    /// A committed firmware model file, 16-byte aligned.
+    fn committed(name: &str) -> (Vec<u8>, usize) {
+        let path = format!(
+            "{}/../firmware/models/data/{name}.myl",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        super::super::aligned(&std::fs::read(&path).unwrap())
+    }
+
+    /// Input codes: all -128, all 127, then pseudo-random ones.
+    fn inputs(len: usize, n: usize) -> Vec<Vec<i8>> {
+        let mut state = 0x2545_f491u32;
+        let mut v = vec![vec![-128i8; len], vec![127i8; len]];
+        for _ in 2..n {
+            v.push(
+                (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 17;
+                        state ^= state << 5;
+                        state as i8
+                    })
+                    .collect(),
+            );
+        }
+        v
+    }
+
+    /// The typed steps of `name` give `Model::infer_int8`'s codes; returns
+    /// the steps' kernels for the caller to check what was covered.
+    fn steps_equal_the_file(name: &str, samples: usize) -> Vec<Op> {
+        let (buf, at) = committed(name);
+        let m = Model::parse(&buf[at..]).unwrap();
+        let st = steps(&m).unwrap();
+        let arena = m.planned_arena().unwrap();
+        let need = myelin_core::model::int8_scratch_len(&m);
+        let (mut act, mut cell) = (vec![0i8; need.act], vec![0i16; need.cell]);
+        let mut distinct = std::collections::BTreeSet::new();
+        for (i, x) in inputs(m.input_len(), samples).iter().enumerate() {
+            let want = m.infer_int8(x, &mut act, &mut cell).unwrap().to_vec();
+            let got = run_steps(&st, arena, x, m.output_len()).unwrap();
+            assert_eq!(got, want, "{name}: sample {i}");
+            distinct.insert(want);
+        }
+        assert!(distinct.len() > 1, "{name}: every sample gave one output");
+        st.iter().map(|s| s.op).collect()
+    }
+
+    #[test]
+    fn kws_steps_equal_the_model_file() {
+        let ops = steps_equal_the_file("mlperf-kws", 6);
+        assert!(ops.iter().any(|o| matches!(
+            o,
+            Op::Conv {
+                depthwise: true,
+                ..
+            }
+        )));
+        assert!(ops.iter().any(|o| matches!(
+            o,
+            Op::Conv { depthwise: false, shape, .. } if shape.stride == [2, 2] && shape.kernel == [10, 4]
+        )));
+        assert!(ops.iter().any(|o| matches!(o, Op::Softmax(_))));
+        assert!(ops.iter().any(|o| matches!(o, Op::Alias)));
+    }
+
+    #[test]
+    fn resnet_steps_equal_the_model_file() {
+        let ops = steps_equal_the_file("mlperf-resnet", 3);
+        assert_eq!(ops.iter().filter(|o| matches!(o, Op::Add(_))).count(), 3);
+    }
+
+    #[test]
+    fn ad01_steps_equal_the_model_file() {
+        let ops = steps_equal_the_file("mlperf-ad01", 4);
+        assert!(
+            ops.iter()
+                .all(|o| matches!(o, Op::Dense { .. } | Op::Alias | Op::Copy))
+        );
+    }
+
+    /// Every integer token between `from` and the next `to`.
+    fn ints(text: &str, from: &str, to: &str) -> Vec<i64> {
+        let start = text.find(from).unwrap() + from.len();
+        let end = start + text[start..].find(to).unwrap();
+        text[start..end]
+            .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .filter_map(|t| t.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn kws_source_calls_each_nodes_kernel() {
+        let (buf, at) = committed("mlperf-kws");
+        let m = Model::parse(&buf[at..]).unwrap();
+        let src = rust_source_planned(&m, "kws", None).unwrap();
+        for want in [
+            "pub const ARENA: usize = 16000;",
+            "pub l1: Conv8<64, 1, 10, 4, 64>,",
+            "pub l2: Conv8<64, 1, 3, 3, 64>,",
+            "pub l10: Dense8<64, 12, 12>,",
+            "kernel: [10, 4], stride: [2, 2], padding: [4, 5, 1, 1]",
+            "depthwise::depthwise_conv2d(",
+            "int8::dense_single_rounding(&self.l10.view(), input::<8000, 64, 0, N>(lo, hi), h)?;",
+            "softmax::softmax(&SoftmaxQ {",
+        ] {
+            assert!(src.contains(want), "missing `{want}`");
+        }
+        for absent in ["Model::parse", "pub static FILE", "infer_int8("] {
+            assert!(!src.contains(absent), "`{absent}` in the typed form");
+        }
+        // The first convolution's weights, as emitted, are the file's.
+        let l = m.layer(0).unwrap();
+        let w: Vec<i64> = l
+            .tensor(0)
+            .unwrap()
+            .as_i8()
+            .unwrap()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        assert_eq!(ints(&src, "    l1: Conv8 {", "bias:"), w);
+    }
+
+    #[test]
+    fn the_typed_graph_form_needs_a_memory_plan() {
+        let (buf, at) = committed("mnist-cnn-int8");
+        let m = Model::parse(&buf[at..]).unwrap();
+        let e = rust_source_planned(&m, "cnn", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("memory plan"), "{e}");
+    }
+}
