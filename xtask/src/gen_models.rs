@@ -12,7 +12,9 @@
 //! The MLPerf Tiny models are imported instead (`myelin import` of the
 //! committed `.tflite` in `models/mlperf-tiny/`) and exported with the first
 //! golden inputs of `models/mlperf-tiny/goldens/` and their output codes,
-//! which the export checks against TFLite's.
+//! which the export checks against TFLite's. KWS is imported a second time
+//! with the smallest memory plan (`myelin import --plan smallest`) for the
+//! Cortex-M0.
 //!
 //! `--export` retrains nothing: it only exports the committed model files
 //! again (after a change to `myelin export`).
@@ -37,6 +39,20 @@ enum Source {
     /// `myelin import` of `models/mlperf-tiny/STEM.tflite`; its samples come
     /// from `models/mlperf-tiny/goldens/STEM/`.
     Import(&'static str),
+    /// [`Source::Import`] with the smallest memory plan (`--plan smallest`:
+    /// nodes written over their input), for boards short of RAM.
+    ImportSmallest(&'static str),
+}
+
+impl Source {
+    /// The `.tflite` stem and `myelin import` plan of an imported model.
+    fn imported(&self) -> Option<(&'static str, &'static str)> {
+        match *self {
+            Source::Import(stem) => Some((stem, "free")),
+            Source::ImportSmallest(stem) => Some((stem, "smallest")),
+            _ => None,
+        }
+    }
 }
 
 /// One model the firmware runs (or one the others are made from).
@@ -50,7 +66,7 @@ struct Spec {
     export: Option<(&'static str, usize)>,
 }
 
-const SPECS: [Spec; 9] = [
+const SPECS: [Spec; 10] = [
     Spec {
         name: "mnist-mlp",
         source: Source::Train(&["--preset", "mnist-mlp"]),
@@ -99,6 +115,12 @@ const SPECS: [Spec; 9] = [
         source: Source::Import("pretrainedResnet_quant"),
         export: Some(("mlperf_resnet.rs", 4)),
     },
+    // KWS planned in place for the Cortex-M0's 16 KiB of RAM.
+    Spec {
+        name: "mlperf-kws-small",
+        source: Source::ImportSmallest("kws_ref_model"),
+        export: Some(("mlperf_kws_small.rs", 4)),
+    },
 ];
 
 fn mlperf_dir() -> PathBuf {
@@ -127,9 +149,9 @@ fn myelin(args: &[&str]) -> Result<()> {
 
 fn export(spec: &Spec, samples: usize, model: &Path, out: &Path) -> Result<()> {
     let samples = samples.to_string();
-    let (from, dir) = match spec.source {
-        Source::Import(stem) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
-        _ => ("--samples-from", root().join("data/mnist")),
+    let (from, dir) = match spec.source.imported() {
+        Some((stem, _)) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
+        None => ("--samples-from", root().join("data/mnist")),
     };
     myelin(&[
         "export",
@@ -145,14 +167,17 @@ fn export(spec: &Spec, samples: usize, model: &Path, out: &Path) -> Result<()> {
     ])
 }
 
-/// `myelin import` of `models/mlperf-tiny/STEM.tflite` into `out`.
-fn import(stem: &str, out: &Path) -> Result<()> {
+/// `myelin import` of `models/mlperf-tiny/STEM.tflite` into `out` with
+/// memory plan `plan`.
+fn import((stem, plan): (&str, &str), out: &Path) -> Result<()> {
     let tflite = mlperf_dir().join(format!("{stem}.tflite"));
     myelin(&[
         "import",
         &tflite.to_string_lossy(),
         "--out",
         &out.to_string_lossy(),
+        "--plan",
+        plan,
     ])
 }
 
@@ -201,13 +226,13 @@ pub fn run(args: &[String]) -> Result<()> {
     for spec in selected {
         let committed_model = data.join(format!("{}.myl", spec.name));
         if check {
-            if let Source::Import(stem) = spec.source {
+            if let Some(imported) = spec.source.imported() {
                 let fresh = work.join(format!("{}.myl", spec.name));
-                import(stem, &fresh)?;
+                import(imported, &fresh)?;
                 if !same(
                     &fresh,
                     &committed_model,
-                    &format!("`myelin import` of {stem}.tflite"),
+                    &format!("`myelin import` of {}.tflite", imported.0),
                 )? {
                     stale.push(spec.name);
                 }
@@ -245,7 +270,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 std::fs::copy(&trained, &committed_model)
                     .with_context(|| format!("copying to {}", committed_model.display()))?;
             }
-            Source::Import(stem) => import(stem, &committed_model)?,
+            Source::Import(_) | Source::ImportSmallest(_) => {
+                import(spec.source.imported().unwrap_or_default(), &committed_model)?;
+            }
             Source::Int8Of(from) => {
                 let from = data.join(format!("{from}.myl"));
                 myelin(&[
