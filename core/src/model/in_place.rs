@@ -29,6 +29,7 @@ const SHORT_SCRATCH: Error = Error::Unsupported {
 /// the bytes of both (starting at their shared offset), `other` reads the
 /// node's other input, if any; `scratch` holds the node's
 /// [`plan::overwrite_scratch`] elements.
+#[inline(never)]
 pub(super) fn run<'v>(
     model: &Model<'_>,
     l: &LayerView<'_>,

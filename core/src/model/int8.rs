@@ -208,42 +208,64 @@ impl Model<'_> {
         let any_in_place = self.planned_in_place_scratch() > 0;
         for l in self.layers() {
             let out = slot(l.index + 1)?;
-            let over = if any_in_place || l.kind == LayerKind::Reshape {
-                l.inputs().iter().copied().find(|&u| {
+            if l.kind == LayerKind::Reshape && l.inputs().len() == 1 && slot(l.inputs()[0])? == out
+            {
+                continue;
+            }
+            let over = match any_in_place {
+                true => l.inputs().iter().copied().find(|&u| {
                     self.value_offset(u) == Some(out.start)
                         && !out.is_empty()
                         && self.value_len(u).is_some_and(|n| n > 0)
-                })
-            } else {
-                None
+                }),
+                false => None,
             };
-            // An input under the output widens the bytes the node writes.
-            let bytes = match over {
-                Some(u) => out.start..out.end.max(slot(u)?.end),
-                None => out.clone(),
-            };
-            let (lo, rest) = buf.split_at_mut(bytes.start);
-            let (y, hi) = rest.split_at_mut(bytes.len());
-            let value = |r: usize| -> Result<&[i8], Error> {
-                let s = slot(r)?;
-                if s.end <= bytes.start {
-                    lo.get(s).ok_or(UNPLANNED)
-                } else if s.start >= bytes.end {
-                    hi.get(s.start - bytes.end..s.end - bytes.end)
-                        .ok_or(UNPLANNED)
-                } else {
-                    Err(Error::Unsupported {
-                        what: "memory plan writes a node's output over an input it cannot",
-                    })
-                }
-            };
-            match over {
-                Some(u) => in_place::run(self, &l, u, y, value, extra, cell)?,
-                None => node(self, &l, value, y, extra, cell)?,
+            if let Some(u) = over {
+                // The bytes of the output and of the input under it.
+                let bytes = out.start..out.end.max(slot(u)?.end);
+                let (lo, y, hi) = around(buf, &bytes);
+                let value = |r: usize| outside(lo, hi, &bytes, slot(r)?);
+                in_place::run(self, &l, u, y, value, extra, cell)?;
+                continue;
             }
+            let (lo, y, hi) = around(buf, &out);
+            let value = |r: usize| outside(lo, hi, &out, slot(r)?);
+            node(self, &l, value, y, extra, cell)?;
         }
         let last = slot(self.layer_count())?;
         Ok(&buf[last])
+    }
+}
+
+/// `buf` split before, at and after the bytes `at`.
+fn around<'b>(
+    buf: &'b mut [i8],
+    at: &core::ops::Range<usize>,
+) -> (&'b [i8], &'b mut [i8], &'b [i8]) {
+    let (lo, rest) = buf.split_at_mut(at.start);
+    let (y, hi) = rest.split_at_mut(at.len());
+    (lo, y, hi)
+}
+
+/// The bytes `s` of the arena [`around`] split into `lo`, `at` and `hi`:
+/// an error where they reach into `at` (the bytes being written).
+fn outside<'b>(
+    lo: &'b [i8],
+    hi: &'b [i8],
+    at: &core::ops::Range<usize>,
+    s: core::ops::Range<usize>,
+) -> Result<&'b [i8], Error> {
+    const UNPLANNED: Error = Error::Unsupported {
+        what: "memory plan without an offset for a value",
+    };
+    if s.end <= at.start {
+        lo.get(s).ok_or(UNPLANNED)
+    } else if s.start >= at.end {
+        hi.get(s.start - at.end..s.end - at.end).ok_or(UNPLANNED)
+    } else {
+        Err(Error::Unsupported {
+            what: "memory plan writes a node's output over an input it cannot",
+        })
     }
 }
 
@@ -332,6 +354,7 @@ pub(super) fn second_input_quant(
 
 /// The parameters and shape of int8 conv2d node `l`, and whether it is
 /// depthwise (groups are 1 or the input channels: checked by `ConvGeom`).
+#[inline(always)]
 pub(super) fn conv_parts<'a>(l: &LayerView<'a>) -> Result<(ConvQ<'a>, Conv2dShape, bool), Error> {
     let q = l.quant.ok_or(Error::Unsupported {
         what: "int8 layer without quantization",
