@@ -207,10 +207,10 @@ fn conv(
         params[i] = v as u32;
     }
     let per = if depthwise { 1 } else { c };
-    let requants = if bits.next() % 4 == 0 { 1 } else { oc };
+    let requants = if bits.next().is_multiple_of(4) { 1 } else { oc };
     Some(QLayer {
         kind: LayerKind::Conv2d,
-        activation: if bits.next() % 2 == 0 {
+        activation: if bits.next().is_multiple_of(2) {
             Activation::Relu
         } else {
             Activation::Identity
@@ -293,7 +293,7 @@ fn random_net(bits: &mut Bits) -> QuantizedNet {
                 let Some(other) = (0..v).rev().find(|&r| shapes[r] == shape) else {
                     continue;
                 };
-                let (a, b) = if bits.next() % 2 == 0 {
+                let (a, b) = if bits.next().is_multiple_of(2) {
                     (v, other)
                 } else {
                     (other, v)
