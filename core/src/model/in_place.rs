@@ -1,15 +1,19 @@
 //! Running an int8 node whose memory plan puts its output over one of its
-//! inputs (same offset; [`plan::overwrite_scratch`] says which nodes may):
-//! the node's own kernels on small pieces, each piece of the input copied
-//! into a scratch before the output covers it.
+//! inputs (same offset; [`overwrite_scratch`] says which nodes may): the
+//! node's own kernels on small pieces, each piece of the input copied into a
+//! scratch before the output covers it.
 //!
 //! - depthwise convolution: channel by channel, the input plane copied, then
 //!   the kernel on that one channel writes the output plane (output plane
 //!   `c` ends where input plane `c` ends or before);
-//! - 1x1 convolution: [`plan::POINTWISE_BLOCK`] positions at a time, every
-//!   channel of them gathered, the kernel on a `[C, 1, B]` input into a
-//!   `[OC, 1, B]` block, scattered back to the same positions;
-//! - elementwise nodes: [`plan::ELEMENTWISE_BLOCK`] elements at a time.
+//! - 1x1 convolution: [`POINTWISE_BLOCK`] positions at a time, every channel
+//!   of them gathered, the kernel on a `[C, 1, B]` input into a `[OC, 1, B]`
+//!   block, scattered back to the same positions;
+//! - elementwise nodes: [`ELEMENTWISE_BLOCK`] elements at a time.
+//!
+//! [`overwrite_scratch`]: super::plan::overwrite_scratch
+//! [`POINTWISE_BLOCK`]: super::plan::POINTWISE_BLOCK
+//! [`ELEMENTWISE_BLOCK`]: super::plan::ELEMENTWISE_BLOCK
 //!
 //! Each output element is the same integer the whole-tensor kernel computes
 //! (the kernels treat channels, positions and elements independently).
@@ -28,7 +32,7 @@ const SHORT_SCRATCH: Error = Error::Unsupported {
 /// Node `l` of `model` with its output over its input `u`: `region` holds
 /// the bytes of both (starting at their shared offset), `other` reads the
 /// node's other input, if any; `scratch` holds the node's
-/// [`plan::overwrite_scratch`] elements.
+/// [`super::plan::overwrite_scratch`] elements.
 #[inline(never)]
 pub(super) fn run<'v>(
     model: &Model<'_>,
