@@ -1,10 +1,13 @@
 //! The static memory planner (`model::plan`) on random schedules: no two
 //! values live at once share a byte (unless one may write over the other at
 //! the same offset), every value lies inside the arena, the arena is never
-//! below the lower bound without aliasing and never above the sum of all
-//! values; and `check` accepts exactly such plans.
+//! below the lower bound without aliasing (nor below the in-place bound with
+//! it) and never above the sum of all values; a free plan shares bytes only
+//! where that costs nothing; and `check` accepts exactly such plans.
 
-use myelin_core::model::plan::{Lifetime, Schedule, check, lower_bound, plan};
+use myelin_core::model::plan::{
+    Lifetime, Placement, Schedule, check, in_place_bound, lower_bound, plan, plan_for,
+};
 use proptest::prelude::*;
 
 /// A random DAG: value `v > 0` is written at step `v` from `reads[v]`.
@@ -14,6 +17,8 @@ struct Dag {
     reads: Vec<Vec<usize>>,
     /// Values that may be written over their only input.
     in_place: Vec<bool>,
+    /// Of those, the ones whose write costs nothing.
+    free: Vec<bool>,
 }
 
 impl Dag {
@@ -45,6 +50,10 @@ impl Schedule for Dag {
     fn may_alias(&self, u: usize, v: usize) -> bool {
         self.in_place[v] && self.reads[v] == [u] && self.death(u) == v
     }
+
+    fn free_alias(&self, u: usize, v: usize) -> bool {
+        self.may_alias(u, v) && self.free[v]
+    }
 }
 
 fn dag() -> impl Strategy<Value = Dag> {
@@ -54,9 +63,10 @@ fn dag() -> impl Strategy<Value = Dag> {
                 proptest::collection::vec(0usize..200, n),
                 proptest::collection::vec((any::<u32>(), any::<u32>(), any::<bool>()), n),
                 proptest::collection::vec(any::<bool>(), n),
+                proptest::collection::vec(any::<bool>(), n),
             )
         })
-        .prop_map(|(lens, picks, in_place)| {
+        .prop_map(|(lens, picks, in_place, free)| {
             let reads = picks
                 .iter()
                 .enumerate()
@@ -73,12 +83,23 @@ fn dag() -> impl Strategy<Value = Dag> {
                 lens,
                 reads,
                 in_place,
+                free,
             }
         })
 }
 
 /// Brute force, independent of `check`: whether the plan is valid.
 fn valid(d: &Dag, offsets: &[usize], arena: usize) -> bool {
+    valid_with(d, offsets, arena, |u, v| d.may_alias(u, v))
+}
+
+/// [`valid`] with only the shared bytes `alias` allows.
+fn valid_with(
+    d: &Dag,
+    offsets: &[usize],
+    arena: usize,
+    alias: impl Fn(usize, usize) -> bool,
+) -> bool {
     let n = d.values();
     (0..n).all(|v| {
         let t = d.lifetime(v).unwrap();
@@ -90,7 +111,7 @@ fn valid(d: &Dag, offsets: &[usize], arena: usize) -> bool {
                     && offsets[v] < offsets[u] + tu.len
                     && t.len > 0
                     && tu.len > 0;
-                !(live_together && share) || (d.may_alias(u, v) && offsets[u] == offsets[v])
+                !(live_together && share) || (alias(u, v) && offsets[u] == offsets[v])
             })
     })
 }
@@ -104,9 +125,31 @@ proptest! {
         prop_assert!(valid(&d, &offsets, arena), "{d:?} {offsets:?} {arena}");
         prop_assert!(check(&d, |v| offsets.get(v).copied(), arena));
         prop_assert!(arena <= d.lens.iter().sum::<usize>());
-        let aliasing = (1..n).any(|v| (0..v).any(|u| d.may_alias(u, v)));
+        let aliasing = (1..n).any(|v| (0..v).any(|u| d.free_alias(u, v)));
         if !aliasing {
             prop_assert!(arena >= lower_bound(&d));
+        }
+        // A free plan shares bytes only through free writes.
+        prop_assert!(valid_with(&d, &offsets, arena, |u, v| d.free_alias(u, v)));
+        prop_assert!(arena >= in_place_bound(&d));
+    }
+
+    #[test]
+    fn smallest_plans_stay_within_the_in_place_bound(d in dag()) {
+        let n = d.values();
+        let (mut free, mut order) = (vec![0; n], vec![0; n]);
+        let free_arena = plan(&d, &mut free, &mut order).unwrap();
+        let mut offsets = vec![0; n];
+        let arena = plan_for(&d, Placement::Smallest, &mut offsets, &mut order).unwrap();
+        prop_assert!(valid(&d, &offsets, arena), "{d:?} {offsets:?} {arena}");
+        prop_assert!(check(&d, |v| offsets.get(v).copied(), arena));
+        prop_assert!(in_place_bound(&d) <= arena);
+        prop_assert!(in_place_bound(&d) <= lower_bound(&d));
+        prop_assert!(arena <= d.lens.iter().sum::<usize>());
+        // A chain of in-place writes packs at least as tight as a free plan.
+        let chain = (1..n).all(|v| d.reads[v] == [v - 1]);
+        if chain && d.in_place.iter().all(|&b| b) {
+            prop_assert!(arena <= free_arena);
         }
     }
 
@@ -136,6 +179,7 @@ fn chain_plans_ping_pong() {
             .map(|v| if v == 0 { vec![] } else { vec![v - 1] })
             .collect(),
         in_place: vec![false; 6],
+        free: vec![true; 6],
     };
     let (mut offsets, mut order) = (vec![0; 6], vec![0; 6]);
     assert_eq!(plan(&d, &mut offsets, &mut order), Some(200));
@@ -147,4 +191,13 @@ fn chain_plans_ping_pong() {
     };
     assert_eq!(plan(&d, &mut offsets, &mut order), Some(100));
     assert!(offsets.iter().all(|&o| o == 0));
+    assert_eq!((lower_bound(&d), in_place_bound(&d)), (200, 100));
+    // Writes that cost: a free plan ping-pongs, the smallest shares.
+    let d = Dag {
+        free: vec![false; 6],
+        ..d
+    };
+    assert_eq!(plan(&d, &mut offsets, &mut order), Some(200));
+    let smallest = plan_for(&d, Placement::Smallest, &mut offsets, &mut order);
+    assert_eq!(smallest, Some(100));
 }

@@ -15,7 +15,8 @@
 //! which the export checks against TFLite's; each also as a typed network
 //! over its memory plan (`myelin export --typed`: weights as statics, one
 //! core int8 kernel call per node), checked on the host against the model
-//! file's outputs.
+//! file's outputs. KWS is imported a second time with the smallest memory
+//! plan (`myelin import --plan smallest`) for the Cortex-M0.
 //!
 //! `--export` retrains nothing: it only exports the committed model files
 //! again (after a change to `myelin export`).
@@ -40,6 +41,20 @@ enum Source {
     /// `myelin import` of `models/mlperf-tiny/STEM.tflite`; its samples come
     /// from `models/mlperf-tiny/goldens/STEM/`.
     Import(&'static str),
+    /// [`Source::Import`] with the smallest memory plan (`--plan smallest`:
+    /// nodes written over their input), for boards short of RAM.
+    ImportSmallest(&'static str),
+}
+
+impl Source {
+    /// The `.tflite` stem and `myelin import` plan of an imported model.
+    fn imported(&self) -> Option<(&'static str, &'static str)> {
+        match *self {
+            Source::Import(stem) => Some((stem, "free")),
+            Source::ImportSmallest(stem) => Some((stem, "smallest")),
+            _ => None,
+        }
+    }
 }
 
 /// One model the firmware runs (or one the others are made from).
@@ -56,7 +71,7 @@ struct Spec {
     typed: Option<&'static str>,
 }
 
-const SPECS: [Spec; 9] = [
+const SPECS: [Spec; 10] = [
     Spec {
         name: "mnist-mlp",
         source: Source::Train(&["--preset", "mnist-mlp"]),
@@ -114,6 +129,13 @@ const SPECS: [Spec; 9] = [
         export: Some(("mlperf_resnet.rs", 4)),
         typed: Some("mlperf_resnet_typed.rs"),
     },
+    // KWS planned in place for the Cortex-M0's 16 KiB of RAM.
+    Spec {
+        name: "mlperf-kws-small",
+        source: Source::ImportSmallest("kws_ref_model"),
+        export: Some(("mlperf_kws_small.rs", 4)),
+        typed: None,
+    },
 ];
 
 fn mlperf_dir() -> PathBuf {
@@ -149,9 +171,9 @@ fn export(spec: &Spec, samples: usize, model: &Path, out: &Path, typed: bool) ->
     } else {
         spec.name.to_string()
     };
-    let (from, dir) = match spec.source {
-        Source::Import(stem) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
-        _ => ("--samples-from", root().join("data/mnist")),
+    let (from, dir) = match spec.source.imported() {
+        Some((stem, _)) => ("--goldens", mlperf_dir().join("goldens").join(stem)),
+        None => ("--samples-from", root().join("data/mnist")),
     };
     let (model, out, dir) = (
         model.to_string_lossy(),
@@ -187,14 +209,17 @@ fn modules(spec: &Spec) -> Vec<(&'static str, usize, bool)> {
     m
 }
 
-/// `myelin import` of `models/mlperf-tiny/STEM.tflite` into `out`.
-fn import(stem: &str, out: &Path) -> Result<()> {
+/// `myelin import` of `models/mlperf-tiny/STEM.tflite` into `out` with
+/// memory plan `plan`.
+fn import((stem, plan): (&str, &str), out: &Path) -> Result<()> {
     let tflite = mlperf_dir().join(format!("{stem}.tflite"));
     myelin(&[
         "import",
         &tflite.to_string_lossy(),
         "--out",
         &out.to_string_lossy(),
+        "--plan",
+        plan,
     ])
 }
 
@@ -243,13 +268,13 @@ pub fn run(args: &[String]) -> Result<()> {
     for spec in selected {
         let committed_model = data.join(format!("{}.myl", spec.name));
         if check {
-            if let Source::Import(stem) = spec.source {
+            if let Some(imported) = spec.source.imported() {
                 let fresh = work.join(format!("{}.myl", spec.name));
-                import(stem, &fresh)?;
+                import(imported, &fresh)?;
                 if !same(
                     &fresh,
                     &committed_model,
-                    &format!("`myelin import` of {stem}.tflite"),
+                    &format!("`myelin import` of {}.tflite", imported.0),
                 )? {
                     stale.push(spec.name);
                 }
@@ -286,7 +311,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 std::fs::copy(&trained, &committed_model)
                     .with_context(|| format!("copying to {}", committed_model.display()))?;
             }
-            Source::Import(stem) => import(stem, &committed_model)?,
+            Source::Import(_) | Source::ImportSmallest(_) => {
+                import(spec.source.imported().unwrap_or_default(), &committed_model)?;
+            }
             Source::Int8Of(from) => {
                 let from = data.join(format!("{from}.myl"));
                 myelin(&[

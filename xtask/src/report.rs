@@ -18,6 +18,10 @@
 //! - `arena_bytes`, `arena_lower_bound`: a model run from its file through
 //!   an activation arena logs the arena's size and the largest sum of
 //!   activations live at once (optional keys, 0 when absent);
+//! - `arena_in_place_bound`: the same sum with every node that may write
+//!   its output over its input doing so (optional, 0 when absent): a plan
+//!   with such writes (`myelin import --plan smallest`) may go below
+//!   `arena_lower_bound`, down to this one;
 //! - `peak_ram_bytes`: static RAM plus peak stack (the arena included where
 //!   it lives on the stack).
 //!
@@ -28,8 +32,8 @@
 //! `--json` prints one JSON object per measured inference and line, with keys
 //! `board`, `model`, `dtype`, `instructions`, `macs`, `instructions_per_mac`,
 //! `flash_bytes`, `weights_bytes`, `ram_bytes`, `stack_bytes`, then
-//! `data_bytes`, `code_bytes`, `arena_bytes`, `arena_lower_bound` and
-//! `peak_ram_bytes`.
+//! `data_bytes`, `code_bytes`, `arena_bytes`, `arena_lower_bound`,
+//! `arena_in_place_bound` and `peak_ram_bytes`.
 
 use crate::qemu::{self, Board, FAIL_PREFIX};
 use crate::util;
@@ -57,6 +61,7 @@ struct Row {
     stack_bytes: u64,
     arena_bytes: u64,
     arena_lower_bound: u64,
+    arena_in_place_bound: u64,
 }
 
 impl Row {
@@ -83,7 +88,8 @@ impl Row {
             "{{\"board\":{},\"model\":{},\"dtype\":{},\"instructions\":{},\"macs\":{},\
              \"instructions_per_mac\":{:.3},\"flash_bytes\":{},\"weights_bytes\":{},\
              \"ram_bytes\":{},\"stack_bytes\":{},\"data_bytes\":{},\"code_bytes\":{},\
-             \"arena_bytes\":{},\"arena_lower_bound\":{},\"peak_ram_bytes\":{}}}",
+             \"arena_bytes\":{},\"arena_lower_bound\":{},\"arena_in_place_bound\":{},\
+             \"peak_ram_bytes\":{}}}",
             json_string(&self.board),
             json_string(&self.model),
             json_string(&self.dtype),
@@ -98,6 +104,7 @@ impl Row {
             self.code_bytes(),
             self.arena_bytes,
             self.arena_lower_bound,
+            self.arena_in_place_bound,
             self.peak_ram_bytes()
         )
     }
@@ -304,6 +311,7 @@ fn rows(board: &str, log: &str, stderr: &str, flash: u64, ram: u64) -> Result<Ve
                 stack_bytes: number("stack_bytes")?,
                 arena_bytes: optional("arena_bytes")?,
                 arena_lower_bound: optional("arena_lower_bound")?,
+                arena_in_place_bound: optional("arena_in_place_bound")?,
             })
         })
         .collect()
@@ -371,7 +379,7 @@ fn measure_c(
 
 fn table(rows: &[Row]) {
     println!(
-        "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "board",
         "model",
         "dtype",
@@ -386,11 +394,12 @@ fn table(rows: &[Row]) {
         "stack",
         "arena",
         "bound",
+        "in-place",
         "peak RAM"
     );
     for r in rows {
         println!(
-            "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9.2} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<10} {:<20} {:<11} {:>12} {:>9} {:>9.2} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             r.board,
             r.model,
             r.dtype,
@@ -405,12 +414,15 @@ fn table(rows: &[Row]) {
             r.stack_bytes,
             r.arena_bytes,
             r.arena_lower_bound,
+            r.arena_in_place_bound,
             r.peak_ram_bytes()
         );
     }
     println!(
         "(bytes; flash = vector table + text + rodata + data; code = flash - weights - test data; RAM = static data + bss;\n \
-         arena = activation arena, bound = largest sum of activations live at once; peak RAM = RAM + stack)"
+         arena = activation arena and in-place scratch, bound = largest sum of activations live at once,\n \
+         in-place = the same with every node that may write over its input doing so (an in-place plan's arena\n \
+         may be below bound, down to in-place); peak RAM = RAM + stack)"
     );
 }
 
@@ -510,7 +522,7 @@ mod tests {
             "{\"board\":\"qemu-m4f\",\"model\":\"dense-32x64x10\",\"dtype\":\"f32\",\"instructions\":8064,\
              \"macs\":2688,\"instructions_per_mac\":3.000,\"flash_bytes\":30000,\"weights_bytes\":11048,\
              \"ram_bytes\":16,\"stack_bytes\":1308,\"data_bytes\":0,\"code_bytes\":18952,\
-             \"arena_bytes\":0,\"arena_lower_bound\":0,\"peak_ram_bytes\":1324}"
+             \"arena_bytes\":0,\"arena_lower_bound\":0,\"arena_in_place_bound\":0,\"peak_ram_bytes\":1324}"
         );
     }
 
@@ -524,13 +536,19 @@ mod tests {
 
     #[test]
     fn arena_keys_are_read() {
-        let log = "INFO  report model=kws dtype=int8 macs=10 weights_bytes=100 data_bytes=0 stack_bytes=900 arena_bytes=800 arena_lower_bound=700\n";
+        let log = "INFO  report model=kws dtype=int8 macs=10 weights_bytes=100 data_bytes=0 stack_bytes=900 arena_bytes=800 arena_lower_bound=700 arena_in_place_bound=600\n";
         let r = &rows("b", log, MARKS, 1000, 20).unwrap()[0];
         assert_eq!(
-            (r.arena_bytes, r.arena_lower_bound, r.peak_ram_bytes()),
-            (800, 700, 920)
+            (
+                r.arena_bytes,
+                r.arena_lower_bound,
+                r.arena_in_place_bound,
+                r.peak_ram_bytes()
+            ),
+            (800, 700, 600, 920)
         );
         assert!(rows("b", &log.replace("=700", "=x"), MARKS, 1000, 0).is_err());
+        assert!(rows("b", &log.replace("=600", "=x"), MARKS, 1000, 0).is_err());
     }
 
     #[test]

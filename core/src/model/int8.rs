@@ -2,6 +2,7 @@
 //! caller-owned scratch. Weights, biases and multipliers are read in place.
 
 use super::graph::{self, p as gp};
+use super::in_place;
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
@@ -14,8 +15,9 @@ use crate::quant::{depthwise, lut};
 /// states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Int8ScratchLen {
-    /// `i8` elements: two buffers of the largest activation plus an LSTM's
-    /// hidden-state scratch.
+    /// `i8` elements: the planned arena (or two buffers of the largest
+    /// activation) plus an LSTM's hidden-state scratch or the in-place
+    /// scratch, whichever is larger.
     pub act: usize,
     /// `i16` elements: the largest LSTM's cell state.
     pub cell: usize,
@@ -24,12 +26,14 @@ pub struct Int8ScratchLen {
 /// The scratch [`Model::infer_int8`] needs for `model`: a planned file's
 /// arena ([`Model::planned_arena`]), else two buffers of the largest
 /// activation for a chain and one slot per value for a graph; plus an
-/// LSTM's hidden state.
+/// LSTM's hidden state or, if larger, the scratch of the nodes planned over
+/// their input ([`Model::planned_in_place_scratch`]), which share those
+/// bytes after the arena.
 pub fn int8_scratch_len(model: &Model<'_>) -> Int8ScratchLen {
     let (act, hidden) = sizes(model);
     if let Some(arena) = model.planned_arena() {
         return Int8ScratchLen {
-            act: arena + hidden,
+            act: arena + hidden.max(model.planned_in_place_scratch()),
             cell: hidden,
         };
     }
@@ -178,8 +182,8 @@ impl Model<'_> {
 
 impl Model<'_> {
     /// [`Model::infer_int8`] for a file with a memory plan: every value at
-    /// its planned offset in the arena; a reshape planned over its input
-    /// moves nothing.
+    /// its planned offset in the arena; a node planned over its input runs
+    /// in place (`in_place`), a reshape there moves nothing.
     fn infer_int8_planned<'s>(
         &self,
         input: &[i8],
@@ -199,30 +203,69 @@ impl Model<'_> {
         buf.get_mut(slot(0)?)
             .ok_or(UNPLANNED)?
             .copy_from_slice(input);
+        // Checked at parse: an input at its node's output offset is one the
+        // node may write over; without in-place scratch only reshapes do.
+        let any_in_place = self.planned_in_place_scratch() > 0;
         for l in self.layers() {
             let out = slot(l.index + 1)?;
             if l.kind == LayerKind::Reshape && l.inputs().len() == 1 && slot(l.inputs()[0])? == out
             {
                 continue;
             }
-            let (lo, rest) = buf.split_at_mut(out.start);
-            let (y, hi) = rest.split_at_mut(out.len());
-            let value = |r: usize| -> Result<&[i8], Error> {
-                let s = slot(r)?;
-                if s.end <= out.start {
-                    lo.get(s).ok_or(UNPLANNED)
-                } else if s.start >= out.end {
-                    hi.get(s.start - out.end..s.end - out.end).ok_or(UNPLANNED)
-                } else {
-                    Err(Error::Unsupported {
-                        what: "memory plan writes a node's output over its input",
-                    })
-                }
+            let over = match any_in_place {
+                true => l.inputs().iter().copied().find(|&u| {
+                    self.value_offset(u) == Some(out.start)
+                        && !out.is_empty()
+                        && self.value_len(u).is_some_and(|n| n > 0)
+                }),
+                false => None,
             };
+            if let Some(u) = over {
+                // The bytes of the output and of the input under it.
+                let bytes = out.start..out.end.max(slot(u)?.end);
+                let (lo, y, hi) = around(buf, &bytes);
+                let value = |r: usize| outside(lo, hi, &bytes, slot(r)?);
+                in_place::run(self, &l, u, y, value, extra, cell)?;
+                continue;
+            }
+            let (lo, y, hi) = around(buf, &out);
+            let value = |r: usize| outside(lo, hi, &out, slot(r)?);
             node(self, &l, value, y, extra, cell)?;
         }
         let last = slot(self.layer_count())?;
         Ok(&buf[last])
+    }
+}
+
+/// `buf` split before, at and after the bytes `at`.
+fn around<'b>(
+    buf: &'b mut [i8],
+    at: &core::ops::Range<usize>,
+) -> (&'b [i8], &'b mut [i8], &'b [i8]) {
+    let (lo, rest) = buf.split_at_mut(at.start);
+    let (y, hi) = rest.split_at_mut(at.len());
+    (lo, y, hi)
+}
+
+/// The bytes `s` of the arena [`around`] split into `lo`, `at` and `hi`:
+/// an error where they reach into `at` (the bytes being written).
+fn outside<'b>(
+    lo: &'b [i8],
+    hi: &'b [i8],
+    at: &core::ops::Range<usize>,
+    s: core::ops::Range<usize>,
+) -> Result<&'b [i8], Error> {
+    const UNPLANNED: Error = Error::Unsupported {
+        what: "memory plan without an offset for a value",
+    };
+    if s.end <= at.start {
+        lo.get(s).ok_or(UNPLANNED)
+    } else if s.start >= at.end {
+        hi.get(s.start - at.end..s.end - at.end).ok_or(UNPLANNED)
+    } else {
+        Err(Error::Unsupported {
+            what: "memory plan writes a node's output over an input it cannot",
+        })
     }
 }
 
@@ -237,13 +280,7 @@ fn node<'v>(
 ) -> Result<(), Error> {
     match (l.kind, l.inputs()) {
         (LayerKind::Add, &[a, b]) => {
-            let bq = match b {
-                0 => model.input_quant(),
-                _ => model.layer(b - 1).and_then(|p| p.quant).map(|q| q.output),
-            }
-            .ok_or(Error::Unsupported {
-                what: "int8 add without its inputs' quantization",
-            })?;
+            let bq = second_input_quant(model, b)?;
             int8::add(&add_q(l, bq)?, value(a)?, value(b)?, y)
         }
         (LayerKind::Concat, rs) => {
@@ -301,8 +338,54 @@ fn value_slot(model: &Model<'_>, r: usize) -> (usize, usize) {
     (start, len)
 }
 
+/// The quantization of an add's second input, value `b`.
+pub(super) fn second_input_quant(
+    model: &Model<'_>,
+    b: usize,
+) -> Result<crate::quant::ActQuant, Error> {
+    match b {
+        0 => model.input_quant(),
+        _ => model.layer(b - 1).and_then(|p| p.quant).map(|q| q.output),
+    }
+    .ok_or(Error::Unsupported {
+        what: "int8 add without its inputs' quantization",
+    })
+}
+
+/// The parameters and shape of int8 conv2d node `l`, and whether it is
+/// depthwise (groups are 1 or the input channels: checked by `ConvGeom`).
+#[inline(always)]
+pub(super) fn conv_parts<'a>(l: &LayerView<'a>) -> Result<(ConvQ<'a>, Conv2dShape, bool), Error> {
+    let q = l.quant.ok_or(Error::Unsupported {
+        what: "int8 layer without quantization",
+    })?;
+    let geom = l.conv_geom()?;
+    let win = geom.win;
+    let [c, h, w] = l.in_shape;
+    let shape = Conv2dShape {
+        in_channels: c,
+        in_size: [h, w],
+        out_channels: l.out_shape[0],
+        kernel: [win.k_h, win.k_w],
+        stride: [win.stride_h, win.stride_w],
+        padding: [win.pad_top, win.pad_bottom, win.pad_left, win.pad_right],
+    };
+    let conv = ConvQ {
+        weights: weights(l, 0)?,
+        bias: bias(l, 1)?,
+        requant: requant(l, 2)?,
+        input_zero_point: q.input.zero_point,
+        output: if l.activation == Activation::Relu {
+            OutputQuant::relu(q.output.zero_point)
+        } else {
+            OutputQuant::linear(q.output.zero_point)
+        },
+    };
+    Ok((conv, shape, geom.is_depthwise()))
+}
+
 /// One int8 layer from `x` into `y`.
-fn layer(
+pub(super) fn layer(
     l: &LayerView<'_>,
     x: &[i8],
     y: &mut [i8],
@@ -337,25 +420,8 @@ fn layer(
             }
         }
         LayerKind::Conv2d => {
-            // Groups are 1 or the input channels (checked by ConvGeom).
-            let geom = l.conv_geom()?;
-            let win = geom.win;
-            let shape = Conv2dShape {
-                in_channels: c,
-                in_size: [h, w],
-                out_channels: l.out_shape[0],
-                kernel: [win.k_h, win.k_w],
-                stride: [win.stride_h, win.stride_w],
-                padding: [win.pad_top, win.pad_bottom, win.pad_left, win.pad_right],
-            };
-            let conv = ConvQ {
-                weights: weights(l, 0)?,
-                bias: bias(l, 1)?,
-                requant: requant(l, 2)?,
-                input_zero_point: in_zp,
-                output,
-            };
-            if geom.is_depthwise() {
+            let (conv, shape, depthwise) = conv_parts(l)?;
+            if depthwise {
                 depthwise::depthwise_conv2d(&conv, &shape, x, y)
             } else {
                 int8::conv2d(&conv, &shape, x, y)
@@ -442,7 +508,7 @@ fn layer(
 }
 
 /// The parameters of an int8 add node whose second input is quantized as `b`.
-fn add_q(l: &LayerView<'_>, b: crate::quant::ActQuant) -> Result<int8::AddQ, Error> {
+pub(super) fn add_q(l: &LayerView<'_>, b: crate::quant::ActQuant) -> Result<int8::AddQ, Error> {
     let q = l.quant.ok_or(Error::Unsupported {
         what: "int8 layer without quantization",
     })?;

@@ -17,6 +17,7 @@
 mod arena;
 mod crc;
 pub mod graph;
+mod in_place;
 mod infer;
 mod int8;
 pub mod plan;
@@ -26,6 +27,7 @@ pub use crc::{Crc32, crc32};
 pub use graph::MAX_INPUTS;
 pub use infer::scratch_len;
 pub use int8::{Int8ScratchLen, int8_scratch_len};
+pub use plan::in_place_bound as arena_in_place_bound;
 pub use plan::lower_bound as arena_lower_bound;
 
 use crate::Error;
@@ -104,11 +106,13 @@ const L_INPUT_COUNT: usize = 96;
 const L_INPUTS: usize = 100;
 const L_PARAMS_EXT: usize = 116;
 // Memory plan (files with `FLAG_PLANNED`): each node's output offset in the
-// arena at `L_RESERVED`; node 0 also holds the input's offset and the arena
-// length in the first two words of `L_QRESERVED`.
+// arena at `L_RESERVED`; node 0 also holds the input's offset, the arena
+// length and the in-place scratch length in the first three words of
+// `L_QRESERVED`.
 const L_PLAN_OUT: usize = L_RESERVED;
 const L_PLAN_INPUT: usize = L_QRESERVED;
 const L_PLAN_ARENA: usize = L_QRESERVED + 4;
+const L_PLAN_SCRATCH: usize = L_QRESERVED + 8;
 
 // Tensor entry field offsets.
 const T_DTYPE: usize = 0;
@@ -995,6 +999,13 @@ impl<'a> Model<'a> {
                     "memory plan: a value outside the arena or over another live value",
                 ));
             }
+            let scratch = usize_at(bytes, HEADER_LEN + L_PLAN_SCRATCH)?;
+            if scratch != plan::overwrite_scratch_len(&model) {
+                return Err(invalid(
+                    HEADER_LEN + L_PLAN_SCRATCH,
+                    "memory plan: in-place scratch length differs from what its in-place nodes need",
+                ));
+            }
         }
         Ok(model)
     }
@@ -1166,6 +1177,16 @@ impl<'a> Model<'a> {
         usize_at(self.bytes, HEADER_LEN + L_PLAN_ARENA).ok()
     }
 
+    /// `i8` elements of scratch the nodes a file's memory plan puts over
+    /// their input need (after the arena; `0` without a plan or when only
+    /// reshapes are planned over their input).
+    pub fn planned_in_place_scratch(&self) -> usize {
+        if !self.planned {
+            return 0;
+        }
+        usize_at(self.bytes, HEADER_LEN + L_PLAN_SCRATCH).unwrap_or(0)
+    }
+
     /// Offset of value `v` (`0` the input, `k` node `k - 1`'s output) in the
     /// planned arena; `None` without a plan or past the last node.
     pub fn value_offset(&self, v: usize) -> Option<usize> {
@@ -1220,7 +1241,7 @@ impl<'a> Model<'a> {
             return Err(invalid(o + L_FLAGS, "reserved layer bytes are not zero"));
         }
         // ... and node 0 the input offset and the arena length in `L_QRESERVED`.
-        let plan_words = if self.planned && i == 0 { 2 } else { 0 };
+        let plan_words = if self.planned && i == 0 { 3 } else { 0 };
         let quant = if self.version == 1 {
             None
         } else {

@@ -6,15 +6,19 @@
 //! the input exists before step 1) and lives through the last step that
 //! reads it; the model's output lives to the end. Two values whose lifetimes
 //! overlap must not share bytes, except that a node may write its output
-//! over its only input when the input dies there and the node allows it
-//! ([`in_place`]: reshape). [`plan`] places values greedily, largest first,
-//! each at the lowest offset that clears every placed value it overlaps in
-//! time; [`lower_bound`] is the largest sum of simultaneously live values,
-//! which no plan without in-place writes beats.
+//! over an input that dies there, at the same offset, when the node allows
+//! it ([`overwrite_scratch`]): a reshape (which then moves nothing), a
+//! depthwise or 1x1 convolution, an elementwise node (through a small
+//! scratch, [`Placement::Smallest`]). [`plan`] places values greedily,
+//! largest first, each at the lowest offset that clears every placed value
+//! it overlaps in time; [`lower_bound`] is the largest sum of
+//! simultaneously live values, which no plan without in-place writes beats,
+//! and [`in_place_bound`] the same sum with every allowed in-place write.
 
 use super::{
-    Arithmetic, FLAG_PLANNED, H_FLAGS, HEADER_LEN, L_PLAN_ARENA, L_PLAN_INPUT, L_PLAN_OUT,
-    LayerKind, LayerView, MAX_ELEMENTS, Model, crc32, put, shape_len, u32_at,
+    Activation, Arithmetic, FLAG_PLANNED, H_FLAGS, HEADER_LEN, L_PLAN_ARENA, L_PLAN_INPUT,
+    L_PLAN_OUT, L_PLAN_SCRATCH, LayerKind, LayerView, MAX_ELEMENTS, Model, crc32, put, shape_len,
+    u32_at,
 };
 use crate::Error;
 
@@ -37,6 +41,18 @@ impl Lifetime {
     }
 }
 
+/// Which in-place writes a plan may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Only those that cost no instruction (a reshape over its input): the
+    /// nodes run as without a plan.
+    #[default]
+    Free,
+    /// Every write a node allows ([`overwrite_scratch`]): the smallest arena,
+    /// at the cost of copies through a small scratch (for boards short of RAM).
+    Smallest,
+}
+
 /// The values of a schedule and their lifetimes: what [`plan`], [`check`]
 /// and [`lower_bound`] read. [`Model`] is one; tests build others.
 pub trait Schedule {
@@ -46,6 +62,11 @@ pub trait Schedule {
     fn lifetime(&self, v: usize) -> Option<Lifetime>;
     /// Whether value `v` may share the bytes of value `u < v` at the same offset.
     fn may_alias(&self, u: usize, v: usize) -> bool;
+    /// Whether such a shared write costs nothing ([`Placement::Free`] plans
+    /// use only these); every allowed one unless a schedule says otherwise.
+    fn free_alias(&self, u: usize, v: usize) -> bool {
+        self.may_alias(u, v)
+    }
 }
 
 impl Schedule for Model<'_> {
@@ -60,12 +81,60 @@ impl Schedule for Model<'_> {
     fn may_alias(&self, u: usize, v: usize) -> bool {
         may_alias(self, u, v)
     }
+
+    fn free_alias(&self, u: usize, v: usize) -> bool {
+        may_alias(self, u, v)
+            && v.checked_sub(1)
+                .and_then(|i| self.layer(i))
+                .is_some_and(|l| l.kind == LayerKind::Reshape)
+    }
 }
 
-/// Whether a node may write its output over its input (same bytes, same
-/// offset): it reads each input element only to write the same element.
-pub fn in_place(l: &LayerView<'_>) -> bool {
-    l.kind == LayerKind::Reshape && l.inputs().len() == 1
+/// Positions of a 1x1 convolution run over its input per block (a multiple
+/// of the Cortex-M0 kernel's 7 and of the DSP kernel's 2).
+pub const POINTWISE_BLOCK: usize = 14;
+
+/// Elements of an elementwise node run over its input per block.
+pub const ELEMENTWISE_BLOCK: usize = 64;
+
+/// Whether node `l` may write its output over its input `u` (same offset)
+/// and, if so, the `i8` scratch it then needs: `0` for a reshape (moves
+/// nothing); one input plane for a depthwise convolution with one filter per
+/// channel and output planes no larger than the input's (each output plane
+/// depends only on its input plane); `(C + OC)` times [`POINTWISE_BLOCK`]
+/// for a 1x1 convolution of stride 1 without padding (an output position
+/// depends only on the same input position); a block of
+/// [`ELEMENTWISE_BLOCK`] for an elementwise node (activations but softmax,
+/// lookup, add over one of its two inputs).
+pub fn overwrite_scratch(l: &LayerView<'_>, u: usize) -> Option<usize> {
+    let reads = l.inputs().iter().filter(|&&r| r == u).count();
+    if reads != 1 {
+        return None;
+    }
+    let out = shape_len(l.out_shape);
+    let elementwise = Some(out.min(ELEMENTWISE_BLOCK));
+    match l.kind {
+        LayerKind::Reshape if l.inputs().len() == 1 => Some(0),
+        LayerKind::Add if shape_len(l.in_shape) == out => elementwise,
+        LayerKind::Lookup => elementwise,
+        LayerKind::Activation if l.activation != Activation::Softmax => elementwise,
+        LayerKind::Conv2d => {
+            let g = l.conv_geom().ok()?;
+            let w = g.win;
+            let [c, h, wd] = l.in_shape;
+            let [oc, oh, ow] = l.out_shape;
+            let unpadded = [w.pad_top, w.pad_bottom, w.pad_left, w.pad_right] == [0; 4];
+            if g.is_depthwise() && oc == c && oh * ow <= h * wd {
+                Some(h * wd)
+            } else if g.groups == 1 && [w.k_h, w.k_w, w.stride_h, w.stride_w] == [1; 4] && unpadded
+            {
+                Some((c + oc) * (h * wd).min(POINTWISE_BLOCK))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The lifetime of value `v` of `model` (`None` past the last node).
@@ -97,7 +166,8 @@ pub fn lifetime(model: &Model<'_>, v: usize) -> Option<Lifetime> {
 }
 
 /// Whether value `v` may share the bytes of value `u` (`u < v`) at the same
-/// offset: node `v - 1` writes over its only input `u`, which dies there.
+/// offset: node `v - 1` may write over its input `u` ([`overwrite_scratch`]),
+/// which dies there.
 pub fn may_alias(model: &Model<'_>, u: usize, v: usize) -> bool {
     let (Some(l), Some(lu)) = (
         v.checked_sub(1).and_then(|i| model.layer(i)),
@@ -105,21 +175,77 @@ pub fn may_alias(model: &Model<'_>, u: usize, v: usize) -> bool {
     ) else {
         return false;
     };
-    in_place(&l) && l.inputs() == [u] && lu.death == v
+    lu.death == v && overwrite_scratch(&l, u).is_some()
+}
+
+/// The input node `v - 1` of a planned `model` writes its output over (at
+/// the same offset), if any, with the scratch that needs.
+pub fn overwritten_input(model: &Model<'_>, v: usize) -> Option<(usize, usize)> {
+    overwritten_at(model, v, &|r| model.value_offset(r))
+}
+
+fn overwritten_at(
+    model: &Model<'_>,
+    v: usize,
+    offset: &impl Fn(usize) -> Option<usize>,
+) -> Option<(usize, usize)> {
+    let l = model.layer(v.checked_sub(1)?)?;
+    let at = offset(v)?;
+    let len = |r: usize| model.value_len(r).unwrap_or(0);
+    l.inputs()
+        .iter()
+        .copied()
+        .find(|&u| offset(u) == Some(at) && len(u) > 0 && len(v) > 0)
+        .filter(|&u| may_alias(model, u, v))
+        .and_then(|u| Some((u, overwrite_scratch(&l, u)?)))
+}
+
+/// The largest `i8` scratch a node of a planned `model` needs to write over
+/// its input ([`overwritten_input`]); 0 without such a node.
+pub fn overwrite_scratch_len(model: &Model<'_>) -> usize {
+    scratch_len_at(model, &|r| model.value_offset(r))
+}
+
+fn scratch_len_at(model: &Model<'_>, offset: &impl Fn(usize) -> Option<usize>) -> usize {
+    (1..=model.layer_count())
+        .filter_map(|v| overwritten_at(model, v, offset))
+        .map(|(_, s)| s)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The largest sum of the lengths of values live at one step.
 pub fn lower_bound(model: &impl Schedule) -> usize {
+    live_bound(model, false)
+}
+
+/// [`lower_bound`] when every node writes over an input it may
+/// ([`Schedule::may_alias`]): at its step the output and that input count
+/// once, as the larger of the two. A [`Placement::Smallest`] plan may reach
+/// it, below [`lower_bound`] (the scratch of the in-place nodes not counted).
+pub fn in_place_bound(model: &impl Schedule) -> usize {
+    live_bound(model, true)
+}
+
+fn live_bound(model: &impl Schedule, in_place: bool) -> usize {
     let n = model.values();
     (0..n)
-        .filter_map(|s| model.lifetime(s))
-        .map(|ts| {
+        .filter_map(|s| model.lifetime(s).map(|t| (s, t)))
+        .map(|(s, ts)| {
             // Values live when value `s` is born (the schedule's steps).
-            (0..n)
-                .filter_map(|v| model.lifetime(v))
-                .filter(|t| t.birth <= ts.birth && ts.birth <= t.death)
-                .map(|t| t.len)
-                .sum()
+            let live = || {
+                (0..n)
+                    .filter_map(|v| model.lifetime(v).map(|t| (v, t)))
+                    .filter(move |(_, t)| t.birth <= ts.birth && ts.birth <= t.death)
+            };
+            let sum: usize = live().map(|(_, t)| t.len).sum();
+            // The largest input node `s - 1` may write over shares its bytes.
+            let shared = live()
+                .filter(|&(u, _)| in_place && u < s && model.may_alias(u, s))
+                .map(|(_, t)| t.len.min(ts.len))
+                .max()
+                .unwrap_or(0);
+            sum - shared
         })
         .max()
         .unwrap_or(0)
@@ -128,11 +254,25 @@ pub fn lower_bound(model: &impl Schedule) -> usize {
 /// Places every value of `model`: `offsets[v]` receives value `v`'s offset
 /// in the arena; returns the arena's length. `offsets` and `order` (working
 /// space) hold at least `layer_count() + 1` entries (`None` when shorter,
-/// or on overflow).
+/// or on overflow). Only free in-place writes ([`Placement::Free`]).
 pub fn plan(model: &impl Schedule, offsets: &mut [usize], order: &mut [usize]) -> Option<usize> {
+    plan_for(model, Placement::Free, offsets, order)
+}
+
+/// [`plan`] with the in-place writes `placement` allows.
+pub fn plan_for(
+    model: &impl Schedule,
+    placement: Placement,
+    offsets: &mut [usize],
+    order: &mut [usize],
+) -> Option<usize> {
     let n = model.values();
     let (offsets, order) = (offsets.get_mut(..n)?, order.get_mut(..n)?);
     let len = |v: usize| model.lifetime(v).map_or(0, |t| t.len);
+    let alias = |u: usize, v: usize| match placement {
+        Placement::Free => model.free_alias(u, v),
+        Placement::Smallest => model.may_alias(u, v),
+    };
     // Largest first, ties in schedule order (insertion sort: no allocation).
     for i in 0..n {
         order[i] = i;
@@ -147,17 +287,18 @@ pub fn plan(model: &impl Schedule, offsets: &mut [usize], order: &mut [usize]) -
         let v = order[rank];
         let t = model.lifetime(v)?;
         let placed = &order[..rank];
-        // A value that may sit over a placed one first tries its bytes.
-        let alias = placed
+        // A value that may sit over a placed one first tries its bytes
+        // (an output over its input, or an input under its output).
+        let over = placed
             .iter()
-            .find(|&&u| u < v && model.may_alias(u, v))
+            .find(|&&u| alias(u.min(v), u.max(v)) && u != v)
             .map(|&u| offsets[u]);
-        let at = match alias {
-            Some(a) if clash(model, offsets, placed, v, a)?.is_none() => a,
+        let at = match over {
+            Some(a) if clash(model, &alias, offsets, placed, v, a)?.is_none() => a,
             _ => {
                 // First fit: step past each clashing value until none clashes.
                 let mut at = 0;
-                while let Some(past) = clash(model, offsets, placed, v, at)? {
+                while let Some(past) = clash(model, &alias, offsets, placed, v, at)? {
                     at = past;
                 }
                 at
@@ -173,6 +314,7 @@ pub fn plan(model: &impl Schedule, offsets: &mut [usize], order: &mut [usize]) -
 /// with (live at the same step, sharing bytes, not an allowed alias), if any.
 fn clash(
     model: &impl Schedule,
+    alias: &impl Fn(usize, usize) -> bool,
     offsets: &[usize],
     placed: &[usize],
     v: usize,
@@ -185,7 +327,7 @@ fn clash(
         if !t.overlaps(&tu) || t.len == 0 || tu.len == 0 {
             continue;
         }
-        if model.may_alias(u.min(v), u.max(v)) && offsets[u] == at {
+        if alias(u.min(v), u.max(v)) && offsets[u] == at {
             continue;
         }
         let u_end = offsets[u].checked_add(tu.len)?;
@@ -223,7 +365,8 @@ pub fn check(model: &impl Schedule, offset: impl Fn(usize) -> Option<usize>, are
     true
 }
 
-/// Plans the int8 model file in `bytes` ([`plan`]) and stores the plan in it
+/// Plans the int8 model file in `bytes` ([`plan`]: free in-place writes
+/// only) and stores the plan in it
 /// (header flag [`FLAG_PLANNED`], offsets in the node
 /// table; `docs/model-format.md`), rewriting the checksum; returns the
 /// arena's length. `work` holds at least `2 * (layer_count() + 1)` entries.
@@ -233,6 +376,19 @@ pub fn check(model: &impl Schedule, offset: impl Fn(usize) -> Option<usize>, are
 /// Those of [`Model::parse`]; [`Error::Unsupported`] for a float (or
 /// version 1) file, [`Error::ShapeMismatch`] for short `work`.
 pub fn write_plan(bytes: &mut [u8], work: &mut [usize]) -> Result<usize, Error> {
+    write_plan_for(bytes, Placement::Free, work)
+}
+
+/// [`write_plan`] with the in-place writes `placement` allows (a file
+/// planned with [`Placement::Smallest`] replaces any plan it had).
+///
+/// # Errors
+/// As [`write_plan`].
+pub fn write_plan_for(
+    bytes: &mut [u8],
+    placement: Placement,
+    work: &mut [usize],
+) -> Result<usize, Error> {
     let m = Model::parse(bytes)?;
     if m.arithmetic() != Arithmetic::Int8 || m.version() < 2 {
         return Err(Error::Unsupported {
@@ -247,12 +403,13 @@ pub fn write_plan(bytes: &mut [u8], work: &mut [usize]) -> Result<usize, Error> 
         });
     }
     let (offsets, order) = work.split_at_mut(n);
-    let arena = plan(&m, offsets, order)
+    let arena = plan_for(&m, placement, offsets, order)
         .filter(|&a| a <= MAX_ELEMENTS)
         .ok_or(Error::Unsupported {
             what: "activation arena larger than the format allows",
         })?;
     let entry = m.layer_entry_len();
+    let scratch = scratch_len_at(&m, &|v| offsets.get(v).copied());
     let store = |bytes: &mut [u8], at: usize, v: usize| -> Result<(), Error> {
         put(
             bytes,
@@ -264,6 +421,7 @@ pub fn write_plan(bytes: &mut [u8], work: &mut [usize]) -> Result<usize, Error> 
     store(bytes, H_FLAGS, flags as usize)?;
     store(bytes, HEADER_LEN + L_PLAN_INPUT, offsets[0])?;
     store(bytes, HEADER_LEN + L_PLAN_ARENA, arena)?;
+    store(bytes, HEADER_LEN + L_PLAN_SCRATCH, scratch)?;
     for (i, &o) in offsets[1..].iter().enumerate() {
         store(bytes, HEADER_LEN + i * entry + L_PLAN_OUT, o)?;
     }
@@ -285,7 +443,7 @@ pub fn clear_plan(bytes: &mut [u8]) -> Result<(), Error> {
     let (layers, entry) = (m.layer_count(), m.layer_entry_len());
     let flags = u32_at(bytes, H_FLAGS)? & !FLAG_PLANNED;
     put(bytes, H_FLAGS, &flags.to_le_bytes())?;
-    put(bytes, HEADER_LEN + L_PLAN_INPUT, &[0; 8])?;
+    put(bytes, HEADER_LEN + L_PLAN_INPUT, &[0; 12])?;
     for i in 0..layers {
         put(bytes, HEADER_LEN + i * entry + L_PLAN_OUT, &[0; 4])?;
     }

@@ -138,13 +138,16 @@ pub struct ArenaReport<'a> {
     pub arena_bytes: u32,
     /// Largest sum of simultaneously live activations over the schedule.
     pub arena_lower_bound: u32,
+    /// The same sum with every node allowed to write over its input doing so
+    /// (an in-place plan's arena may reach it, below the lower bound).
+    pub arena_in_place_bound: u32,
 }
 
 impl ArenaReport<'_> {
     /// Logs the line.
     pub fn log(&self) {
         defmt::info!(
-            "report model={=str} dtype={=str} macs={=u32} weights_bytes={=u32} data_bytes={=u32} stack_bytes={=u32} arena_bytes={=u32} arena_lower_bound={=u32}",
+            "report model={=str} dtype={=str} macs={=u32} weights_bytes={=u32} data_bytes={=u32} stack_bytes={=u32} arena_bytes={=u32} arena_lower_bound={=u32} arena_in_place_bound={=u32}",
             self.model,
             self.dtype,
             self.macs,
@@ -152,7 +155,8 @@ impl ArenaReport<'_> {
             self.data_bytes,
             self.stack_bytes,
             self.arena_bytes,
-            self.arena_lower_bound
+            self.arena_lower_bound,
+            self.arena_in_place_bound
         );
     }
 }

@@ -13,6 +13,7 @@
 #[cfg(any(
     feature = "mlperf-ad01",
     feature = "mlperf-kws",
+    feature = "mlperf-kws-small",
     feature = "mlperf-resnet"
 ))]
 macro_rules! mlperf_program {
@@ -20,7 +21,7 @@ macro_rules! mlperf_program {
         $(#[$doc])*
         pub fn $name() -> ! {
             use core::mem::size_of_val;
-            use myelin_core::model::arena_lower_bound;
+            use myelin_core::model::{arena_in_place_bound, arena_lower_bound};
             use myelin_fw_models::$module::{self as m, samples};
             use $crate::{Checks, measure};
             measure::paint_stack();
@@ -50,6 +51,7 @@ macro_rules! mlperf_program {
                 stack_bytes: stack,
                 arena_bytes: size_of_val(&scratch) as u32,
                 arena_lower_bound: arena_lower_bound(&model) as u32,
+                arena_in_place_bound: arena_in_place_bound(&model) as u32,
             }
             .log();
             t.record(ran.is_ok(), "measured inference ran");
@@ -141,6 +143,7 @@ macro_rules! mlperf_typed_program {
                 stack_bytes: stack,
                 arena_bytes: size_of_val(&scratch) as u32,
                 arena_lower_bound: m::ARENA_LOWER_BOUND as u32,
+                arena_in_place_bound: m::ARENA_IN_PLACE_BOUND as u32,
             }
             .log();
             t.record(ran.is_ok(), "measured inference ran");
@@ -190,4 +193,14 @@ mlperf_typed_program!(
     resnet_typed,
     mlperf_resnet_typed,
     "mlperf-resnet-typed"
+);
+
+#[cfg(feature = "mlperf-kws-small")]
+mlperf_program!(
+    /// MLPerf Tiny keyword spotting planned for the smallest arena (its
+    /// depthwise and pointwise layers written over their input, through a
+    /// small scratch): what fits the Cortex-M0's 16 KiB of RAM; bit for bit.
+    kws_small,
+    mlperf_kws_small,
+    "mlperf-kws-small"
 );

@@ -28,6 +28,9 @@ pub mod mlperf_ad01;
 #[cfg(feature = "mlperf-kws")]
 #[rustfmt::skip]
 pub mod mlperf_kws;
+#[cfg(feature = "mlperf-kws-small")]
+#[rustfmt::skip]
+pub mod mlperf_kws_small;
 #[cfg(feature = "mlperf-resnet")]
 #[rustfmt::skip]
 pub mod mlperf_resnet;

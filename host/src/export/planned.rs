@@ -10,7 +10,7 @@
 
 use anyhow::{Result, bail};
 use myelin_core::model::graph::{self, p as gp};
-use myelin_core::model::{Activation, DType, LayerKind, Model, arena_lower_bound, shape_len};
+use myelin_core::model::{Activation, DType, LayerKind, Model, arena_in_place_bound, arena_lower_bound, shape_len};
 use myelin_core::quant::int8::{self, AddQ, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use myelin_core::quant::softmax::{self, SoftmaxQ};
 use myelin_core::quant::{OutputQuant, Requant, depthwise};
@@ -485,13 +485,24 @@ pub fn rust_source_planned(
     wl(w, &format!("pub const ARENA: usize = {arena};"));
     wl(
         w,
-        "/// The largest sum of activations live at once: no plan's arena is smaller.",
+        "/// The largest sum of activations live at once: no plan without in-place writes is smaller.",
     );
     wl(
         w,
         &format!(
             "pub const ARENA_LOWER_BOUND: usize = {};",
             arena_lower_bound(model)
+        ),
+    );
+    wl(
+        w,
+        "/// The same sum with each in-place pair counted once: no plan's arena is smaller.",
+    );
+    wl(
+        w,
+        &format!(
+            "pub const ARENA_IN_PLACE_BOUND: usize = {};",
+            arena_in_place_bound(model)
         ),
     );
     wl(w, "/// Multiply-accumulates per inference.");

@@ -22,6 +22,21 @@ pub struct ImportArgs {
     /// Where to write the myelin model file.
     #[arg(long, value_name = "FILE.myl")]
     pub out: PathBuf,
+    /// Memory plan of an int8 file: `free` (in-place writes only where they
+    /// cost nothing) or `smallest` (depthwise, 1x1 and elementwise nodes
+    /// over their input too: the smallest arena, a few copies more).
+    #[arg(long, value_enum, default_value_t = PlanArg::Free)]
+    pub plan: PlanArg,
+}
+
+/// The memory plans `--plan` accepts (`myelin_core::model::plan::Placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanArg {
+    /// Only in-place writes that move nothing (reshapes).
+    #[default]
+    Free,
+    /// Every in-place write a node allows.
+    Smallest,
 }
 
 /// The formats `myelin import` recognises.
@@ -60,12 +75,28 @@ pub fn import_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
-/// `myelin import MODEL --out FILE`.
+/// Replaces the memory plan of the int8 model file in `bytes` by the
+/// smallest one (`Placement::Smallest`).
+pub fn replan_smallest(bytes: &mut [u8]) -> Result<()> {
+    use myelin_core::model::{Arithmetic, Model, plan};
+    let m = Model::parse(bytes)?;
+    if m.arithmetic() != Arithmetic::Int8 {
+        bail!("`--plan smallest` plans int8 activations; this model is float");
+    }
+    let mut work = vec![0usize; 2 * (m.layer_count() + 1)];
+    plan::write_plan_for(bytes, plan::Placement::Smallest, &mut work)?;
+    Ok(())
+}
+
+/// `myelin import MODEL --out FILE [--plan free|smallest]`.
 pub fn run(a: &ImportArgs) -> Result<()> {
     check_writable(&a.out)?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("{}: cannot read", a.model.display()))?;
-    let out = import_bytes(&a.model, &bytes)?;
+    let mut out = import_bytes(&a.model, &bytes)?;
+    if a.plan == PlanArg::Smallest {
+        replan_smallest(&mut out).with_context(|| format!("{}", a.model.display()))?;
+    }
     write_atomic(&a.out, &out)?;
     let m = myelin_core::model::Model::parse(&out)
         .with_context(|| format!("{}: written file does not parse", a.out.display()))?;
