@@ -452,7 +452,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{LayerSpec, Schedule, preset};
+    use crate::net::{LayerSpec, OptimizerKind, Schedule, preset};
     use myelin_core::model::Activation;
 
     /// Two Gaussian-ish blobs per class in 8 dimensions, separable.
@@ -566,6 +566,123 @@ mod tests {
                 assert!(*w > 0.0 && (g - w).abs() <= 1e-4 * w, "{g} vs {w}");
             }
             assert_ne!(flat_params(&t.net), before, "the step updates the weights");
+        }
+    }
+
+    /// Steps as one thread defines them: the batch cut into shards of
+    /// `ceil(len / t)` rows, the shard gradients of each tensor added in
+    /// shard order, divided by the batch size and updated in `t` ranges of
+    /// `ceil(len / t)` values; with clipping, the norm sums the ranges'
+    /// squares tensor by tensor, then range by range.
+    fn serial_steps(net: &mut Network, h: Hyper, data: &Dataset, batches: &[Vec<u32>], t: usize) {
+        use myelin_core::kernels;
+        use myelin_core::train::{Adam, Sgd};
+        let mut moments: Vec<Vec<(Vec<f32>, Vec<f32>)>> = net
+            .layers
+            .iter()
+            .map(|l| {
+                let z = |t: &crate::net::Tensor| vec![0.0; t.data.len()];
+                l.tensors.iter().map(|t| (z(t), z(t))).collect()
+            })
+            .collect();
+        let ranges = |len: usize| {
+            let c = len.div_ceil(t).max(1);
+            (0..t).map(move |r| (r * c).min(len)..((r + 1) * c).min(len))
+        };
+        for (step, rows) in batches.iter().enumerate() {
+            let per = rows.len().div_ceil(t);
+            let shards: Vec<Workspace> = rows
+                .chunks(per)
+                .map(|shard| {
+                    let mut ws = Workspace::new(net, per);
+                    let n = ws.gather(data, shard);
+                    ws.train_shard(net, n);
+                    ws
+                })
+                .collect();
+            let mut grads = shards[0].grads.clone();
+            let mut squares = vec![0.0f64; t];
+            for (li, layer) in grads.iter_mut().enumerate() {
+                for (ti, g) in layer.iter_mut().enumerate() {
+                    for (r, range) in ranges(g.len()).enumerate() {
+                        let g = &mut g[range.clone()];
+                        for other in &shards[1..] {
+                            kernels::axpy(1.0, &other.grads[li][ti][range.clone()], g);
+                        }
+                        kernels::scalar::scale(1.0 / rows.len() as f32, g);
+                        if !g.is_empty() {
+                            squares[r] += f64::from(kernels::dot(g, g));
+                        }
+                    }
+                }
+            }
+            let norm = squares.iter().sum::<f64>().sqrt() as f32;
+            let clip = h.clip_grad_norm;
+            let factor = if clip != 0.0 && norm > clip {
+                clip / norm
+            } else {
+                1.0
+            };
+            for (li, layer) in net.layers.iter_mut().enumerate() {
+                let nt = layer.tensors.len();
+                for (ti, p) in layer.tensors.iter_mut().enumerate() {
+                    let wd = if ti + 1 < nt { h.weight_decay } else { 0.0 };
+                    let (m, v) = &mut moments[li][ti];
+                    for range in ranges(p.data.len()) {
+                        let g = &mut grads[li][ti][range.clone()];
+                        if factor != 1.0 {
+                            kernels::scalar::scale(factor, g);
+                        }
+                        let p = &mut p.data[range.clone()];
+                        match h.optimizer {
+                            OptimizerKind::Sgd { momentum } => Sgd {
+                                lr: h.lr,
+                                momentum,
+                                weight_decay: wd,
+                            }
+                            .update(p, g, &mut m[range]),
+                            OptimizerKind::Adam { beta1, beta2, eps } => Adam {
+                                lr: h.lr,
+                                beta1,
+                                beta2,
+                                eps,
+                                weight_decay: wd,
+                            }
+                            .update(step as u32 + 1, p, g, &mut m[range.clone()], &mut v[range]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threaded_steps_equal_the_serial_definition_bit_for_bit() {
+        let data = blobs(200, 4);
+        let mut r = Rng::new(3);
+        let batches: Vec<Vec<u32>> = [37, 16, 5, 29, 37, 1]
+            .iter()
+            .map(|&n| (0..n).map(|_| (r.uniform() * 199.0) as u32).collect())
+            .collect();
+        for opt in [OptimizerKind::SGD, OptimizerKind::ADAM] {
+            for clip in [0.0, 0.05] {
+                for threads in 1..=4 {
+                    let h = Hyper {
+                        batch: 37,
+                        clip_grad_norm: clip,
+                        weight_decay: 1e-2,
+                        ..hyper(opt, 0.05)
+                    };
+                    let mut want = net();
+                    serial_steps(&mut want, h, &data, &batches, threads);
+                    let mut t = Trainer::new(net(), "t", h, 9, threads);
+                    for rows in &batches {
+                        t.step(&data, rows, h.lr).unwrap();
+                    }
+                    assert_eq!(t.net, want, "{opt:?}, clip {clip}, {threads} threads");
+                    assert_ne!(t.net, net(), "the steps train");
+                }
+            }
         }
     }
 
