@@ -110,7 +110,12 @@ pub fn train_shard(
 ) {
     let n = ws.gather(data, rows);
     if let Some((shift, seed)) = shift {
-        shift.apply(&mut ws.x[..n * data.sample_len()], &rows[..n], seed);
+        shift.apply(
+            &mut ws.x[..n * data.sample_len()],
+            &rows[..n],
+            seed,
+            &mut ws.augment,
+        );
     }
     ws.train_shard(net, n);
 }

@@ -27,6 +27,8 @@ pub struct Workspace {
     rows: Vec<u32>,
     /// Seed of this step's dropout masks (set by the trainer per step).
     pub dropout_seed: u64,
+    /// Scratch of the input augmentation (one image), kept across steps.
+    pub augment: Vec<f32>,
     /// Per layer with dropout: its masks and its dropped input (`cap x in_len`).
     masks: Vec<Vec<f32>>,
     dropped: Vec<Vec<f32>>,
@@ -119,6 +121,7 @@ impl Workspace {
             labels: vec![0; cap],
             rows: Vec::with_capacity(cap),
             dropout_seed: 0,
+            augment: Vec::new(),
             masks: net.layers.iter().map(|l| dropout_buffer(l, cap)).collect(),
             dropped: net.layers.iter().map(|l| dropout_buffer(l, cap)).collect(),
             acts: net

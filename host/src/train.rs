@@ -206,11 +206,14 @@ impl Trainer {
             let layers = crew.net().layers.len();
             let grad_norms = (0..layers)
                 .map(|li| {
-                    let len = crew.space(0).grads[li].first()?.len();
                     let spaces: Vec<_> = (0..used).map(|k| crew.space(k)).collect();
+                    let grads: Vec<&[f32]> = spaces
+                        .iter()
+                        .map(|w| w.grads[li].first().map(Vec::as_slice))
+                        .collect::<Option<_>>()?;
                     let mut squares = 0.0f64;
-                    for k in 0..len {
-                        let sum: f64 = spaces.iter().map(|w| f64::from(w.grads[li][0][k])).sum();
+                    for k in 0..grads[0].len() {
+                        let sum: f64 = grads.iter().map(|g| f64::from(g[k])).sum();
                         squares += (sum * scale).powi(2);
                     }
                     Some(squares.sqrt() as f32)
