@@ -1,7 +1,8 @@
 //! The threads of a training run and what they share. A [`Crew`] keeps one
 //! set of [`Workers`] for a whole run and uses it for each step's gradient
 //! shards, the reduction and optimizer update, and the validation passes;
-//! every buffer it needs is allocated when it starts.
+//! every buffer it needs is allocated when it starts (the validation
+//! workspaces at the first validation pass).
 //!
 //! Between steps every buffer is at home: weights in the network, shard
 //! gradients in the workspaces, moments in the [`OptState`]. For the update
