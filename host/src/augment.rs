@@ -47,20 +47,21 @@ impl Shift {
 
     /// Shifts each sample of `x` (one per entry of `rows`, laid out one
     /// after another) by its own offset, drawn from `seed` and its row.
-    pub fn apply(&self, x: &mut [f32], rows: &[u32], seed: u64) {
+    /// `scratch` is grown to one image plane on first use and reused.
+    pub fn apply(&self, x: &mut [f32], rows: &[u32], seed: u64, scratch: &mut Vec<f32>) {
         if rows.is_empty() {
             return;
         }
         let plane = self.h * self.w;
         let len = x.len() / rows.len();
-        let mut scratch = vec![0.0; plane];
+        scratch.resize(plane, 0.0);
         let span = 2 * self.max as u64 + 1;
         for (sample, &row) in x.chunks_exact_mut(len).zip(rows) {
             let mut rng = Rng::new(seed ^ u64::from(row).wrapping_mul(0xd1b5_4a32_d192_ed03));
             let dy = (rng.next_u64() % span) as isize - self.max as isize;
             let dx = (rng.next_u64() % span) as isize - self.max as isize;
             for image in sample.chunks_exact_mut(plane) {
-                translate(image, &mut scratch, self.h, self.w, dy, dx);
+                translate(image, scratch, self.h, self.w, dy, dx);
             }
         }
     }
@@ -113,7 +114,7 @@ mod tests {
         let sample: Vec<f32> = (0..25).map(|v| v as f32 + 1.0).collect();
         let batch = |rows: &[u32], seed| {
             let mut x: Vec<f32> = rows.iter().flat_map(|_| sample.clone()).collect();
-            shift.apply(&mut x, rows, seed);
+            shift.apply(&mut x, rows, seed, &mut Vec::new());
             x
         };
         // The same row gets the same offset in any batch and position.

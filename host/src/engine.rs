@@ -27,6 +27,8 @@ pub struct Workspace {
     rows: Vec<u32>,
     /// Seed of this step's dropout masks (set by the trainer per step).
     pub dropout_seed: u64,
+    /// Scratch of the input augmentation (one image), kept across steps.
+    pub augment: Vec<f32>,
     /// Per layer with dropout: its masks and its dropped input (`cap x in_len`).
     masks: Vec<Vec<f32>>,
     dropped: Vec<Vec<f32>>,
@@ -119,6 +121,7 @@ impl Workspace {
             labels: vec![0; cap],
             rows: Vec::with_capacity(cap),
             dropout_seed: 0,
+            augment: Vec::new(),
             masks: net.layers.iter().map(|l| dropout_buffer(l, cap)).collect(),
             dropped: net.layers.iter().map(|l| dropout_buffer(l, cap)).collect(),
             acts: net
@@ -372,6 +375,12 @@ fn join_backward(
 enum Cache {
     None,
     Pool(kernels::Pool2dShape),
+    /// A max pooling and, per output of the shard, the input index of its
+    /// maximum in the last training forward pass.
+    MaxPool {
+        shape: kernels::Pool2dShape,
+        argmax: Vec<u32>,
+    },
     /// A convolution: its geometry and the scratch of its chunked gemms.
     Conv {
         geom: kernels::ConvGeom,
@@ -468,14 +477,24 @@ impl Cache {
                     running_var: vec![0.0; c],
                 }))
             }
-            LayerKind::MaxPool2d | LayerKind::AvgPool2d => Cache::Pool(kernels::Pool2dShape {
-                ch: l.in_shape[0],
-                in_h: l.in_shape[1],
-                in_w: l.in_shape[2],
-                k_h: l.params[gp::K_H] as usize,
-                k_w: l.params[gp::K_W] as usize,
-                stride: l.params[gp::STRIDE_H] as usize,
-            }),
+            LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+                let shape = kernels::Pool2dShape {
+                    ch: l.in_shape[0],
+                    in_h: l.in_shape[1],
+                    in_w: l.in_shape[2],
+                    k_h: l.params[gp::K_H] as usize,
+                    k_w: l.params[gp::K_W] as usize,
+                    stride: l.params[gp::STRIDE_H] as usize,
+                };
+                if l.kind == LayerKind::MaxPool2d {
+                    Cache::MaxPool {
+                        shape,
+                        argmax: vec![0; cap * l.out_len()],
+                    }
+                } else {
+                    Cache::Pool(shape)
+                }
+            }
             LayerKind::Lstm => {
                 let (steps, input, hidden) = (l.in_shape[1], l.in_shape[2], l.params[0] as usize);
                 let per = cap * steps;
@@ -520,7 +539,16 @@ fn layer_forward(
                 kernels::axpy(1.0, b, row);
             }
         }
-        (LayerKind::MaxPool2d, Cache::Pool(shape)) => {
+        (LayerKind::MaxPool2d, Cache::MaxPool { shape, argmax }) if train => {
+            for ((xs, ys), idx) in x
+                .chunks_exact(inp)
+                .zip(y.chunks_exact_mut(out))
+                .zip(argmax.chunks_exact_mut(out))
+            {
+                kernels::max_pool2d_forward_indexed(shape, xs, ys, idx);
+            }
+        }
+        (LayerKind::MaxPool2d, Cache::MaxPool { shape, .. }) => {
             for (xs, ys) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
                 kernels::max_pool2d_forward(shape, xs, ys);
             }
@@ -674,14 +702,14 @@ fn layer_backward(
                 );
             }
         }
-        (LayerKind::MaxPool2d, Cache::Pool(shape)) => {
+        (LayerKind::MaxPool2d, Cache::MaxPool { argmax, .. }) => {
             if let Some(dx) = dx {
-                for ((xs, dys), dxs) in x
-                    .chunks_exact(inp)
+                for ((idx, dys), dxs) in argmax
+                    .chunks_exact(out)
                     .zip(dz.chunks_exact(out))
                     .zip(dx.chunks_exact_mut(inp))
                 {
-                    kernels::max_pool2d_backward(shape, xs, dys, dxs);
+                    kernels::max_pool2d_backward_indexed(idx, dys, dxs);
                 }
             }
         }

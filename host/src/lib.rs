@@ -6,6 +6,7 @@
 pub mod augment;
 pub mod checkpoint;
 pub mod cli;
+pub mod crew;
 pub mod data;
 pub mod engine;
 pub mod experiment;
@@ -21,3 +22,4 @@ pub mod pretrain;
 pub mod quantize;
 pub mod run;
 pub mod train;
+pub mod workers;

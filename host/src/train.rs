@@ -6,22 +6,20 @@
 //! epoch `e` depends only on the seed and `e`, each thread always takes the
 //! same slice of a batch, and partial gradients are added in thread order.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use myelin_core::kernels;
-use myelin_core::train::{Adam, Rng, Sgd, argmax, cross_entropy};
+use myelin_core::train::Rng;
 
 use crate::augment::Shift;
 use crate::checkpoint::{Checkpoint, EpochStats, Meta, write_atomic};
+use crate::crew::{EVAL_BLOCK, EvalSpace, OptState, Parts, eval_parts, with_crew};
 use crate::data::Dataset;
 use crate::engine::Workspace;
-use crate::net::{Hyper, Network, OptimizerKind};
-
-/// Samples per evaluation block.
-const EVAL_BLOCK: usize = 256;
+use crate::net::{Hyper, Network};
 
 /// Settings of a run that are not hyper-parameters.
 #[derive(Debug, Clone)]
@@ -45,74 +43,6 @@ pub struct Summary {
     pub stopped_early: bool,
     /// Epoch (1-based) of [`Trainer::best`].
     pub kept_epoch: usize,
-}
-
-/// Optimizer state per layer per tensor.
-#[derive(Debug)]
-struct OptState {
-    first: Vec<Vec<Vec<f32>>>,
-    second: Vec<Vec<Vec<f32>>>,
-}
-
-impl OptState {
-    fn new(net: &Network, kind: OptimizerKind) -> OptState {
-        let zeros = || -> Vec<Vec<Vec<f32>>> {
-            net.layers
-                .iter()
-                .map(|l| l.tensors.iter().map(|t| vec![0.0; t.data.len()]).collect())
-                .collect()
-        };
-        let second = match kind {
-            OptimizerKind::Adam { .. } => zeros(),
-            OptimizerKind::Sgd { .. } => net
-                .layers
-                .iter()
-                .map(|l| l.tensors.iter().map(|_| Vec::new()).collect())
-                .collect(),
-        };
-        OptState {
-            first: zeros(),
-            second,
-        }
-    }
-
-    fn flatten(&self) -> Vec<f32> {
-        self.first
-            .iter()
-            .chain(&self.second)
-            .flatten()
-            .flatten()
-            .copied()
-            .collect()
-    }
-
-    fn load(&mut self, flat: &[f32]) -> Result<()> {
-        let need: usize = self
-            .first
-            .iter()
-            .chain(&self.second)
-            .flatten()
-            .map(Vec::len)
-            .sum();
-        if flat.len() != need {
-            bail!(
-                "optimizer state has {} values, the network needs {need}",
-                flat.len()
-            );
-        }
-        let mut pos = 0;
-        for t in self
-            .first
-            .iter_mut()
-            .chain(self.second.iter_mut())
-            .flatten()
-        {
-            let n = t.len();
-            t.copy_from_slice(&flat[pos..pos + n]);
-            pos += n;
-        }
-        Ok(())
-    }
 }
 
 /// What one [`Trainer::step`] measured.
@@ -140,47 +70,31 @@ pub struct Trainer {
     workers: Vec<Workspace>,
 }
 
-/// Gathers `rows` of `data` into `ws`, shifts them when asked, and runs
-/// forward and backward.
-fn train_shard(
-    ws: &mut Workspace,
-    net: &Network,
-    data: &Dataset,
-    rows: &[u32],
-    shift: Option<(Shift, u64)>,
-) {
-    let n = ws.gather(data, rows);
-    if let Some((shift, seed)) = shift {
-        shift.apply(&mut ws.x[..n * data.sample_len()], &rows[..n], seed);
-    }
-    ws.train_shard(net, n);
-}
-
 /// The shuffle seed of `epoch`.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Splits `s` into `t` consecutive pieces of `ceil(len / t)` (the last ones
-/// shorter or empty).
-fn split_even(s: &mut [f32], t: usize) -> Vec<&mut [f32]> {
-    let chunk = s.len().div_ceil(t).max(1);
-    let mut v: Vec<&mut [f32]> = s.chunks_mut(chunk).collect();
-    while v.len() < t {
-        v.push(Default::default());
-    }
-    v
-}
-
-struct Job<'a> {
-    layer: usize,
-    tensor: usize,
-    offset: usize,
-    decay: bool,
-    params: &'a mut [f32],
-    grads: &'a mut [f32],
-    first: &'a mut [f32],
-    second: &'a mut [f32],
+/// The checkpoint of a trainer's state.
+fn checkpoint_of(
+    meta: &Meta,
+    net: &Network,
+    best_net: Option<&Network>,
+    opt: &OptState,
+) -> Result<Checkpoint> {
+    let encode = |n: &Network| {
+        n.encode()
+            .map_err(|e| anyhow::anyhow!("encoding the model: {e}"))
+    };
+    Ok(Checkpoint {
+        meta: meta.clone(),
+        model: encode(net)?,
+        best_model: match best_net {
+            Some(n) => encode(n)?,
+            None => Vec::new(),
+        },
+        optimizer: opt.flatten(),
+    })
 }
 
 impl Trainer {
@@ -250,194 +164,7 @@ impl Trainer {
 
     /// The checkpoint of the current state.
     pub fn checkpoint(&self) -> Result<Checkpoint> {
-        let encode = |n: &Network| {
-            n.encode()
-                .map_err(|e| anyhow::anyhow!("encoding the model: {e}"))
-        };
-        Ok(Checkpoint {
-            meta: self.meta.clone(),
-            model: encode(&self.net)?,
-            best_model: match &self.best_net {
-                Some(n) => encode(n)?,
-                None => Vec::new(),
-            },
-            optimizer: self.opt.flatten(),
-        })
-    }
-
-    /// Forward and backward of one batch across the threads; returns the
-    /// summed loss and correct count. Gradients stay in the workspaces.
-    /// With `shift`, each gathered sample is first moved by its own random
-    /// offset (drawn from `seed` and its row).
-    fn compute(
-        &mut self,
-        data: &Dataset,
-        rows: &[u32],
-        shift: Option<(Shift, u64)>,
-    ) -> (f64, usize, usize) {
-        let t = self.workers.len();
-        let per = rows.len().div_ceil(t).max(1);
-        let step_seed = epoch_seed(!self.meta.seed, self.meta.steps as usize);
-        for w in &mut self.workers {
-            w.dropout_seed = step_seed;
-        }
-        let net = &self.net;
-        let used = rows.len().div_ceil(per);
-        std::thread::scope(|s| {
-            let mut pairs = self.workers.iter_mut().zip(rows.chunks(per));
-            let first = pairs.next();
-            for (ws, shard) in pairs {
-                s.spawn(move || train_shard(ws, net, data, shard, shift));
-            }
-            if let Some((ws, shard)) = first {
-                train_shard(ws, net, data, shard, shift);
-            }
-        });
-        let loss = self.workers[..used].iter().map(|w| w.loss).sum();
-        let correct = self.workers[..used].iter().map(|w| w.correct).sum();
-        (loss, correct, used)
-    }
-
-    /// Adds the shard gradients (in thread order), divides by the batch size
-    /// and applies the optimizer, each thread on its own slice of every
-    /// tensor; with `clip_grad_norm` set, first rescales the whole gradient
-    /// to at most that L2 norm. Returns false (leaving the affected weights
-    /// unchanged) if a gradient is NaN or infinite.
-    fn apply(&mut self, used: usize, batch: usize, lr: f32) -> bool {
-        let t = self.workers.len();
-        let hyper = self.meta.hyper;
-        let step = self.meta.steps;
-        let (w0, rest) = self.workers.split_first_mut().expect("at least one worker");
-        let others: Vec<&Workspace> = rest[..used - 1].iter().collect();
-        let mut jobs: Vec<Vec<Job<'_>>> = (0..t).map(|_| Vec::new()).collect();
-        for (li, ((layer, g), (s1, s2))) in self
-            .net
-            .layers
-            .iter_mut()
-            .zip(w0.grads.iter_mut())
-            .zip(self.opt.first.iter_mut().zip(self.opt.second.iter_mut()))
-            .enumerate()
-        {
-            let nt = layer.tensors.len();
-            // Batch norm: gamma and beta train without decay; the running
-            // statistics are set after the step, not by the optimizer.
-            let norm = layer.kind == myelin_core::model::LayerKind::BatchNorm;
-            for (ti, ((tensor, g), (s1, s2))) in layer
-                .tensors
-                .iter_mut()
-                .zip(g.iter_mut())
-                .zip(s1.iter_mut().zip(s2.iter_mut()))
-                .enumerate()
-            {
-                let chunk = tensor.data.len().div_ceil(t).max(1);
-                let parts = split_even(&mut tensor.data, t)
-                    .into_iter()
-                    .zip(split_even(g, t))
-                    .zip(split_even(s1, t).into_iter().zip(split_even(s2, t)));
-                for (j, ((params, grads), (first, second))) in parts.enumerate() {
-                    if params.is_empty() || (norm && ti >= 2) {
-                        continue;
-                    }
-                    jobs[j].push(Job {
-                        layer: li,
-                        tensor: ti,
-                        offset: j * chunk,
-                        decay: ti + 1 < nt && !norm,
-                        params,
-                        grads,
-                        first,
-                        second,
-                    });
-                }
-            }
-        }
-        let scale = 1.0 / batch as f32;
-        // Sums the shards into the first worker's gradients, scales to the
-        // batch mean and returns the squared L2 norm of this thread's part.
-        let reduce = |jobs: &mut Vec<Job<'_>>| -> f64 {
-            let mut squares = 0.0f64;
-            for job in jobs.iter_mut() {
-                let n = job.params.len();
-                for o in &others {
-                    let src = &o.grads[job.layer][job.tensor][job.offset..job.offset + n];
-                    kernels::axpy(1.0, src, job.grads);
-                }
-                kernels::scalar::scale(scale, job.grads);
-                squares += f64::from(kernels::dot(job.grads, job.grads));
-            }
-            squares
-        };
-        let update = |jobs: Vec<Job<'_>>, factor: f32| {
-            for job in jobs {
-                if factor != 1.0 {
-                    kernels::scalar::scale(factor, job.grads);
-                }
-                let wd = if job.decay { hyper.weight_decay } else { 0.0 };
-                match hyper.optimizer {
-                    OptimizerKind::Sgd { momentum } => Sgd {
-                        lr,
-                        momentum,
-                        weight_decay: wd,
-                    }
-                    .update(job.params, job.grads, job.first),
-                    OptimizerKind::Adam { beta1, beta2, eps } => Adam {
-                        lr,
-                        beta1,
-                        beta2,
-                        eps,
-                        weight_decay: wd,
-                    }
-                    .update(step, job.params, job.grads, job.first, job.second),
-                }
-            }
-        };
-        let clip = hyper.clip_grad_norm;
-        if clip == 0.0 {
-            // One pass: each thread updates its slices unless its part of the
-            // gradient is not finite.
-            let parts = on_threads(jobs, |mut part| {
-                let squares = reduce(&mut part);
-                if squares.is_finite() {
-                    update(part, 1.0);
-                }
-                squares.is_finite()
-            });
-            return parts.into_iter().all(|finite| finite);
-        }
-        // Two passes: the global norm needs every thread's part first.
-        let squares: f64 = on_threads(jobs.iter_mut().collect(), reduce)
-            .into_iter()
-            .sum();
-        if !squares.is_finite() {
-            return false;
-        }
-        let norm = squares.sqrt() as f32;
-        let factor = if norm > clip { clip / norm } else { 1.0 };
-        on_threads(jobs, |part| update(part, factor));
-        true
-    }
-
-    /// Sets each batch norm's running statistics to the mean of the used
-    /// shards' updated statistics (each shard moved them toward its own
-    /// batch statistics by the momentum, so the mean moves them toward the
-    /// shards' average).
-    fn update_running_stats(&mut self, used: usize) {
-        for (i, layer) in self.net.layers.iter_mut().enumerate() {
-            if layer.kind != myelin_core::model::LayerKind::BatchNorm {
-                continue;
-            }
-            let scale = 1.0 / used as f32;
-            let (mean, var) = layer.tensors.split_at_mut(3);
-            let (mean, var) = (&mut mean[2].data, &mut var[0].data);
-            mean.fill(0.0);
-            var.fill(0.0);
-            for ws in &self.workers[..used] {
-                if let Some((m, v)) = ws.norm_running(i) {
-                    kernels::axpy(scale, m, mean);
-                    kernels::axpy(scale, v, var);
-                }
-            }
-        }
+        checkpoint_of(&self.meta, &self.net, self.best_net.as_ref(), &self.opt)
     }
 
     /// The weights with the best validation accuracy so far (the current
@@ -459,40 +186,58 @@ impl Trainer {
                 rows.len()
             );
         }
-        let (loss, correct, used) = self.compute(data, rows, None);
-        let scale = 1.0 / rows.len() as f64;
-        let grad_norms = (0..self.net.layers.len())
-            .map(|li| {
-                let len = self.workers[0].grads[li].first()?.len();
-                let mut squares = 0.0f64;
-                for k in 0..len {
-                    let sum: f64 = self.workers[..used]
+        let Trainer {
+            net,
+            meta,
+            opt,
+            workers,
+            ..
+        } = self;
+        let parts = Parts {
+            net,
+            opt,
+            spaces: workers,
+            hyper: meta.hyper,
+        };
+        with_crew(parts, data, data, rows.to_vec(), |crew| {
+            let dropout_seed = epoch_seed(!meta.seed, meta.steps as usize);
+            let (tally, used) = crew.compute(0..rows.len(), dropout_seed, None);
+            let scale = 1.0 / rows.len() as f64;
+            let layers = crew.net().layers.len();
+            let grad_norms = (0..layers)
+                .map(|li| {
+                    let spaces: Vec<_> = (0..used).map(|k| crew.space(k)).collect();
+                    let grads: Vec<&[f32]> = spaces
                         .iter()
-                        .map(|w| f64::from(w.grads[li][0][k]))
-                        .sum();
-                    squares += (sum * scale).powi(2);
-                }
-                Some(squares.sqrt() as f32)
+                        .map(|w| w.grads[li].first().map(Vec::as_slice))
+                        .collect::<Option<_>>()?;
+                    let mut squares = 0.0f64;
+                    for k in 0..grads[0].len() {
+                        let sum: f64 = grads.iter().map(|g| f64::from(g[k])).sum();
+                        squares += (sum * scale).powi(2);
+                    }
+                    Some(squares.sqrt() as f32)
+                })
+                .collect();
+            meta.steps += 1;
+            if !tally.loss.is_finite() {
+                bail!(
+                    "training diverged: loss is NaN or infinite at step {}",
+                    meta.steps
+                );
+            }
+            if !crew.apply(used, rows.len(), lr, meta.steps) {
+                bail!(
+                    "training diverged: gradient is NaN or infinite at step {}",
+                    meta.steps
+                );
+            }
+            crew.update_running_stats(used);
+            Ok(StepReport {
+                loss: tally.loss,
+                correct: tally.correct,
+                grad_norms,
             })
-            .collect();
-        self.meta.steps += 1;
-        if !loss.is_finite() {
-            bail!(
-                "training diverged: loss is NaN or infinite at step {}",
-                self.meta.steps
-            );
-        }
-        if !self.apply(used, rows.len(), lr) {
-            bail!(
-                "training diverged: gradient is NaN or infinite at step {}",
-                self.meta.steps
-            );
-        }
-        self.update_running_stats(used);
-        Ok(StepReport {
-            loss,
-            correct,
-            grad_norms,
         })
     }
 
@@ -504,7 +249,6 @@ impl Trainer {
             bail!("no training samples");
         }
         let shift = Shift::new(hyper.augment_shift, &train.sample_dims)?;
-        let mut order: Vec<u32> = (0..train.len() as u32).collect();
         let steps_per_epoch = train.len().div_ceil(hyper.batch);
         let mut train_seconds = 0.0;
         let mut samples = 0usize;
@@ -523,112 +267,131 @@ impl Trainer {
         } else {
             ProgressBar::hidden()
         };
-        for epoch in self.meta.epochs_done..hyper.epochs {
-            let lr = hyper.schedule.rate(hyper.lr, epoch, hyper.epochs);
-            for (i, o) in order.iter_mut().enumerate() {
-                *o = i as u32;
-            }
-            Rng::new(epoch_seed(self.meta.seed, epoch)).shuffle(&mut order);
-            bar.reset();
-            bar.set_prefix(format!("epoch {}/{}", epoch + 1, hyper.epochs));
-            let start = Instant::now();
-            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-            for (step, rows) in order.chunks(hyper.batch).enumerate() {
-                // The augmentation seed differs from the shuffle's.
-                let augment = shift.map(|s| (s, !epoch_seed(self.meta.seed, epoch)));
-                let (loss, c, used) = self.compute(train, rows, augment);
-                self.meta.steps += 1;
-                let what = if !loss.is_finite() {
-                    Some("loss")
-                } else if !self.apply(used, rows.len(), lr) {
-                    Some("gradient")
-                } else {
-                    self.update_running_stats(used);
-                    None
-                };
-                if let Some(what) = what {
-                    bar.finish_and_clear();
-                    let kept = match (&opts.checkpoint, self.meta.epochs_done) {
-                        (Some(p), e) if e > 0 => format!(
-                            "the last good checkpoint {} (epoch {e}) is kept",
-                            p.display()
-                        ),
-                        _ => "no checkpoint had been written yet".to_string(),
+        let Trainer {
+            net,
+            meta,
+            best_net,
+            bad_epochs,
+            opt,
+            workers,
+        } = self;
+        let parts = Parts {
+            net,
+            opt,
+            spaces: workers,
+            hyper,
+        };
+        let order = (0..train.len() as u32).collect();
+        with_crew(parts, train, val, order, |crew| -> Result<()> {
+            for epoch in meta.epochs_done..hyper.epochs {
+                let lr = hyper.schedule.rate(hyper.lr, epoch, hyper.epochs);
+                crew.reorder(|order| Rng::new(epoch_seed(meta.seed, epoch)).shuffle(order));
+                bar.reset();
+                bar.set_prefix(format!("epoch {}/{}", epoch + 1, hyper.epochs));
+                let start = Instant::now();
+                let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+                for step in 0..steps_per_epoch {
+                    let rows = step * hyper.batch..((step + 1) * hyper.batch).min(train.len());
+                    let batch = rows.len();
+                    // The augmentation seed differs from the shuffle's.
+                    let augment = shift.map(|s| (s, !epoch_seed(meta.seed, epoch)));
+                    let dropout_seed = epoch_seed(!meta.seed, meta.steps as usize);
+                    let (tally, used) = crew.compute(rows, dropout_seed, augment);
+                    meta.steps += 1;
+                    let what = if !tally.loss.is_finite() {
+                        Some("loss")
+                    } else if !crew.apply(used, batch, lr, meta.steps) {
+                        Some("gradient")
+                    } else {
+                        crew.update_running_stats(used);
+                        None
                     };
-                    bail!(
-                        "training diverged: {what} is NaN or infinite at epoch {}, step {}; {kept}",
-                        epoch + 1,
-                        step + 1
+                    if let Some(what) = what {
+                        bar.finish_and_clear();
+                        let kept = match (&opts.checkpoint, meta.epochs_done) {
+                            (Some(p), e) if e > 0 => format!(
+                                "the last good checkpoint {} (epoch {e}) is kept",
+                                p.display()
+                            ),
+                            _ => "no checkpoint had been written yet".to_string(),
+                        };
+                        bail!(
+                            "training diverged: {what} is NaN or infinite at epoch {}, step {}; {kept}",
+                            epoch + 1,
+                            step + 1
+                        );
+                    }
+                    loss_sum += tally.loss;
+                    correct += tally.correct;
+                    seen += batch;
+                    bar.inc(1);
+                    if opts.progress && step % 16 == 0 {
+                        let secs = start.elapsed().as_secs_f64().max(1e-9);
+                        bar.set_message(format!(
+                            "loss {:.4} acc {:.2}% {:.0} samples/s",
+                            loss_sum / seen as f64,
+                            100.0 * correct as f64 / seen as f64,
+                            seen as f64 / secs
+                        ));
+                    }
+                }
+                let secs = start.elapsed().as_secs_f64();
+                train_seconds += secs;
+                samples += seen;
+                let (val_loss, val_accuracy) = if val.is_empty() {
+                    (f64::NAN, f64::NAN)
+                } else {
+                    crew.evaluate()
+                };
+                let stats = EpochStats {
+                    epoch: epoch + 1,
+                    lr,
+                    train_loss: loss_sum / seen as f64,
+                    train_accuracy: correct as f64 / seen as f64,
+                    val_loss,
+                    val_accuracy,
+                    seconds: secs,
+                    samples_per_second: seen as f64 / secs.max(1e-9),
+                };
+                bar.finish_and_clear();
+                if opts.progress {
+                    eprintln!(
+                        "epoch {:>3}/{}  loss {:.4}  acc {:6.2}%  val_loss {:.4}  val_acc {:6.2}%  lr {:.2e}  {:.2} s  {:.0} samples/s",
+                        stats.epoch,
+                        hyper.epochs,
+                        stats.train_loss,
+                        100.0 * stats.train_accuracy,
+                        stats.val_loss,
+                        100.0 * stats.val_accuracy,
+                        lr,
+                        secs,
+                        stats.samples_per_second
                     );
                 }
-                loss_sum += loss;
-                correct += c;
-                seen += rows.len();
-                bar.inc(1);
-                if step % 16 == 0 {
-                    let secs = start.elapsed().as_secs_f64().max(1e-9);
-                    bar.set_message(format!(
-                        "loss {:.4} acc {:.2}% {:.0} samples/s",
-                        loss_sum / seen as f64,
-                        100.0 * correct as f64 / seen as f64,
-                        seen as f64 / secs
-                    ));
+                meta.history.push(stats);
+                meta.epochs_done = epoch + 1;
+                if !val.is_empty() {
+                    let better = meta.best.is_none_or(|(acc, _)| val_accuracy > acc);
+                    if better {
+                        meta.best = Some((val_accuracy, epoch + 1));
+                        *best_net = Some((**crew.net()).clone());
+                        *bad_epochs = 0;
+                    } else {
+                        *bad_epochs += 1;
+                    }
+                }
+                if let Some(path) = &opts.checkpoint {
+                    let ckpt = checkpoint_of(meta, &crew.net(), best_net.as_ref(), &crew.opt())?;
+                    let bytes = ckpt.encode()?;
+                    write_atomic(path, &bytes)?;
+                }
+                if hyper.patience > 0 && *bad_epochs >= hyper.patience {
+                    stopped_early = epoch + 1 < hyper.epochs;
+                    break;
                 }
             }
-            let secs = start.elapsed().as_secs_f64();
-            train_seconds += secs;
-            samples += seen;
-            let (val_loss, val_accuracy) = if val.is_empty() {
-                (f64::NAN, f64::NAN)
-            } else {
-                evaluate(&self.net, val, self.threads())
-            };
-            let stats = EpochStats {
-                epoch: epoch + 1,
-                lr,
-                train_loss: loss_sum / seen as f64,
-                train_accuracy: correct as f64 / seen as f64,
-                val_loss,
-                val_accuracy,
-                seconds: secs,
-                samples_per_second: seen as f64 / secs.max(1e-9),
-            };
-            bar.finish_and_clear();
-            if opts.progress {
-                eprintln!(
-                    "epoch {:>3}/{}  loss {:.4}  acc {:6.2}%  val_loss {:.4}  val_acc {:6.2}%  lr {:.2e}  {:.2} s  {:.0} samples/s",
-                    stats.epoch,
-                    hyper.epochs,
-                    stats.train_loss,
-                    100.0 * stats.train_accuracy,
-                    stats.val_loss,
-                    100.0 * stats.val_accuracy,
-                    lr,
-                    secs,
-                    stats.samples_per_second
-                );
-            }
-            self.meta.history.push(stats);
-            self.meta.epochs_done = epoch + 1;
-            if !val.is_empty() {
-                let better = self.meta.best.is_none_or(|(acc, _)| val_accuracy > acc);
-                if better {
-                    self.meta.best = Some((val_accuracy, epoch + 1));
-                    self.best_net = Some(self.net.clone());
-                    self.bad_epochs = 0;
-                } else {
-                    self.bad_epochs += 1;
-                }
-            }
-            if let Some(path) = &opts.checkpoint {
-                let bytes = self.checkpoint()?.encode()?;
-                write_atomic(path, &bytes)?;
-            }
-            if hyper.patience > 0 && self.bad_epochs >= hyper.patience {
-                stopped_early = epoch + 1 < hyper.epochs;
-                break;
-            }
-        }
+            Ok(())
+        })?;
         let kept_epoch = match self.meta.best {
             Some((_, e)) if self.best_net.is_some() => e,
             _ => self.meta.epochs_done,
@@ -655,51 +418,20 @@ pub fn evaluate(net: &Network, data: &Dataset, threads: usize) -> (f64, f64) {
     if n == 0 {
         return (f64::NAN, f64::NAN);
     }
-    let threads = threads.clamp(1, n.div_ceil(EVAL_BLOCK));
-    let per = n.div_ceil(threads);
-    let classes = net.classes();
-    let part = |lo: usize, hi: usize| -> (f64, usize) {
-        let mut ws = Workspace::new(net, EVAL_BLOCK);
-        let mut grad = vec![0.0; classes];
-        let mut rows: Vec<u32> = Vec::with_capacity(EVAL_BLOCK);
-        let (mut loss, mut correct) = (0.0f64, 0usize);
-        let mut i = lo;
-        while i < hi {
-            let end = (i + EVAL_BLOCK).min(hi);
-            rows.clear();
-            rows.extend(i as u32..end as u32);
-            let m = ws.gather(data, &rows);
-            let logits = ws.forward(net, m);
-            for (row, &label) in logits.chunks_exact(classes).zip(&data.labels[i..end]) {
-                let label = usize::from(label);
-                if label < classes {
-                    loss += f64::from(cross_entropy(row, label, &mut grad));
-                    correct += usize::from(argmax(row) == label);
-                }
-            }
-            i = end;
+    let part = |r: Range<usize>| EvalSpace::new(net).tally(net, data, r.start, r.end);
+    let mut parts = eval_parts(n, threads);
+    let first = parts.next().expect("at least one part");
+    let sum = std::thread::scope(|s| {
+        let handles: Vec<_> = parts.map(|r| s.spawn(move || part(r))).collect();
+        let mut sum = part(first);
+        for h in handles {
+            let t = h.join().expect("evaluation thread");
+            sum.loss += t.loss;
+            sum.correct += t.correct;
         }
-        (loss, correct)
-    };
-    let results: Vec<(f64, usize)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..threads)
-            .map(|k| {
-                let lo = k * per;
-                let hi = ((k + 1) * per).min(n);
-                s.spawn(move || part(lo, hi))
-            })
-            .collect();
-        let mut out = vec![part(0, per.min(n))];
-        out.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("evaluation thread")),
-        );
-        out
+        sum
     });
-    let loss: f64 = results.iter().map(|r| r.0).sum();
-    let correct: usize = results.iter().map(|r| r.1).sum();
-    (loss / n as f64, correct as f64 / n as f64)
+    (sum.loss / n as f64, sum.correct as f64 / n as f64)
 }
 
 /// The logits of `net` for every sample of `data`, sample after sample.
@@ -720,30 +452,10 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     Checkpoint::decode(&bytes).with_context(|| format!("{}", path.display()))
 }
 
-/// Runs `f` on every item, the first on this thread and the others on
-/// scoped threads, and returns the results in item order.
-fn on_threads<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let mut it = items.into_iter();
-    let Some(first) = it.next() else {
-        return Vec::new();
-    };
-    std::thread::scope(|s| {
-        let f = &f;
-        let handles: Vec<_> = it.map(|item| s.spawn(move || f(item))).collect();
-        let mut out = vec![f(first)];
-        out.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("update thread")),
-        );
-        out
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{LayerSpec, Schedule, preset};
+    use crate::net::{LayerSpec, OptimizerKind, Schedule, preset};
     use myelin_core::model::Activation;
 
     /// Two Gaussian-ish blobs per class in 8 dimensions, separable.
@@ -857,6 +569,123 @@ mod tests {
                 assert!(*w > 0.0 && (g - w).abs() <= 1e-4 * w, "{g} vs {w}");
             }
             assert_ne!(flat_params(&t.net), before, "the step updates the weights");
+        }
+    }
+
+    /// Steps as one thread defines them: the batch cut into shards of
+    /// `ceil(len / t)` rows, the shard gradients of each tensor added in
+    /// shard order, divided by the batch size and updated in `t` ranges of
+    /// `ceil(len / t)` values; with clipping, the norm sums the ranges'
+    /// squares tensor by tensor, then range by range.
+    fn serial_steps(net: &mut Network, h: Hyper, data: &Dataset, batches: &[Vec<u32>], t: usize) {
+        use myelin_core::kernels;
+        use myelin_core::train::{Adam, Sgd};
+        let mut moments: Vec<Vec<(Vec<f32>, Vec<f32>)>> = net
+            .layers
+            .iter()
+            .map(|l| {
+                let z = |t: &crate::net::Tensor| vec![0.0; t.data.len()];
+                l.tensors.iter().map(|t| (z(t), z(t))).collect()
+            })
+            .collect();
+        let ranges = |len: usize| {
+            let c = len.div_ceil(t).max(1);
+            (0..t).map(move |r| (r * c).min(len)..((r + 1) * c).min(len))
+        };
+        for (step, rows) in batches.iter().enumerate() {
+            let per = rows.len().div_ceil(t);
+            let shards: Vec<Workspace> = rows
+                .chunks(per)
+                .map(|shard| {
+                    let mut ws = Workspace::new(net, per);
+                    let n = ws.gather(data, shard);
+                    ws.train_shard(net, n);
+                    ws
+                })
+                .collect();
+            let mut grads = shards[0].grads.clone();
+            let mut squares = vec![0.0f64; t];
+            for (li, layer) in grads.iter_mut().enumerate() {
+                for (ti, g) in layer.iter_mut().enumerate() {
+                    for (r, range) in ranges(g.len()).enumerate() {
+                        let g = &mut g[range.clone()];
+                        for other in &shards[1..] {
+                            kernels::axpy(1.0, &other.grads[li][ti][range.clone()], g);
+                        }
+                        kernels::scalar::scale(1.0 / rows.len() as f32, g);
+                        if !g.is_empty() {
+                            squares[r] += f64::from(kernels::dot(g, g));
+                        }
+                    }
+                }
+            }
+            let norm = squares.iter().sum::<f64>().sqrt() as f32;
+            let clip = h.clip_grad_norm;
+            let factor = if clip != 0.0 && norm > clip {
+                clip / norm
+            } else {
+                1.0
+            };
+            for (li, layer) in net.layers.iter_mut().enumerate() {
+                let nt = layer.tensors.len();
+                for (ti, p) in layer.tensors.iter_mut().enumerate() {
+                    let wd = if ti + 1 < nt { h.weight_decay } else { 0.0 };
+                    let (m, v) = &mut moments[li][ti];
+                    for range in ranges(p.data.len()) {
+                        let g = &mut grads[li][ti][range.clone()];
+                        if factor != 1.0 {
+                            kernels::scalar::scale(factor, g);
+                        }
+                        let p = &mut p.data[range.clone()];
+                        match h.optimizer {
+                            OptimizerKind::Sgd { momentum } => Sgd {
+                                lr: h.lr,
+                                momentum,
+                                weight_decay: wd,
+                            }
+                            .update(p, g, &mut m[range]),
+                            OptimizerKind::Adam { beta1, beta2, eps } => Adam {
+                                lr: h.lr,
+                                beta1,
+                                beta2,
+                                eps,
+                                weight_decay: wd,
+                            }
+                            .update(step as u32 + 1, p, g, &mut m[range.clone()], &mut v[range]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threaded_steps_equal_the_serial_definition_bit_for_bit() {
+        let data = blobs(200, 4);
+        let mut r = Rng::new(3);
+        let batches: Vec<Vec<u32>> = [37, 16, 5, 29, 37, 1]
+            .iter()
+            .map(|&n| (0..n).map(|_| (r.uniform() * 199.0) as u32).collect())
+            .collect();
+        for opt in [OptimizerKind::SGD, OptimizerKind::ADAM] {
+            for clip in [0.0, 0.05] {
+                for threads in 1..=4 {
+                    let h = Hyper {
+                        batch: 37,
+                        clip_grad_norm: clip,
+                        weight_decay: 1e-2,
+                        ..hyper(opt, 0.05)
+                    };
+                    let mut want = net();
+                    serial_steps(&mut want, h, &data, &batches, threads);
+                    let mut t = Trainer::new(net(), "t", h, 9, threads);
+                    for rows in &batches {
+                        t.step(&data, rows, h.lr).unwrap();
+                    }
+                    assert_eq!(t.net, want, "{opt:?}, clip {clip}, {threads} threads");
+                    assert_ne!(t.net, net(), "the steps train");
+                }
+            }
         }
     }
 

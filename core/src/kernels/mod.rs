@@ -56,7 +56,8 @@ pub use norm::{
     fold_batch_norm,
 };
 pub use pool::{
-    Pool2dShape, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+    Pool2dShape, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
+    max_pool2d_backward_indexed, max_pool2d_forward, max_pool2d_forward_indexed,
 };
 pub use pool_geom::{
     avg_pool_backward, avg_pool_forward, global_avg_pool_backward, global_avg_pool_forward,

@@ -119,6 +119,47 @@ pub fn max_pool2d_backward(shape: &Pool2dShape, x: &[f32], dy: &[f32], dx: &mut 
     shape.for_each_window(|o, i| dx[shape.argmax(x, i)] += dy[o]);
 }
 
+/// Max pooling forward that also records, for the backward pass, the input
+/// index of each window's maximum in `argmax` (one per output; the first
+/// on ties, a NaN wins).
+///
+/// # Panics
+/// If a slice length does not match `shape`, the shape is invalid, or the
+/// input has more than `u32::MAX` elements.
+pub fn max_pool2d_forward_indexed(
+    shape: &Pool2dShape,
+    x: &[f32],
+    y: &mut [f32],
+    argmax: &mut [u32],
+) {
+    shape.check(x.len(), y.len());
+    assert_eq!(argmax.len(), y.len(), "pool2d: index length");
+    assert!(
+        u32::try_from(x.len()).is_ok(),
+        "pool2d: input too large to index"
+    );
+    shape.for_each_window(|o, i| {
+        let a = shape.argmax(x, i);
+        y[o] = x[a];
+        argmax[o] = a as u32;
+    });
+}
+
+/// Max pooling backward from the indices [`max_pool2d_forward_indexed`]
+/// recorded: overwrites `dx` with each `dy` added at its window's maximum,
+/// in output order (as [`max_pool2d_backward`] does, without searching the
+/// windows again).
+///
+/// # Panics
+/// If `argmax` and `dy` differ in length or an index is outside `dx`.
+pub fn max_pool2d_backward_indexed(argmax: &[u32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(argmax.len(), dy.len(), "pool2d: index length");
+    dx.fill(0.0);
+    for (&i, &g) in argmax.iter().zip(dy) {
+        dx[i as usize] += g;
+    }
+}
+
 /// Average pooling forward: `y` = the mean of each window.
 ///
 /// # Panics
@@ -152,4 +193,67 @@ pub fn avg_pool2d_backward(shape: &Pool2dShape, dy: &[f32], dx: &mut [f32]) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::{vec, vec::Vec};
+
+    /// Values with many ties (a coarse grid), some NaNs and infinities.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut z = seed.wrapping_mul(0x9e37_79b9) | 1;
+        (0..n)
+            .map(|_| {
+                z ^= z << 13;
+                z ^= z >> 17;
+                z ^= z << 5;
+                match z % 23 {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => f32::NEG_INFINITY,
+                    r => (r % 5) as f32 - 2.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn indexed_max_pool_equals_the_searching_one_bit_for_bit() {
+        let mut seed = 1;
+        for ch in 1..=3 {
+            for (in_h, in_w) in [(1, 7), (4, 4), (5, 6), (9, 3)] {
+                for (k_h, k_w, stride) in [(1, 1, 1), (1, 3, 2), (2, 2, 2), (3, 2, 1), (3, 3, 3)] {
+                    let shape = Pool2dShape {
+                        ch,
+                        in_h,
+                        in_w,
+                        k_h,
+                        k_w,
+                        stride,
+                    };
+                    if shape.validate().is_err() {
+                        continue;
+                    }
+                    seed += 1;
+                    let x = values(shape.in_len(), seed);
+                    let dy = values(shape.out_len(), seed + 1000);
+                    let mut y = vec![0.0; shape.out_len()];
+                    let mut want_y = y.clone();
+                    let mut idx = vec![0; shape.out_len()];
+                    max_pool2d_forward(&shape, &x, &mut want_y);
+                    max_pool2d_forward_indexed(&shape, &x, &mut y, &mut idx);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&y), bits(&want_y), "{shape:?}");
+                    let mut dx = vec![7.0; shape.in_len()];
+                    let mut want_dx = dx.clone();
+                    max_pool2d_backward(&shape, &x, &dy, &mut want_dx);
+                    max_pool2d_backward_indexed(&idx, &dy, &mut dx);
+                    assert_eq!(bits(&dx), bits(&want_dx), "{shape:?}");
+                }
+            }
+        }
+    }
 }
