@@ -290,45 +290,81 @@ impl Requantizer {
 }
 
 /// An output stage ([`Requant`] then [`OutputQuant`]) prepared for cores
-/// with a fast 32x32->64 multiply (Cortex-M3 and up): the shift clamped and
-/// the rounding constants worked out once, so
-/// [`requantize`](Self::requantize) is a multiply-accumulate, a few shifts
-/// and the clamp. Equal to `out.requantize(acc, m)` for every `acc`.
+/// with a fast 32x32->64 multiply (Cortex-M3 and up): equal to
+/// `out.requantize(acc, m)` for every `acc`, with its constants worked out
+/// once.
+///
+/// The common case (`0 < M < 1/2`: a positive multiplier, `shift < 0`) folds
+/// TFLite's two roundings into one 64-bit addition: with `p = acc *
+/// multiplier` and `e = -shift`, the high multiply is `x = floor((p + 2^30) /
+/// 2^31)` and the rounding shift `floor((x + 2^(e - 1) - [x < 0]) / 2^e)`;
+/// nested floors of integer quotients compose, so the result is
+/// `floor((p + 2^30 + 2^(30 + e) - [x < 0] * 2^31) / 2^(31 + e))`, and
+/// `[x < 0]` may be read as `[acc < 0]` (where they differ, `x` is 0 and both
+/// give 0). The clamp is one `max(0)` and one `min` around the range's low
+/// end. Other multipliers take the general form.
 #[derive(Debug, Clone, Copy)]
 pub struct Requant64 {
     multiplier: i32,
-    /// `-shift` for `M < 1`, `31 - shift` for `M >= 1`.
+    /// Fast path: `2^30 + 2^(30 + e)`; general path: unused.
+    bias: i64,
+    /// Fast path: `e - 1`; general path: `-shift` (`M < 1`) or `31 - shift`.
     exponent: u32,
-    /// `2^exponent - 1` and half of it (`M < 1`).
+    /// `2^exponent - 1` and half of it (general path, `M < 1`).
     mask: i32,
     half: i32,
-    zero_point: i32,
+    /// `zero_point - min`, `max - min` and `min` of the output range.
+    offset: i32,
+    range: i32,
     min: i32,
-    max: i32,
-    /// `M >= 1`: one rounding of the 64-bit product.
-    single: bool,
+    /// Which form [`requantize`](Self::requantize) takes.
+    form: Form,
+}
+
+/// The arithmetic a [`Requant64`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `0 < multiplier`, `shift < 0`: one rounding of the 64-bit product.
+    Folded,
+    /// `M >= 1`: one rounding of the 64-bit product (`single`).
+    Single,
+    /// Any other multiplier: the high multiply then the rounding shift.
+    Double,
 }
 
 impl Requant64 {
     /// Prepares `out.requantize(_, m)`.
     pub fn new(m: Requant, out: OutputQuant) -> Self {
         let shift = m.shift.clamp(Requant::MIN_SHIFT, Requant::MAX_SHIFT);
-        let single = shift > 0;
-        let exponent = if single {
-            (31 - shift) as u32
+        let form = if shift > 0 {
+            Form::Single
+        } else if shift < 0 && m.multiplier > 0 {
+            Form::Folded
         } else {
-            shift.unsigned_abs()
+            Form::Double
+        };
+        let exponent = match form {
+            Form::Single => (31 - shift) as u32,
+            Form::Folded => shift.unsigned_abs() - 1,
+            Form::Double => shift.unsigned_abs(),
         };
         let mask = ((1i64 << exponent) - 1) as i32;
+        let (zero_point, min, max) = (
+            i32::from(out.zero_point),
+            i32::from(out.min),
+            i32::from(out.max),
+        );
         Self {
             multiplier: m.multiplier,
+            bias: (1i64 << 30) + (1i64 << (30 + shift.unsigned_abs())),
             exponent,
             mask,
             half: mask >> 1,
-            zero_point: i32::from(out.zero_point),
-            min: i32::from(out.min),
-            max: i32::from(out.max),
-            single,
+            offset: zero_point - min,
+            // An empty range (max < min) gives max: min + 0 with min := max.
+            range: (max - min).max(0),
+            min: min.min(max),
+            form,
         }
     }
 
@@ -336,21 +372,32 @@ impl Requant64 {
     #[inline(always)]
     pub fn requantize(&self, acc: i32) -> i8 {
         let p = i64::from(acc) * i64::from(self.multiplier);
-        let v = if self.single {
-            round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-        } else {
-            // saturating_rounding_doubling_high_mul: only MIN * MIN saturates.
-            let x = if p == 1 << 62 {
-                i32::MAX
-            } else {
-                ((p + (1 << 30)) >> 31) as i32
-            };
-            // rounding_divide_by_pot with its constants prepared.
-            let threshold = self.half + (x >> 31 & 1);
-            (x >> self.exponent) + i32::from((x & self.mask) > threshold)
+        let v = match self.form {
+            Form::Folded => {
+                // 2^31 where acc < 0: the `[x < 0]` term.
+                let negative = i64::from(acc as u32 & 0x8000_0000);
+                let n = p + self.bias - negative;
+                ((n >> 32) as i32) >> self.exponent
+            }
+            Form::Single => {
+                round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                    as i32
+            }
+            Form::Double => {
+                // saturating_rounding_doubling_high_mul: only MIN * MIN saturates.
+                let x = if p == 1 << 62 {
+                    i32::MAX
+                } else {
+                    ((p + (1 << 30)) >> 31) as i32
+                };
+                // rounding_divide_by_pot with its constants prepared.
+                let threshold = self.half + (x >> 31 & 1);
+                (x >> self.exponent) + i32::from((x & self.mask) > threshold)
+            }
         };
-        let v = v.saturating_add(self.zero_point);
-        v.max(self.min).min(self.max) as i8
+        // clamp(v + zero_point, min, max) as min + clamp(v + offset, 0, range).
+        let t = v.saturating_add(self.offset).max(0).min(self.range);
+        (t + self.min) as i8
     }
 }
 
