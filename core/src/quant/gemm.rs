@@ -26,7 +26,7 @@
 //! equal the scalar ones bit for bit.
 
 use super::dot::{DualMac, Portable};
-use super::fixed::channel_requant;
+use super::fixed::{Requant64, channel_requant};
 use super::int8::{Conv2dShape, ConvQ};
 use crate::Error;
 
@@ -34,6 +34,10 @@ use crate::Error;
 const SMALL_TAPS: usize = 64;
 /// Largest filter any buffer holds; larger ones take another path.
 pub(crate) const MAX_TAPS: usize = 640;
+/// Words of gathered columns a tile holds with small filters (4 KiB).
+const SMALL_TILE_WORDS: usize = 1024;
+/// Words of gathered columns a tile holds with large filters (8 KiB).
+const TILE_WORDS: usize = 2048;
 
 /// [`conv2d`] runs `shape` (its filter fits the buffers).
 pub(crate) fn fits(shape: &Conv2dShape) -> bool {
@@ -50,21 +54,22 @@ pub(crate) fn conv2d<M: Blocks>(
 ) -> Result<(), Error> {
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
     if taps <= SMALL_TAPS {
-        conv2d_in::<M, { SMALL_TAPS / 4 }>(layer, s, x, y)
+        conv2d_in::<M, { SMALL_TAPS / 4 }, SMALL_TAPS, SMALL_TILE_WORDS>(layer, s, x, y)
     } else {
-        conv2d_in::<M, { MAX_TAPS / 4 }>(layer, s, x, y)
+        conv2d_in::<M, { MAX_TAPS / 4 }, MAX_TAPS, TILE_WORDS>(layer, s, x, y)
     }
 }
 
-/// Both columns of filters of up to `4 * N` taps: four words per block of
-/// four taps, word-aligned for `LDRD`.
+/// Words, aligned for `LDRD`.
 #[repr(C, align(8))]
-struct Columns<const N: usize>([[u32; 4]; N]);
+struct Words<const N: usize>([u32; N]);
 
-/// [`conv2d`] with buffers for `N` blocks of four taps on the stack (its own
-/// frame, so small filters do not pay for the large buffers).
+/// [`conv2d`] with buffers on the stack (its own frame, so small filters do
+/// not pay for the large buffers): a staging row of `B` blocks of four taps,
+/// one filter pair's widened weights (`W = 4 * B` words) and a tile of
+/// gathered columns (`T` words).
 #[inline(never)]
-fn conv2d_in<M: Blocks, const N: usize>(
+fn conv2d_in<M: Blocks, const B: usize, const W: usize, const T: usize>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
@@ -73,60 +78,67 @@ fn conv2d_in<M: Blocks, const N: usize>(
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
     let blocks = taps.div_ceil(4);
     let [out_h, out_w] = s.out_size()?;
-    let plane = out_h * out_w;
-    if taps == 0 || blocks > N || plane == 0 {
+    if taps == 0 || blocks > B || 4 * blocks > W || out_h * out_w == 0 {
         return Err(Error::InvalidShape {
             what: "filter too large for the gathered columns",
         });
     }
-    // Staging rows in filter order, zero past `taps` up to the block.
-    let [mut r0, mut r1] = [[[0i16; 4]; N]; 2];
-    let mut cols = Columns([[0u32; 4]; N]);
+    // The staging row is zero past `taps` up to the block.
+    let mut row = [[0i16; 4]; B];
+    let mut weights = Words([0u32; W]);
+    let mut tile = Words([0u32; T]);
     conv2d_body::<M>(
         layer,
         s,
         x,
         y,
-        [&mut r0[..blocks], &mut r1[..blocks]],
-        &mut cols.0[..blocks],
+        &mut row[..blocks],
+        &mut weights.0[..4 * blocks],
+        &mut tile.0,
     )
 }
 
-/// [`conv2d_in`] over its buffers: staging rows and columns of `blocks`
-/// blocks (one copy of the code for every buffer size).
+/// [`conv2d_in`] over its buffers (one copy of the code for every buffer
+/// size): the output positions tile by tile; in each, the columns of every
+/// pair of positions gathered once, then every pair of filters widened to
+/// `i16` lanes once and run over all the tile's pairs.
 #[inline(never)]
 fn conv2d_body<M: Blocks>(
     layer: &ConvQ<'_>,
     s: &Conv2dShape,
     x: &[i8],
     y: &mut [i8],
-    mut rows: [&mut [[i16; 4]]; 2],
-    cols: &mut [[u32; 4]],
+    row: &mut [[i16; 4]],
+    weights: &mut [u32],
+    tile: &mut [u32],
 ) -> Result<(), Error> {
     let taps = s.in_channels * s.kernel[0] * s.kernel[1];
+    let blocks = row.len();
+    let pair_words = 4 * blocks;
     let [out_h, out_w] = s.out_size()?;
     let plane = out_h * out_w;
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
     let zp = layer.input_zero_point;
-    let out = layer.output;
-    let rq = |o: usize| channel_requant(layer.requant, o);
+    let per_tile = 2 * (tile.len() / pair_words).max(1);
     let filters = layer.weights.chunks_exact(taps);
-    let mut p = 0;
-    while p < plane {
+    let mut p0 = 0;
+    while p0 < plane {
+        let positions = per_tile.min(plane - p0);
+        let pairs = positions.div_ceil(2);
         // A last, odd position is gathered into both columns and kept once.
-        let pair = p + 1 < plane;
-        for (j, row) in rows.iter_mut().enumerate() {
-            let row = row.as_flattened_mut();
-            let row = row.get_mut(..taps).unwrap_or_default();
-            let q = if pair { p + j } else { p };
-            if pointwise {
-                gather_pointwise(x, zp, plane, q, row);
-            } else {
-                gather_window(s, x, zp, out_w, q, row);
+        for (j, cols) in tile.chunks_exact_mut(pair_words).take(pairs).enumerate() {
+            for slot in 0..2 {
+                let q = p0 + (2 * j + slot).min(positions - 1);
+                let staged = row.as_flattened_mut();
+                let staged = staged.get_mut(..taps).unwrap_or_default();
+                if pointwise {
+                    gather_pointwise(x, zp, plane, q, staged);
+                } else {
+                    gather_window(s, x, zp, out_w, q, staged);
+                }
+                pack(row, slot, cols);
             }
         }
-        pack(rows[0], rows[1], cols);
-        let flat = cols.as_flattened();
         let mut ws = filters.clone();
         let mut o = 0;
         while o < s.out_channels {
@@ -137,25 +149,33 @@ fn conv2d_body<M: Blocks>(
             } else {
                 ws.next().unwrap_or_default()
             };
+            widen::<M>(w0, w1, weights);
             let b0 = layer.bias.get(o).copied().unwrap_or(0);
             let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
-            let [a00, a01, a10, a11] = mac2x2::<M>(w0, w1, flat, [b0, b0, b1, b1]);
-            let m0 = rq(o);
-            let at = o * plane + p;
-            put(y, at, out.requantize(a00, m0));
-            if pair {
-                put(y, at + 1, out.requantize(a01, m0));
-            }
-            if !last {
-                let m1 = rq(o + 1);
-                put(y, at + plane, out.requantize(a10, m1));
+            let r0 = Requant64::new(channel_requant(layer.requant, o), layer.output);
+            let r1 = Requant64::new(
+                channel_requant(layer.requant, if last { o } else { o + 1 }),
+                layer.output,
+            );
+            let at0 = o * plane + p0;
+            for (j, cols) in tile.chunks_exact(pair_words).take(pairs).enumerate() {
+                let [a00, a01, a10, a11] = M::blocks(weights, cols, blocks, [b0, b0, b1, b1]);
+                let at = at0 + 2 * j;
+                let pair = 2 * j + 1 < positions;
+                put(y, at, r0.requantize(a00));
                 if pair {
-                    put(y, at + plane + 1, out.requantize(a11, m1));
+                    put(y, at + 1, r0.requantize(a01));
+                }
+                if !last {
+                    put(y, at + plane, r1.requantize(a10));
+                    if pair {
+                        put(y, at + plane + 1, r1.requantize(a11));
+                    }
                 }
             }
             o += 2;
         }
-        p += 2;
+        p0 += positions;
     }
     Ok(())
 }
@@ -173,16 +193,15 @@ fn lanes(lo: i16, hi: i16) -> u32 {
     u32::from(lo as u16) | (u32::from(hi as u16) << 16)
 }
 
-/// The staging rows `r0` and `r1` (filter order) into the column layout.
+/// The staging row (filter order) into column `slot` (0 or 1) of a pair's
+/// column words `cols`.
 #[inline(always)]
-fn pack(r0: &[[i16; 4]], r1: &[[i16; 4]], cols: &mut [[u32; 4]]) {
-    for ((c, a), b) in cols.iter_mut().zip(r0).zip(r1) {
-        *c = [
-            lanes(a[0], a[2]),
-            lanes(a[1], a[3]),
-            lanes(b[0], b[2]),
-            lanes(b[1], b[3]),
-        ];
+fn pack(row: &[[i16; 4]], slot: usize, cols: &mut [u32]) {
+    for (c, a) in cols.chunks_exact_mut(4).zip(row) {
+        if let Some(d) = c.get_mut(2 * slot..2 * slot + 2) {
+            d[0] = lanes(a[0], a[2]);
+            d[1] = lanes(a[1], a[3]);
+        }
     }
 }
 
@@ -302,128 +321,115 @@ fn word(b: &[i8]) -> u32 {
     }
 }
 
-/// The four words of one block of both columns.
+/// A pair of filters widened to `i16` lanes, block by block `[u02, u13,
+/// v02, v13]` (filter 0 `u`, filter 1 `v`): the lanes `SXTB16` and
+/// `SXTB16 ROR #8` unpack a weight word in, matching the columns. A last,
+/// partial block's missing weights are 0.
 #[inline(always)]
-fn block(c: &[u32]) -> [u32; 4] {
-    c.first_chunk::<4>().copied().unwrap_or([0; 4])
+fn widen<M: DualMac>(w0: &[i8], w1: &[i8], out: &mut [u32]) {
+    for ((d, u), v) in out.chunks_exact_mut(4).zip(w0.chunks(4)).zip(w1.chunks(4)) {
+        let (u, v) = (word(u), word(v));
+        d[0] = M::sxtb16(u);
+        d[1] = M::sxtb16_ror8(u);
+        d[2] = M::sxtb16(v);
+        d[3] = M::sxtb16_ror8(v);
+    }
 }
 
-/// One block of four taps: weight words `u` (filter 0) and `v` (filter 1)
-/// against the block's column words `[p02, p13, q02, q13]`.
+/// One block of four taps: widened weights `[u02, u13, v02, v13]` against
+/// the block's column words `[p02, p13, q02, q13]`.
 #[inline(always)]
-fn step<M: DualMac>(u: u32, v: u32, [p02, p13, q02, q13]: [u32; 4], acc: &mut [i32; 4]) {
+fn step<M: DualMac>(w: &[u32], c: &[u32], acc: &mut [i32; 4]) {
+    let (Some(&[u02, u13, v02, v13]), Some(&[p02, p13, q02, q13])) =
+        (w.first_chunk::<4>(), c.first_chunk::<4>())
+    else {
+        return;
+    };
     let [a00, a01, a10, a11] = acc;
-    let (u02, u13) = (M::sxtb16(u), M::sxtb16_ror8(u));
-    let (v02, v13) = (M::sxtb16(v), M::sxtb16_ror8(v));
     *a00 = M::smlad(u13, p13, M::smlad(u02, p02, *a00));
     *a01 = M::smlad(u13, q13, M::smlad(u02, q02, *a01));
     *a10 = M::smlad(v13, p13, M::smlad(v02, p02, *a10));
     *a11 = M::smlad(v13, q13, M::smlad(v02, q02, *a11));
 }
 
-/// The whole-block loop of [`mac2x2`]: portable by default, one `asm!` block
-/// on DSP cores.
+/// The multiply-adds of one pair of filters by one pair of positions:
+/// portable by default, one `asm!` block on DSP cores.
 pub(crate) trait Blocks: DualMac + Sized {
-    /// [`mac2x2`] over the first `4 * n` taps of `w0` and `w1` (`n` whole
-    /// blocks, `w0.len() == w1.len() >= 4 * n`, `cols.len() >= 4 * n`).
+    /// `acc + [u·p, u·q, v·p, v·q]` over the first `n` blocks of the widened
+    /// filter pair `w` ([`widen`]) and the pair's columns `cols`
+    /// (`w.len()` and `cols.len()` at least `4 * n`).
     #[inline(always)]
-    fn blocks(w0: &[i8], w1: &[i8], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
-        portable_blocks::<Self>(w0, w1, cols, n, acc)
+    fn blocks(w: &[u32], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        portable_blocks::<Self>(w, cols, n, acc)
     }
 }
 
 /// [`Blocks::blocks`] in Rust, instruction by instruction through `M`.
 #[inline(always)]
-fn portable_blocks<M: DualMac>(
-    w0: &[i8],
-    w1: &[i8],
-    cols: &[u32],
-    n: usize,
-    mut acc: [i32; 4],
-) -> [i32; 4] {
-    for ((u, v), c) in w0
-        .chunks_exact(4)
-        .zip(w1.chunks_exact(4))
-        .zip(cols.chunks_exact(4))
-        .take(n)
-    {
-        step::<M>(word(u), word(v), block(c), &mut acc);
+fn portable_blocks<M: DualMac>(w: &[u32], cols: &[u32], n: usize, mut acc: [i32; 4]) -> [i32; 4] {
+    for (w, c) in w.chunks_exact(4).zip(cols.chunks_exact(4)).take(n) {
+        step::<M>(w, c, &mut acc);
     }
     acc
 }
 
 impl Blocks for Portable {}
 
-/// `[acc0 + w0·c0, acc0' + w0·c1, acc1 + w1·c0, acc1' + w1·c1]`: two
-/// filters (`taps` weights each) by the two gathered columns.
-#[inline(always)]
-fn mac2x2<M: Blocks>(w0: &[i8], w1: &[i8], cols: &[u32], acc: [i32; 4]) -> [i32; 4] {
-    let n = w0.len() / 4;
-    if w1.len() != w0.len() || cols.len() < 4 * w0.len().div_ceil(4) {
-        return acc;
-    }
-    let mut acc = if n > 0 {
-        M::blocks(w0, w1, cols, n, acc)
-    } else {
-        acc
-    };
-    if let (Some(t0), Some(t1), Some(c)) = (w0.get(4 * n..), w1.get(4 * n..), cols.get(4 * n..))
-        && !t0.is_empty()
-    {
-        step::<M>(word(t0), word(t1), block(c), &mut acc);
-    }
-    acc
-}
-
 #[cfg(myelin_arm_dsp)]
 impl Blocks for super::dot::arm::Dsp {
     #[inline(always)]
-    fn blocks(w0: &[i8], w1: &[i8], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
+    fn blocks(w: &[u32], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
         let fits = n > 0
-            && w0.len() >= 4 * n
-            && w1.len() >= 4 * n
+            && w.len() >= 4 * n
             && cols.len() >= 4 * n
-            && (cols.as_ptr() as usize).is_multiple_of(8);
+            && (cols.as_ptr() as usize).is_multiple_of(8)
+            && (w.as_ptr() as usize).is_multiple_of(8);
         if !fits {
-            return portable_blocks::<Self>(w0, w1, cols, n, acc);
+            return portable_blocks::<Self>(w, cols, n, acc);
         }
         let [mut a00, mut a01, mut a10, mut a11] = acc;
-        // The second filter's word, read after the first's pointer moved on.
-        let to_w1 = (w1.as_ptr() as usize)
-            .wrapping_sub(w0.as_ptr() as usize)
-            .wrapping_sub(4);
-        // SAFETY: the caller guarantees `n > 0` whole blocks: `4 * n` bytes
-        // behind `w0` and `w1` (`w0 + to_w1 + 4` is `w1`) and `16 * n` behind
-        // `cols`, which is 8-byte aligned (checked in `fits`; `Columns` makes
-        // it so) as `LDRD` needs. Only those are read; only the
-        // declared registers and the flags are written (`SMLAD` may set the
-        // sticky Q bit, which no Rust code reads).
+        // SAFETY: `fits` guarantees `n > 0` blocks of 16 bytes behind both
+        // `w` and `cols`, each 8-byte aligned (`Words` makes them so) as
+        // `LDRD` needs. Only those are read; only the declared registers and
+        // the flags are written (`SMLAD` may set the sticky Q bit, which no
+        // Rust code reads).
         unsafe {
+            macro_rules! block {
+                () => {
+                    concat!(
+                        "ldrd {u}, {t}, [{pw}], #16\n",
+                        "ldrd {x}, {z}, [{pc}]\n",
+                        "smlad {a00}, {u}, {x}, {a00}\n",
+                        "smlad {a00}, {t}, {z}, {a00}\n",
+                        "ldrd {x}, {z}, [{pc}, #8]\n",
+                        "smlad {a01}, {u}, {x}, {a01}\n",
+                        "smlad {a01}, {t}, {z}, {a01}\n",
+                        "ldrd {u}, {t}, [{pw}, #-8]\n",
+                        "smlad {a11}, {u}, {x}, {a11}\n",
+                        "smlad {a11}, {t}, {z}, {a11}\n",
+                        "ldrd {x}, {z}, [{pc}], #16\n",
+                        "smlad {a10}, {u}, {x}, {a10}\n",
+                        "smlad {a10}, {t}, {z}, {a10}\n",
+                    )
+                };
+            }
             core::arch::asm!(
+                // An odd block first, then two blocks a pass.
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
+                block!(),
+                "3:",
+                "cmp {n}, #0",
+                "beq 4f",
                 "2:",
-                "ldr {t}, [{pw}], #4",
-                "sxtb16 {u}, {t}",
-                "sxtb16 {t}, {t}, ror #8",
-                "ldrd {x}, {z}, [{pc}]",
-                "smlad {a00}, {u}, {x}, {a00}",
-                "smlad {a00}, {t}, {z}, {a00}",
-                "ldrd {x}, {z}, [{pc}, #8]",
-                "smlad {a01}, {u}, {x}, {a01}",
-                "smlad {a01}, {t}, {z}, {a01}",
-                "ldr {t}, [{pw}, {d}]",
-                "sxtb16 {u}, {t}",
-                "sxtb16 {t}, {t}, ror #8",
-                "smlad {a11}, {u}, {x}, {a11}",
-                "smlad {a11}, {t}, {z}, {a11}",
-                "ldrd {x}, {z}, [{pc}], #16",
-                "smlad {a10}, {u}, {x}, {a10}",
-                "smlad {a10}, {t}, {z}, {a10}",
+                block!(),
+                block!(),
                 "subs {n}, {n}, #1",
                 "bne 2b",
-                pw = inout(reg) w0.as_ptr() => _,
+                "4:",
+                pw = inout(reg) w.as_ptr() => _,
                 pc = inout(reg) cols.as_ptr() => _,
                 n = inout(reg) n => _,
-                d = in(reg) to_w1,
                 a00 = inout(reg) a00,
                 a01 = inout(reg) a01,
                 a10 = inout(reg) a10,
