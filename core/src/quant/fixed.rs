@@ -373,12 +373,7 @@ impl Requant64 {
     pub fn requantize(&self, acc: i32) -> i8 {
         let p = i64::from(acc) * i64::from(self.multiplier);
         let v = match self.form {
-            Form::Folded => {
-                // 2^31 where acc < 0: the `[x < 0]` term.
-                let negative = i64::from(acc as u32 & 0x8000_0000);
-                let n = p + self.bias - negative;
-                ((n >> 32) as i32) >> self.exponent
-            }
+            Form::Folded => return self.folded(acc),
             Form::Single => {
                 round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
                     as i32
@@ -395,7 +390,41 @@ impl Requant64 {
                 (x >> self.exponent) + i32::from((x & self.mask) > threshold)
             }
         };
-        // clamp(v + zero_point, min, max) as min + clamp(v + offset, 0, range).
+        self.clamp(v)
+    }
+
+    /// `y[i] = out.requantize(acc[i], m)` over the shorter of the two, the
+    /// form chosen once.
+    #[inline(always)]
+    pub fn requantize_into(&self, acc: &[i32], y: &mut [i8]) {
+        match self.form {
+            Form::Folded => {
+                for (y, &a) in y.iter_mut().zip(acc) {
+                    *y = self.folded(a);
+                }
+            }
+            _ => {
+                for (y, &a) in y.iter_mut().zip(acc) {
+                    *y = self.requantize(a);
+                }
+            }
+        }
+    }
+
+    /// [`requantize`](Self::requantize) in the folded form.
+    #[inline(always)]
+    fn folded(&self, acc: i32) -> i8 {
+        let p = i64::from(acc) * i64::from(self.multiplier);
+        // 2^31 where acc < 0: the `[x < 0]` term.
+        let negative = i64::from(acc as u32 & 0x8000_0000);
+        let n = p + self.bias - negative;
+        let v = ((n >> 32) as i32) >> self.exponent;
+        self.clamp(v)
+    }
+
+    /// clamp(v + zero_point, min, max) as min + clamp(v + offset, 0, range).
+    #[inline(always)]
+    fn clamp(&self, v: i32) -> i8 {
         let t = v.saturating_add(self.offset).max(0).min(self.range);
         (t + self.min) as i8
     }
@@ -597,6 +626,7 @@ mod tests {
                 },
             };
             let q = Requant64::new(m, out);
+            let mut accs = [0i32; 40];
             for k in 0..40 {
                 let acc = match edges.get(k) {
                     Some(&e) => e,
@@ -608,6 +638,12 @@ mod tests {
                     out.requantize(acc, m),
                     "{m:?} {out:?} {acc}"
                 );
+                accs[k] = acc;
+            }
+            let mut y = [0i8; 40];
+            q.requantize_into(&accs, &mut y);
+            for (&a, &y) in accs.iter().zip(&y) {
+                assert_eq!(y, out.requantize(a, m), "{m:?} {out:?} {a}");
             }
         }
     }

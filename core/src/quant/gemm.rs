@@ -60,6 +60,10 @@ pub(crate) fn conv2d<M: Blocks>(
     }
 }
 
+/// Most pairs of positions in one tile (the accumulators of two filters over
+/// them live on the stack).
+const TILE_PAIRS: usize = 64;
+
 /// Words, aligned for `LDRD`.
 #[repr(C, align(8))]
 struct Words<const N: usize>([u32; N]);
@@ -119,7 +123,8 @@ fn conv2d_body<M: Blocks>(
     let plane = out_h * out_w;
     let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4];
     let zp = layer.input_zero_point;
-    let per_tile = 2 * (tile.len() / pair_words).max(1);
+    let per_tile = 2 * (tile.len() / pair_words).clamp(1, TILE_PAIRS);
+    let mut accs = [[0i32; 2 * TILE_PAIRS]; 2];
     let filters = layer.weights.chunks_exact(taps);
     let mut p0 = 0;
     while p0 < plane {
@@ -152,25 +157,15 @@ fn conv2d_body<M: Blocks>(
             widen::<M>(w0, w1, weights);
             let b0 = layer.bias.get(o).copied().unwrap_or(0);
             let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
-            let r0 = Requant64::new(channel_requant(layer.requant, o), layer.output);
-            let r1 = Requant64::new(
-                channel_requant(layer.requant, if last { o } else { o + 1 }),
-                layer.output,
-            );
-            let at0 = o * plane + p0;
-            for (j, cols) in tile.chunks_exact(pair_words).take(pairs).enumerate() {
-                let [a00, a01, a10, a11] = M::blocks(weights, cols, blocks, [b0, b0, b1, b1]);
-                let at = at0 + 2 * j;
-                let pair = 2 * j + 1 < positions;
-                put(y, at, r0.requantize(a00));
-                if pair {
-                    put(y, at + 1, r0.requantize(a01));
-                }
-                if !last {
-                    put(y, at + plane, r1.requantize(a10));
-                    if pair {
-                        put(y, at + plane + 1, r1.requantize(a11));
-                    }
+            let [acc0, acc1] = &mut accs;
+            let (acc0, acc1) = (&mut acc0[..2 * pairs], &mut acc1[..2 * pairs]);
+            M::tile(weights, tile, blocks, [b0, b1], acc0, acc1);
+            let outputs = [(o, &*acc0), (o + 1, &*acc1)];
+            for (f, acc) in outputs.into_iter().take(if last { 1 } else { 2 }) {
+                let rq = Requant64::new(channel_requant(layer.requant, f), layer.output);
+                let at = f * plane + p0;
+                if let Some(y) = y.get_mut(at..at + positions) {
+                    rq.requantize_into(acc, y);
                 }
             }
             o += 2;
@@ -178,13 +173,6 @@ fn conv2d_body<M: Blocks>(
         p0 += positions;
     }
     Ok(())
-}
-
-#[inline(always)]
-fn put(y: &mut [i8], at: usize, v: i8) {
-    if let Some(d) = y.get_mut(at) {
-        *d = v;
-    }
 }
 
 /// Two `i16` values as the lanes `(lo, hi)` of one word.
@@ -352,47 +340,106 @@ fn step<M: DualMac>(w: &[u32], c: &[u32], acc: &mut [i32; 4]) {
     *a11 = M::smlad(v13, q13, M::smlad(v02, q02, *a11));
 }
 
-/// The multiply-adds of one pair of filters by one pair of positions:
-/// portable by default, one `asm!` block on DSP cores.
+/// The multiply-adds of one pair of filters over a tile: portable by
+/// default, one `asm!` block on DSP cores.
 pub(crate) trait Blocks: DualMac + Sized {
-    /// `acc + [u·p, u·q, v·p, v·q]` over the first `n` blocks of the widened
-    /// filter pair `w` ([`widen`]) and the pair's columns `cols`
-    /// (`w.len()` and `cols.len()` at least `4 * n`).
+    /// For every pair `j` of positions in `cols` (`4 * blocks` words each,
+    /// `acc0.len() / 2` pairs), the first `blocks` blocks of the widened
+    /// filter pair `w` ([`widen`]) against the pair's columns: filter 0's
+    /// sums (from `bias[0]`) into `acc0[2j]` and `acc0[2j + 1]`, filter 1's
+    /// (from `bias[1]`) into `acc1`.
     #[inline(always)]
-    fn blocks(w: &[u32], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
-        portable_blocks::<Self>(w, cols, n, acc)
+    fn tile(
+        w: &[u32],
+        cols: &[u32],
+        blocks: usize,
+        bias: [i32; 2],
+        acc0: &mut [i32],
+        acc1: &mut [i32],
+    ) {
+        portable_tile::<Self>(w, cols, blocks, bias, acc0, acc1);
     }
 }
 
-/// [`Blocks::blocks`] in Rust, instruction by instruction through `M`.
+/// [`Blocks::tile`] in Rust, instruction by instruction through `M`.
 #[inline(always)]
-fn portable_blocks<M: DualMac>(w: &[u32], cols: &[u32], n: usize, mut acc: [i32; 4]) -> [i32; 4] {
-    for (w, c) in w.chunks_exact(4).zip(cols.chunks_exact(4)).take(n) {
-        step::<M>(w, c, &mut acc);
+fn portable_tile<M: DualMac>(
+    w: &[u32],
+    cols: &[u32],
+    blocks: usize,
+    [b0, b1]: [i32; 2],
+    acc0: &mut [i32],
+    acc1: &mut [i32],
+) {
+    let pairs = cols.chunks_exact(4 * blocks.max(1));
+    for ((c, d0), d1) in pairs.zip(acc0.chunks_exact_mut(2)).zip(acc1.chunks_exact_mut(2)) {
+        let mut acc = [b0, b0, b1, b1];
+        for (w, c) in w.chunks_exact(4).zip(c.chunks_exact(4)).take(blocks) {
+            step::<M>(w, c, &mut acc);
+        }
+        d0.copy_from_slice(&acc[..2]);
+        d1.copy_from_slice(&acc[2..]);
     }
-    acc
 }
 
 impl Blocks for Portable {}
 
+/// The constants of [`Blocks::tile`]'s `asm!` loop, read through one
+/// register.
+#[cfg(myelin_arm_dsp)]
+#[repr(C, align(8))]
+struct TileParams {
+    /// Each pair's starting sums: filter 0 twice, filter 1 twice.
+    bias: [i32; 4],
+    /// The widened weights and `blocks / 2`.
+    w: *const u32,
+    halves: usize,
+    /// Where the next pair's sums go, and the pairs left.
+    acc0: *mut i32,
+    acc1: *mut i32,
+    pairs: usize,
+    /// `blocks` is odd.
+    odd: usize,
+}
+
 #[cfg(myelin_arm_dsp)]
 impl Blocks for super::dot::arm::Dsp {
     #[inline(always)]
-    fn blocks(w: &[u32], cols: &[u32], n: usize, acc: [i32; 4]) -> [i32; 4] {
-        let fits = n > 0
-            && w.len() >= 4 * n
-            && cols.len() >= 4 * n
+    fn tile(
+        w: &[u32],
+        cols: &[u32],
+        blocks: usize,
+        bias: [i32; 2],
+        acc0: &mut [i32],
+        acc1: &mut [i32],
+    ) {
+        let pairs = acc0.len() / 2;
+        let fits = blocks > 0
+            && pairs > 0
+            && acc1.len() == acc0.len()
+            && w.len() >= 4 * blocks
+            && cols.len() >= 4 * blocks * pairs
             && (cols.as_ptr() as usize).is_multiple_of(8)
             && (w.as_ptr() as usize).is_multiple_of(8);
         if !fits {
-            return portable_blocks::<Self>(w, cols, n, acc);
+            return portable_tile::<Self>(w, cols, blocks, bias, acc0, acc1);
         }
-        let [mut a00, mut a01, mut a10, mut a11] = acc;
-        // SAFETY: `fits` guarantees `n > 0` blocks of 16 bytes behind both
-        // `w` and `cols`, each 8-byte aligned (`Words` makes them so) as
-        // `LDRD` needs. Only those are read; only the declared registers and
-        // the flags are written (`SMLAD` may set the sticky Q bit, which no
-        // Rust code reads).
+        let mut prm = TileParams {
+            bias: [bias[0], bias[0], bias[1], bias[1]],
+            w: w.as_ptr(),
+            halves: blocks / 2,
+            acc0: acc0.as_mut_ptr(),
+            acc1: acc1.as_mut_ptr(),
+            pairs,
+            odd: blocks % 2,
+        };
+        // SAFETY: `fits` guarantees `blocks > 0` blocks of 16 bytes behind
+        // `w`, `pairs` runs of `blocks` such blocks behind `cols` (each
+        // 8-byte aligned, as `LDRD` needs: `Words` makes them so) and `2 *
+        // pairs` words behind `acc0` and `acc1`. Only those and `prm` are
+        // read, only the accumulators and `prm` written; only the declared
+        // registers and the flags are changed (`SMLAD` may set the sticky Q
+        // bit, which no Rust code reads).
         unsafe {
             macro_rules! block {
                 () => {
@@ -414,9 +461,14 @@ impl Blocks for super::dot::arm::Dsp {
                 };
             }
             core::arch::asm!(
+                "5:",
+                "ldrd {a00}, {a01}, [{prm}]",
+                "ldrd {a10}, {a11}, [{prm}, #8]",
+                "ldrd {pw}, {n}, [{prm}, #16]",
                 // An odd block first, then two blocks a pass.
-                "lsrs {n}, {n}, #1",
-                "bcc 3f",
+                "ldr {x}, [{prm}, #36]",
+                "cmp {x}, #0",
+                "beq 3f",
                 block!(),
                 "3:",
                 "cmp {n}, #0",
@@ -427,20 +479,28 @@ impl Blocks for super::dot::arm::Dsp {
                 "subs {n}, {n}, #1",
                 "bne 2b",
                 "4:",
-                pw = inout(reg) w.as_ptr() => _,
+                "ldrd {x}, {z}, [{prm}, #24]",
+                "strd {a00}, {a01}, [{x}], #8",
+                "strd {a10}, {a11}, [{z}], #8",
+                "strd {x}, {z}, [{prm}, #24]",
+                "ldr {x}, [{prm}, #32]",
+                "subs {x}, {x}, #1",
+                "str {x}, [{prm}, #32]",
+                "bne 5b",
+                prm = in(reg) &raw mut prm,
                 pc = inout(reg) cols.as_ptr() => _,
-                n = inout(reg) n => _,
-                a00 = inout(reg) a00,
-                a01 = inout(reg) a01,
-                a10 = inout(reg) a10,
-                a11 = inout(reg) a11,
+                pw = out(reg) _,
+                n = out(reg) _,
+                a00 = out(reg) _,
+                a01 = out(reg) _,
+                a10 = out(reg) _,
+                a11 = out(reg) _,
                 t = out(reg) _,
                 u = out(reg) _,
                 x = out(reg) _,
                 z = out(reg) _,
-                options(nostack, readonly),
+                options(nostack),
             );
         }
-        [a00, a01, a10, a11]
     }
 }
