@@ -417,6 +417,31 @@ impl Row3x3 for dot::arm::Dsp {
     }
 }
 
+/// `src` minus the zero point `zp` into `dst` as little-endian `i16` bytes
+/// (up to the shorter of the two), four values a step.
+#[inline(always)]
+fn widen_row<M: DualMac>(src: &[i8], zp: i16, dst: &mut [u8]) {
+    let lane = u32::from((-zp) as u16);
+    let offset = lane | (lane << 16);
+    let src = src.get(..dst.len() / 2).unwrap_or(src);
+    let dst = dst.get_mut(..2 * src.len()).unwrap_or_default();
+    let mut d8 = dst.chunks_exact_mut(8);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d8).zip(&mut s4) {
+        let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+        // Lanes (v0, v2) and (v1, v3), then (v0, v1) and (v2, v3).
+        let a = M::sadd16(M::sxtb16(w), offset);
+        let b = M::sadd16(M::sxtb16_ror8(w), offset);
+        let lo = (a & 0xffff) | (b << 16);
+        let hi = (a >> 16) | (b & 0xffff_0000);
+        d[..4].copy_from_slice(&lo.to_le_bytes());
+        d[4..].copy_from_slice(&hi.to_le_bytes());
+    }
+    for (d, &v) in d8.into_remainder().chunks_exact_mut(2).zip(s4.remainder()) {
+        d.copy_from_slice(&(i16::from(v) - zp).to_le_bytes());
+    }
+}
+
 /// [`dw3x3`] with a plane of `B / 2` values on the stack (its own frame).
 #[inline(never)]
 fn dw3x3_in<M: Row3x3, const B: usize>(
@@ -467,9 +492,7 @@ fn dw3x3_body<M: Row3x3>(
             let dst = plane
                 .get_mut(r + 2 * pl..r + 2 * (pl + cols))
                 .unwrap_or_default();
-            for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
-                d.copy_from_slice(&(i16::from(v) - zp).to_le_bytes());
-            }
+            widen_row::<M>(src, zp, dst);
         }
         for m in 0..multiplier {
             let o = c * multiplier + m;

@@ -394,10 +394,19 @@ impl Requant64 {
     }
 
     /// `y[i] = out.requantize(acc[i], m)` over the shorter of the two, the
-    /// form chosen once.
-    #[inline(always)]
+    /// form chosen once (not inlined: the loop gets the registers to
+    /// itself).
+    #[inline(never)]
     pub fn requantize_into(&self, acc: &[i32], y: &mut [i8]) {
         match self.form {
+            // The full int8 range (no activation, or a ReLU from -128): the
+            // clamp is one saturation.
+            Form::Folded if self.range == 255 => {
+                let zero_point = self.offset + self.min;
+                for (y, &a) in y.iter_mut().zip(acc) {
+                    *y = (self.folded_unclamped(a) + zero_point).clamp(-128, 127) as i8;
+                }
+            }
             Form::Folded => {
                 for (y, &a) in y.iter_mut().zip(acc) {
                     *y = self.folded(a);
@@ -411,15 +420,20 @@ impl Requant64 {
         }
     }
 
-    /// [`requantize`](Self::requantize) in the folded form.
+    /// The folded form before the output range: `|result| <= 2^30`.
     #[inline(always)]
-    fn folded(&self, acc: i32) -> i8 {
+    fn folded_unclamped(&self, acc: i32) -> i32 {
         let p = i64::from(acc) * i64::from(self.multiplier);
         // 2^31 where acc < 0: the `[x < 0]` term.
         let negative = i64::from(acc as u32 & 0x8000_0000);
         let n = p + self.bias - negative;
-        let v = ((n >> 32) as i32) >> self.exponent;
-        self.clamp(v)
+        ((n >> 32) as i32) >> self.exponent
+    }
+
+    /// [`requantize`](Self::requantize) in the folded form.
+    #[inline(always)]
+    fn folded(&self, acc: i32) -> i8 {
+        self.clamp(self.folded_unclamped(acc))
     }
 
     /// clamp(v + zero_point, min, max) as min + clamp(v + offset, 0, range).
