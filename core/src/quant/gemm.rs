@@ -187,8 +187,8 @@ fn lanes(lo: i16, hi: i16) -> u32 {
 fn pack(row: &[[i16; 4]], slot: usize, cols: &mut [u32]) {
     for (c, a) in cols.chunks_exact_mut(4).zip(row) {
         if let Some(d) = c.get_mut(2 * slot..2 * slot + 2) {
-            d[0] = lanes(a[0], a[2]);
-            d[1] = lanes(a[1], a[3]);
+                d[0] = lanes(a[0], a[1]);
+            d[1] = lanes(a[2], a[3]);
         }
     }
 }
@@ -280,15 +280,15 @@ fn interior<const N: usize>(
     kh: usize,
     row: &mut [i16],
 ) {
-    for (c, field) in row.chunks_exact_mut(kh * N).enumerate() {
-        let mut at = origin + c * plane_in;
-        for taps in field.chunks_exact_mut(N) {
-            if let Some(src) = x.get(at..).and_then(|s| s.first_chunk::<N>()) {
+    let x = x.get(origin..).unwrap_or_default();
+    for (field, channel) in row.chunks_exact_mut(kh * N).zip(x.chunks(plane_in.max(1))) {
+        // Kernel row `ky` starts `ky * in_w` into the channel.
+        for (taps, src) in field.chunks_exact_mut(N).zip(channel.chunks(in_w.max(1))) {
+            if let Some(src) = src.first_chunk::<N>() {
                 for (d, &v) in taps.iter_mut().zip(src) {
                     *d = i16::from(v) - zp;
                 }
             }
-            at += in_w;
         }
     }
 }
@@ -309,35 +309,56 @@ fn word(b: &[i8]) -> u32 {
     }
 }
 
-/// A pair of filters widened to `i16` lanes, block by block `[u02, u13,
-/// v02, v13]` (filter 0 `u`, filter 1 `v`): the lanes `SXTB16` and
-/// `SXTB16 ROR #8` unpack a weight word in, matching the columns. A last,
-/// partial block's missing weights are 0.
+/// A pair of filters widened to `i16` lanes, block by block `[u01, u23,
+/// v01, v23]` (filter 0 `u`, filter 1 `v`; `u01` holds taps `k` and `k + 1`
+/// as `(low, high)`), the order of the columns. A last, partial block's
+/// missing weights are 0.
 #[inline(always)]
 fn widen<M: DualMac>(w0: &[i8], w1: &[i8], out: &mut [u32]) {
-    for ((d, u), v) in out.chunks_exact_mut(4).zip(w0.chunks(4)).zip(w1.chunks(4)) {
-        let (u, v) = (word(u), word(v));
-        d[0] = M::sxtb16(u);
-        d[1] = M::sxtb16_ror8(u);
-        d[2] = M::sxtb16(v);
-        d[3] = M::sxtb16_ror8(v);
+    let (u4, v4) = (w0.chunks_exact(4), w1.chunks_exact(4));
+    let tail = [u4.remainder(), v4.remainder()];
+    let mut out = out.chunks_exact_mut(4);
+    // The weights first: `zip` stops at them without taking a block.
+    for ((u, v), d) in u4.zip(v4).zip(&mut out) {
+        let (u01, u23) = widen_word::<M>(word(u));
+        let (v01, v23) = widen_word::<M>(word(v));
+        d.copy_from_slice(&[u01, u23, v01, v23]);
+    }
+    if let Some(d) = out.next()
+        && !tail[0].is_empty()
+    {
+        let (u01, u23) = widen_word::<M>(word(tail[0]));
+        let (v01, v23) = widen_word::<M>(word(tail[1]));
+        d.copy_from_slice(&[u01, u23, v01, v23]);
     }
 }
 
-/// One block of four taps: widened weights `[u02, u13, v02, v13]` against
-/// the block's column words `[p02, p13, q02, q13]`.
+/// Four int8 weights as the `i16` lane pairs `(w0, w1)` and `(w2, w3)`:
+/// `SXTB16` and `SXTB16 ROR #8` give `(w0, w2)` and `(w1, w3)`, then one
+/// half-word pack each.
+#[inline(always)]
+fn widen_word<M: DualMac>(w: u32) -> (u32, u32) {
+    let (w02, w13) = (M::sxtb16(w), M::sxtb16_ror8(w));
+    (
+        (w02 & 0xffff) | (w13 << 16),
+        (w02 >> 16) | (w13 & 0xffff_0000),
+    )
+}
+
+/// One block of four taps: widened weights `[u01, u23, v01, v23]` against
+/// the block's column words `[p01, p23, q01, q23]`.
 #[inline(always)]
 fn step<M: DualMac>(w: &[u32], c: &[u32], acc: &mut [i32; 4]) {
-    let (Some(&[u02, u13, v02, v13]), Some(&[p02, p13, q02, q13])) =
+    let (Some(&[u01, u23, v01, v23]), Some(&[p01, p23, q01, q23])) =
         (w.first_chunk::<4>(), c.first_chunk::<4>())
     else {
         return;
     };
     let [a00, a01, a10, a11] = acc;
-    *a00 = M::smlad(u13, p13, M::smlad(u02, p02, *a00));
-    *a01 = M::smlad(u13, q13, M::smlad(u02, q02, *a01));
-    *a10 = M::smlad(v13, p13, M::smlad(v02, p02, *a10));
-    *a11 = M::smlad(v13, q13, M::smlad(v02, q02, *a11));
+    *a00 = M::smlad(u23, p23, M::smlad(u01, p01, *a00));
+    *a01 = M::smlad(u23, q23, M::smlad(u01, q01, *a01));
+    *a10 = M::smlad(v23, p23, M::smlad(v01, p01, *a10));
+    *a11 = M::smlad(v23, q23, M::smlad(v01, q01, *a11));
 }
 
 /// The multiply-adds of one pair of filters over a tile: portable by
