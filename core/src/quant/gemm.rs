@@ -280,16 +280,19 @@ fn interior<const N: usize>(
     kh: usize,
     row: &mut [i16],
 ) {
-    let x = x.get(origin..).unwrap_or_default();
-    for (field, channel) in row.chunks_exact_mut(kh * N).zip(x.chunks(plane_in.max(1))) {
+    let mut channel = x.get(origin..).unwrap_or_default();
+    for field in row.chunks_exact_mut(kh * N) {
         // Kernel row `ky` starts `ky * in_w` into the channel.
-        for (taps, src) in field.chunks_exact_mut(N).zip(channel.chunks(in_w.max(1))) {
+        let mut src = channel;
+        for taps in field.chunks_exact_mut(N) {
             if let Some(src) = src.first_chunk::<N>() {
                 for (d, &v) in taps.iter_mut().zip(src) {
                     *d = i16::from(v) - zp;
                 }
             }
+            src = src.get(in_w..).unwrap_or_default();
         }
+        channel = channel.get(plane_in..).unwrap_or_default();
     }
 }
 
