@@ -154,7 +154,7 @@ fn conv2d_body<M: Blocks>(
             } else {
                 ws.next().unwrap_or_default()
             };
-            widen::<M>(w0, w1, weights);
+            M::widen(w0, w1, weights);
             let b0 = layer.bias.get(o).copied().unwrap_or(0);
             let b1 = layer.bias.get(o + 1).copied().unwrap_or(b0);
             let [acc0, acc1] = &mut accs;
@@ -317,7 +317,7 @@ fn word(b: &[i8]) -> u32 {
 /// as `(low, high)`), the order of the columns. A last, partial block's
 /// missing weights are 0.
 #[inline(always)]
-fn widen<M: DualMac>(w0: &[i8], w1: &[i8], out: &mut [u32]) {
+fn portable_widen<M: DualMac>(w0: &[i8], w1: &[i8], out: &mut [u32]) {
     let (u4, v4) = (w0.chunks_exact(4), w1.chunks_exact(4));
     let tail = [u4.remainder(), v4.remainder()];
     let mut out = out.chunks_exact_mut(4);
@@ -369,7 +369,7 @@ fn step<M: DualMac>(w: &[u32], c: &[u32], acc: &mut [i32; 4]) {
 pub(crate) trait Blocks: DualMac + Sized {
     /// For every pair `j` of positions in `cols` (`4 * blocks` words each,
     /// `acc0.len() / 2` pairs), the first `blocks` blocks of the widened
-    /// filter pair `w` ([`widen`]) against the pair's columns: filter 0's
+    /// filter pair `w` ([`Blocks::widen`]) against the pair's columns: filter 0's
     /// sums (from `bias[0]`) into `acc0[2j]` and `acc0[2j + 1]`, filter 1's
     /// (from `bias[1]`) into `acc1`.
     #[inline(always)]
@@ -382,6 +382,13 @@ pub(crate) trait Blocks: DualMac + Sized {
         acc1: &mut [i32],
     ) {
         portable_tile::<Self>(w, cols, blocks, bias, acc0, acc1);
+    }
+
+    /// Filters `w0` and `w1` (of equal length) widened into `out`
+    /// ([`portable_widen`]).
+    #[inline(always)]
+    fn widen(w0: &[i8], w1: &[i8], out: &mut [u32]) {
+        portable_widen::<Self>(w0, w1, out);
     }
 }
 
@@ -428,6 +435,56 @@ struct TileParams {
 
 #[cfg(myelin_arm_dsp)]
 impl Blocks for super::dot::arm::Dsp {
+    #[inline(always)]
+    fn widen(w0: &[i8], w1: &[i8], out: &mut [u32]) {
+        let n = w0.len() / 4;
+        let tail = 4 * n;
+        if n == 0
+            || w1.len() != w0.len()
+            || out.len() < 4 * w0.len().div_ceil(4)
+            || !(out.as_ptr() as usize).is_multiple_of(4)
+        {
+            return portable_widen::<Self>(w0, w1, out);
+        }
+        // SAFETY: `n > 0` whole words are read behind `w0` and `w1` (`4 * n
+        // <= len`; unaligned `LDR` is allowed on Armv7E-M and Armv8-M Main)
+        // and `4 * n` words written behind `out` (checked above; `Words`
+        // aligns it for `STRD`). Only the declared registers and the flags
+        // are changed.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {u}, [{p0}], #4",
+                "ldr {v}, [{p1}], #4",
+                "sxtb16 {a}, {u}",
+                "sxtb16 {u}, {u}, ror #8",
+                "pkhbt {b}, {a}, {u}, lsl #16",
+                "pkhtb {a}, {u}, {a}, asr #16",
+                "strd {b}, {a}, [{po}], #16",
+                "sxtb16 {a}, {v}",
+                "sxtb16 {v}, {v}, ror #8",
+                "pkhbt {b}, {a}, {v}, lsl #16",
+                "pkhtb {a}, {v}, {a}, asr #16",
+                "strd {b}, {a}, [{po}, #-8]",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p0 = inout(reg) w0.as_ptr() => _,
+                p1 = inout(reg) w1.as_ptr() => _,
+                po = inout(reg) out.as_mut_ptr() => _,
+                n = inout(reg) n => _,
+                u = out(reg) _,
+                v = out(reg) _,
+                a = out(reg) _,
+                b = out(reg) _,
+                options(nostack),
+            );
+        }
+        if tail < w0.len() {
+            let rest = out.get_mut(4 * n..).unwrap_or_default();
+            portable_widen::<Self>(&w0[tail..], &w1[tail..], rest);
+        }
+    }
+
     #[inline(always)]
     fn tile(
         w: &[u32],
