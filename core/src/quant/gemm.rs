@@ -231,6 +231,7 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row:
     if run == kw && ky_hi - ky_lo == kh {
         // Inside the input: whole kernel rows, no padding.
         match kw {
+            3 if kh == 3 => interior3x3(x, zp, origin, in_w, plane_in, row),
             3 => interior::<3>(x, zp, origin, in_w, plane_in, kh, row),
             5 => interior::<5>(x, zp, origin, in_w, plane_in, kh, row),
             _ => {}
@@ -265,6 +266,25 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row:
 fn zero(taps: &mut [i16]) {
     for d in taps.iter_mut() {
         *d = 0;
+    }
+}
+
+/// [`interior`] for 3x3 kernels: each channel's window one slice of `2 *
+/// in_w + 3` values, its three rows at fixed offsets.
+#[inline(always)]
+fn interior3x3(x: &[i8], zp: i16, origin: usize, in_w: usize, plane_in: usize, row: &mut [i16]) {
+    let span = 2 * in_w + 3;
+    let mut channel = x.get(origin..).unwrap_or_default();
+    for field in row.chunks_exact_mut(9) {
+        if let Some(win) = channel.get(..span) {
+            for (ky, taps) in field.chunks_exact_mut(3).enumerate() {
+                let src = &win[ky * in_w..ky * in_w + 3];
+                for (d, &v) in taps.iter_mut().zip(src) {
+                    *d = i16::from(v) - zp;
+                }
+            }
+        }
+        channel = channel.get(plane_in..).unwrap_or_default();
     }
 }
 
