@@ -132,6 +132,10 @@ fn conv2d_body<M: Blocks>(
         let pairs = positions.div_ceil(2);
         // A last, odd position is gathered into both columns and kept once.
         for (j, cols) in tile.chunks_exact_mut(pair_words).take(pairs).enumerate() {
+            if pointwise && 2 * j + 1 < positions {
+                gather_pointwise_pair::<M>(x, zp, plane, p0 + 2 * j, taps, cols);
+                continue;
+            }
             for slot in 0..2 {
                 let q = p0 + (2 * j + slot).min(positions - 1);
                 let staged = row.as_flattened_mut();
@@ -190,6 +194,56 @@ fn pack(row: &[[i16; 4]], slot: usize, cols: &mut [u32]) {
                 d[0] = lanes(a[0], a[1]);
             d[1] = lanes(a[2], a[3]);
         }
+    }
+}
+
+/// Output positions `q` and `q + 1` of a 1x1 convolution over `channels`
+/// channels straight into a pair's column words `cols`: one half-word load
+/// holds both positions' values of a channel, two of them one word that
+/// `SXTB16` splits by position, `SADD16` subtracts the zero point. A last,
+/// partial block is filled value by value (zeros past the channels).
+#[inline(always)]
+fn gather_pointwise_pair<M: DualMac>(
+    x: &[i8],
+    zp: i8,
+    plane: usize,
+    q: usize,
+    channels: usize,
+    cols: &mut [u32],
+) {
+    let lane = u32::from((-i16::from(zp)) as u16);
+    let offset = lane | (lane << 16);
+    let mut rest = x.get(q..).unwrap_or_default();
+    let mut half = || {
+        let h = rest.first_chunk::<2>().map_or(0, |&[a, b]| {
+            u32::from(a as u8) | (u32::from(b as u8) << 8)
+        });
+        rest = rest.get(plane..).unwrap_or_default();
+        h
+    };
+    let whole = channels / 4;
+    let mut blocks = cols.chunks_exact_mut(4);
+    for d in (&mut blocks).take(whole) {
+        let w01 = half() | (half() << 16);
+        let w23 = half() | (half() << 16);
+        d[0] = M::sadd16(M::sxtb16(w01), offset);
+        d[1] = M::sadd16(M::sxtb16(w23), offset);
+        d[2] = M::sadd16(M::sxtb16_ror8(w01), offset);
+        d[3] = M::sadd16(M::sxtb16_ror8(w23), offset);
+    }
+    if let Some(d) = blocks.next()
+        && channels % 4 != 0
+    {
+        let mut v = [[0i16; 4]; 2];
+        for k in 0..channels % 4 {
+            let h = half();
+            v[0][k] = i16::from(h as u8 as i8) - i16::from(zp);
+            v[1][k] = i16::from((h >> 8) as u8 as i8) - i16::from(zp);
+        }
+        d[0] = lanes(v[0][0], v[0][1]);
+        d[1] = lanes(v[0][2], v[0][3]);
+        d[2] = lanes(v[1][0], v[1][1]);
+        d[3] = lanes(v[1][2], v[1][3]);
     }
 }
 
