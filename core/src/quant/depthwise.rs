@@ -470,7 +470,7 @@ fn dw3x3_body<M: Row3x3>(
     plane: &mut [u8],
 ) -> Result<(), Error> {
     let [out_h, out_w] = s.out_size()?;
-    let [ph, pw] = padded_size(s).unwrap_or_default();
+    let [_, pw] = padded_size(s).unwrap_or_default();
     let [in_h, in_w] = s.in_size;
     let [sh, sw] = s.stride;
     let [pt, _, pl, _] = s.padding;
@@ -481,17 +481,14 @@ fn dw3x3_body<M: Row3x3>(
     let mut acc = [0i32; ACC_MAX];
     // Whole output rows at a time.
     let run_rows = (ACC_MAX / out_w.max(1)).max(1);
+    // Input columns inside the plane.
+    let cols = in_w.min(pw.saturating_sub(pl));
     for (c, x) in x.chunks_exact(in_h * in_w).enumerate() {
         // Rows and columns of the input inside the plane (the rest stays 0;
         // a last row or column past the windows is not needed).
-        for (iy, src) in x.chunks_exact(in_w).enumerate() {
-            let Some(r) = (iy + pt).checked_mul(row_bytes).filter(|_| iy + pt < ph) else {
-                break;
-            };
-            let cols = in_w.min(pw.saturating_sub(pl));
-            let dst = plane
-                .get_mut(r + 2 * pl..r + 2 * (pl + cols))
-                .unwrap_or_default();
+        let below = plane.get_mut(pt * row_bytes..).unwrap_or_default();
+        for (src, dst) in x.chunks_exact(in_w).zip(below.chunks_exact_mut(row_bytes)) {
+            let dst = dst.get_mut(2 * pl..2 * (pl + cols)).unwrap_or_default();
             widen_row::<M>(src, zp, dst);
         }
         for m in 0..multiplier {
