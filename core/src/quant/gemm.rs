@@ -294,6 +294,11 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row:
             return;
         }
     }
+    if kh == 3 && kw == 3 {
+        let rows = ky_hi - ky_lo;
+        border3x3(x, zp, origin, [in_w, plane_in], [ky_lo, rows], [kx_lo, run], row);
+        return;
+    }
     for (c, field) in row.chunks_exact_mut(kh * kw).enumerate() {
         let (above, rest) = field.split_at_mut(ky_lo * kw);
         let (inside, below) = rest.split_at_mut((ky_hi - ky_lo) * kw);
@@ -320,6 +325,38 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row:
 fn zero(taps: &mut [i16]) {
     for d in taps.iter_mut() {
         *d = 0;
+    }
+}
+
+/// [`gather_window`] for a 3x3 window that the padding cuts: each
+/// channel's field zeroed, then its `rows` rows of `run` values inside the
+/// input (the first at `origin`) copied to kernel row `ky_lo` on, column
+/// `kx_lo` on.
+#[inline(always)]
+fn border3x3(
+    x: &[i8],
+    zp: i16,
+    origin: usize,
+    [in_w, plane_in]: [usize; 2],
+    [ky_lo, rows]: [usize; 2],
+    [kx_lo, run]: [usize; 2],
+    row: &mut [i16],
+) {
+    let span = (rows - 1) * in_w + run;
+    let mut channel = x.get(origin..).unwrap_or_default();
+    for field in row.chunks_exact_mut(9) {
+        zero(field);
+        if let Some(win) = channel.get(..span) {
+            for r in 0..rows {
+                let src = win.get(r * in_w..r * in_w + run).unwrap_or_default();
+                let at = 3 * (ky_lo + r) + kx_lo;
+                let dst = field.get_mut(at..at + run).unwrap_or_default();
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = i16::from(v) - zp;
+                }
+            }
+        }
+        channel = channel.get(plane_in..).unwrap_or_default();
     }
 }
 
