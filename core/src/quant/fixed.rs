@@ -60,7 +60,21 @@ impl Requant {
     pub fn apply_single_rounding(self, x: i32) -> i32 {
         let shift = self.shift.clamp(Self::MIN_SHIFT, Self::MAX_SHIFT);
         let p = i64::from(x) * i64::from(self.multiplier);
-        round_shift(p, (31 - shift) as u32).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+        if shift < 0 {
+            // e = 31 - shift in 32..=62: |p| <= 2^62, so the result fits
+            // without saturating, and floor(n / 2^e) is the high word of n
+            // shifted by e - 32 (nested floors compose).
+            let e = (31 - shift) as u32;
+            let half = if e == 32 {
+                1i64 << 31
+            } else {
+                i64::from(1u32 << (e - 33)) << 32
+            };
+            (((p + half) >> 32) as i32) >> (e - 32)
+        } else {
+            round_shift(p, (31 - shift) as u32).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                as i32
+        }
     }
 }
 
@@ -594,6 +608,37 @@ mod tests {
                 assert_eq!(m.apply_32(x), m.apply(x), "{m:?} x={x}");
                 let out = OutputQuant::relu((r >> 24) as i8);
                 assert_eq!(out.requantize_32(x, m), out.requantize(x, m));
+            }
+        }
+    }
+
+    #[test]
+    fn single_rounding_equals_the_64_bit_definition() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let edges = [0, 1, -1, i32::MAX, i32::MIN, i32::MIN + 1, 1 << 30, -(1 << 30)];
+        for case in 0..crate::quant::test_cases(4_000) {
+            let r = next();
+            let m = Requant {
+                multiplier: match case % 4 {
+                    0 => i32::MIN,
+                    1 => i32::MAX,
+                    _ => r as i32,
+                },
+                shift: (r >> 32) as i32 % 40,
+            };
+            let shift = m.shift.clamp(Requant::MIN_SHIFT, Requant::MAX_SHIFT);
+            for k in 0..24 {
+                let x = edges.get(k).copied().unwrap_or((next() as i32) >> (k % 32));
+                let p = i64::from(x) * i64::from(m.multiplier);
+                let want = round_shift(p, (31 - shift) as u32)
+                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+                assert_eq!(i64::from(m.apply_single_rounding(x)), want, "{m:?} {x}");
             }
         }
     }
