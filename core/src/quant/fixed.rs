@@ -389,8 +389,7 @@ impl Requant64 {
         let v = match self.form {
             Form::Folded => return self.folded(acc),
             Form::Single => {
-                round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
-                    as i32
+                round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
             }
             Form::Double => {
                 // saturating_rounding_doubling_high_mul: only MIN * MIN saturates.
@@ -621,7 +620,16 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let edges = [0, 1, -1, i32::MAX, i32::MIN, i32::MIN + 1, 1 << 30, -(1 << 30)];
+        let edges = [
+            0,
+            1,
+            -1,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+        ];
         for case in 0..crate::quant::test_cases(4_000) {
             let r = next();
             let m = Requant {
@@ -686,7 +694,7 @@ mod tests {
             };
             let q = Requant64::new(m, out);
             let mut accs = [0i32; 40];
-            for k in 0..40 {
+            for (k, slot) in accs.iter_mut().enumerate() {
                 let acc = match edges.get(k) {
                     Some(&e) => e,
                     // Every magnitude, up to the full range.
@@ -697,7 +705,7 @@ mod tests {
                     out.requantize(acc, m),
                     "{m:?} {out:?} {acc}"
                 );
-                accs[k] = acc;
+                *slot = acc;
             }
             let mut y = [0i8; 40];
             q.requantize_into(&accs, &mut y);

@@ -1,23 +1,26 @@
 //! int8 convolution as a matrix product on the dual 16-bit multiply-add
-//! (`SMLAD`): the receptive fields of two output positions are gathered into
-//! columns of `i16` values with the input zero point already subtracted
-//! (padding is 0), then every pair of filters runs over both columns at
-//! once, four accumulators per pass, each weight word unpacked once for two
-//! positions and each column word loaded once for two filters.
+//! (`SMLAD`), tile by tile of output positions: the receptive fields of a
+//! tile's positions are gathered once into columns of `i16` values with the
+//! input zero point already subtracted (padding is 0); then each pair of
+//! filters is widened to `i16` lanes once and runs over every pair of
+//! columns of the tile, four accumulators per pass, each weight word loaded
+//! once for two positions and each column word once for two filters; the
+//! sums of the two filters over the tile are then requantized in one loop
+//! each ([`Requant64::requantize_into`]).
 //!
 //! A 1x1 convolution (pointwise) is a dense layer over the channels at every
-//! position; its columns are gathered without the window arithmetic.
+//! position; two positions' columns are gathered straight into the tile,
+//! one half-word load per channel.
 //!
-//! Column layout: for every block of four taps `k..k + 4` two words per
-//! column, `(v[k], v[k + 2])` and `(v[k + 1], v[k + 3])` as `(low, high)`
-//! lanes, the order `SXTB16` and `SXTB16 ROR #8` unpack a weight word in; the
-//! two columns interleaved block by block (four words a block), so one
-//! pointer walks both. A last, partial block is padded with zero values and
-//! zero weights. Receptive fields are first copied in filter order into an
-//! `i16` staging row (sequential stores, whole kernel rows at a time), then
-//! packed into that layout in one pass. On DSP cores the whole-block loop is one `asm!` block (20
-//! instructions per 16 multiply-accumulates); the tail block and the
-//! emulation run the same steps in Rust.
+//! Layout: for every block of four taps `k..k + 4` two words per column,
+//! `(v[k], v[k + 1])` and `(v[k + 2], v[k + 3])` as `(low, high)` lanes; the
+//! two columns of a pair interleaved block by block (four words a block), so
+//! one pointer walks both; the widened filter pair likewise. A last, partial
+//! block is padded with zero values and zero weights. Windows are first
+//! copied in filter order into an `i16` staging row (whole kernel rows at a
+//! time), then into the tile. On DSP cores the tile loop is one `asm!` block
+//! (26 instructions per 32 multiply-accumulates, two blocks a pass) and the
+//! widening another; the emulation runs the same steps in Rust.
 //!
 //! Generic over [`DualMac`]: the Cortex-M instructions, or their portable
 //! emulation, which lets any host check this exact arithmetic against
@@ -191,7 +194,7 @@ fn lanes(lo: i16, hi: i16) -> u32 {
 fn pack(row: &[[i16; 4]], slot: usize, cols: &mut [u32]) {
     for (c, a) in cols.chunks_exact_mut(4).zip(row) {
         if let Some(d) = c.get_mut(2 * slot..2 * slot + 2) {
-                d[0] = lanes(a[0], a[1]);
+            d[0] = lanes(a[0], a[1]);
             d[1] = lanes(a[2], a[3]);
         }
     }
@@ -215,9 +218,9 @@ fn gather_pointwise_pair<M: DualMac>(
     let offset = lane | (lane << 16);
     let mut rest = x.get(q..).unwrap_or_default();
     let mut half = || {
-        let h = rest.first_chunk::<2>().map_or(0, |&[a, b]| {
-            u32::from(a as u8) | (u32::from(b as u8) << 8)
-        });
+        let h = rest
+            .first_chunk::<2>()
+            .map_or(0, |&[a, b]| u32::from(a as u8) | (u32::from(b as u8) << 8));
         rest = rest.get(plane..).unwrap_or_default();
         h
     };
@@ -232,13 +235,14 @@ fn gather_pointwise_pair<M: DualMac>(
         d[3] = M::sadd16(M::sxtb16_ror8(w23), offset);
     }
     if let Some(d) = blocks.next()
-        && channels % 4 != 0
+        && !channels.is_multiple_of(4)
     {
         let mut v = [[0i16; 4]; 2];
-        for k in 0..channels % 4 {
+        let [p, q] = &mut v;
+        for (p, q) in p.iter_mut().zip(q.iter_mut()).take(channels % 4) {
             let h = half();
-            v[0][k] = i16::from(h as u8 as i8) - i16::from(zp);
-            v[1][k] = i16::from((h >> 8) as u8 as i8) - i16::from(zp);
+            *p = i16::from(h as u8 as i8) - i16::from(zp);
+            *q = i16::from((h >> 8) as u8 as i8) - i16::from(zp);
         }
         d[0] = lanes(v[0][0], v[0][1]);
         d[1] = lanes(v[0][2], v[0][3]);
@@ -296,7 +300,15 @@ fn gather_window(s: &Conv2dShape, x: &[i8], zp: i8, out_w: usize, p: usize, row:
     }
     if kh == 3 && kw == 3 {
         let rows = ky_hi - ky_lo;
-        border3x3(x, zp, origin, [in_w, plane_in], [ky_lo, rows], [kx_lo, run], row);
+        border3x3(
+            x,
+            zp,
+            origin,
+            [in_w, plane_in],
+            [ky_lo, rows],
+            [kx_lo, run],
+            row,
+        );
         return;
     }
     for (c, field) in row.chunks_exact_mut(kh * kw).enumerate() {
@@ -514,7 +526,10 @@ fn portable_tile<M: DualMac>(
     acc1: &mut [i32],
 ) {
     let pairs = cols.chunks_exact(4 * blocks.max(1));
-    for ((c, d0), d1) in pairs.zip(acc0.chunks_exact_mut(2)).zip(acc1.chunks_exact_mut(2)) {
+    for ((c, d0), d1) in pairs
+        .zip(acc0.chunks_exact_mut(2))
+        .zip(acc1.chunks_exact_mut(2))
+    {
         let mut acc = [b0, b0, b1, b1];
         for (w, c) in w.chunks_exact(4).zip(c.chunks_exact(4)).take(blocks) {
             step::<M>(w, c, &mut acc);
