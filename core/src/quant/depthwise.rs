@@ -8,7 +8,10 @@
 //! row is accumulated whole instead: one pass over an input row per tap,
 //! which the compiler vectorizes (with AVX2 when the CPU has it). The sums
 //! are the same exact products added modulo `2^32` in another order, so the
-//! outputs are the reference's bit for bit.
+//! outputs are the reference's bit for bit. On DSP cores 3x3 filters run
+//! over a zero-padded `i16` copy of each input channel: whole output rows
+//! at a time in one `asm!` loop (19 instructions per output), then one
+//! requantization loop per channel.
 
 use super::dot::{self, DotKernel, DualMac};
 use super::fixed::{Requant64, channel_requant};
@@ -241,7 +244,8 @@ fn padded_len(s: &Conv2dShape) -> Option<usize> {
         return None;
     }
     let [h, w] = padded_size(s)?;
-    Some(h * w).filter(|&n| n <= PLANE_MAX)
+    let [_, out_w] = s.out_size().ok()?;
+    Some(h * w).filter(|&n| n <= PLANE_MAX && out_w <= ACC_MAX)
 }
 
 /// The 3x3 path over a padded plane of `len` values; `s` checked.
@@ -259,8 +263,9 @@ fn dw3x3<M: Row3x3>(
     }
 }
 
-/// Outputs of one row accumulated before they are requantized.
-const ROW: usize = 16;
+/// Outputs accumulated at once before they are requantized (whole output
+/// rows; the 3x3 path takes rows up to this wide).
+const ACC_MAX: usize = 256;
 
 /// One output channel's 3x3 filter as `i16` lane pairs.
 struct Taps3x3 {
@@ -272,70 +277,101 @@ struct Taps3x3 {
     last: u32,
 }
 
-/// The multiply-adds of one output row of the 3x3 path: portable by
+/// Where one run of output rows of the 3x3 path reads.
+struct Run {
+    /// Bytes from one plane row to the next.
+    row_bytes: usize,
+    /// Vertical and horizontal stride.
+    stride: [usize; 2],
+    /// Output rows and columns of the run.
+    rows: usize,
+    cols: usize,
+}
+
+/// The multiply-adds of a run of output rows of the 3x3 path: portable by
 /// default, one `asm!` block on DSP cores.
 trait Row3x3: DualMac + Sized {
-    /// Adds to `acc[i]` the window of output `i`: three kernel rows
-    /// `row_bytes` apart in `rows`, starting at byte `at + 2 * i * stride`.
+    /// `acc[r * cols + i] = bias + ` the window of output `(r, i)` of the
+    /// run: three kernel rows `row_bytes` apart in `plane`, starting at byte
+    /// `(r * stride[0]) * row_bytes + 2 * i * stride[1]`.
     #[inline(always)]
-    fn row(rows: &[u8], row_bytes: usize, at: usize, stride: usize, k: &Taps3x3, acc: &mut [i32]) {
-        portable_row::<Self>(rows, row_bytes, at, stride, k, acc);
+    fn run(plane: &[u8], run: &Run, k: &Taps3x3, bias: i32, acc: &mut [i32]) {
+        portable_run::<Self>(plane, run, k, bias, acc);
     }
 }
 
 impl Row3x3 for dot::Portable {}
 
-/// [`Row3x3::row`] in Rust, instruction by instruction through `M`.
+/// [`Row3x3::run`] in Rust, instruction by instruction through `M`.
 #[inline(always)]
-fn portable_row<M: DualMac>(
-    rows: &[u8],
-    row_bytes: usize,
-    mut at: usize,
-    stride: usize,
-    k: &Taps3x3,
-    acc: &mut [i32],
-) {
+fn portable_run<M: DualMac>(plane: &[u8], run: &Run, k: &Taps3x3, bias: i32, acc: &mut [i32]) {
     let lo = |w: u32| i32::from(w as u16 as i16);
     let hi = |w: u32| i32::from((w >> 16) as u16 as i16);
     let thirds = [lo(k.third), hi(k.third), lo(k.last)];
-    for acc in acc.iter_mut() {
-        for (r, (&pair, &w2)) in k.rows.iter().zip(&thirds).enumerate() {
-            if let Some(&[a, b, c, d, e, f]) = rows.get(r * row_bytes + at..r * row_bytes + at + 6)
-            {
-                // SMLAD, then SMLABB / SMLATB (wrapping like both).
-                *acc = M::smlad(pair, u32::from_le_bytes([a, b, c, d]), *acc)
-                    .wrapping_add(w2 * i32::from(i16::from_le_bytes([e, f])));
+    let rb = run.row_bytes;
+    for (oy, acc) in acc
+        .chunks_exact_mut(run.cols.max(1))
+        .take(run.rows)
+        .enumerate()
+    {
+        let mut at = oy * run.stride[0] * rb;
+        for acc in acc.iter_mut() {
+            *acc = bias;
+            for (r, (&pair, &w2)) in k.rows.iter().zip(&thirds).enumerate() {
+                if let Some(&[a, b, c, d, e, f]) = plane.get(r * rb + at..r * rb + at + 6) {
+                    // SMLAD, then SMLABB / SMLATB (wrapping like both).
+                    *acc = M::smlad(pair, u32::from_le_bytes([a, b, c, d]), *acc)
+                        .wrapping_add(w2 * i32::from(i16::from_le_bytes([e, f])));
+                }
             }
+            at += 2 * run.stride[1];
         }
-        at += 2 * stride;
     }
 }
 
 #[cfg(myelin_arm_dsp)]
 impl Row3x3 for dot::arm::Dsp {
     #[inline(always)]
-    fn row(rows: &[u8], row_bytes: usize, at: usize, stride: usize, k: &Taps3x3, acc: &mut [i32]) {
-        let n = acc.len();
-        // The last window's last byte lies in the third row.
-        let fits = n > 0
-            && (1..=2).contains(&stride)
-            && rows.len() >= 3 * row_bytes
-            && at + 2 * stride * (n - 1) + 6 <= row_bytes;
+    fn run(plane: &[u8], run: &Run, k: &Taps3x3, bias: i32, acc: &mut [i32]) {
+        let Run {
+            row_bytes,
+            stride: [sh, sw],
+            rows,
+            cols,
+        } = *run;
+        // The last window's last byte lies in the third row below the run's
+        // last output row.
+        let fits = rows > 0
+            && cols > 0
+            && (1..=2).contains(&sw)
+            && acc.len() >= rows * cols
+            && 2 * sw * (cols - 1) + 6 <= row_bytes
+            && plane.len() >= ((rows - 1) * sh + 3) * row_bytes;
         if !fits {
-            return portable_row::<Self>(rows, row_bytes, at, stride, k, acc);
+            return portable_run::<Self>(plane, run, k, bias, acc);
         }
-        // SAFETY: `fits` bounds every load to `rows` (the windows of the `n`
-        // outputs, 6 bytes from `at + 2 * stride * i` in each of the three
-        // rows, `row_bytes` apart) and every store to `acc` (`n` words);
-        // unaligned `LDR`/`LDRSH` are allowed on Armv7E-M and Armv8-M Main.
-        // Only the declared registers and the flags are written (`SMLAD`
-        // and `SMLABB` may set the sticky Q bit, which no Rust code reads).
+        // From just past a row's last window to the next row's first.
+        let advance = sh * row_bytes - 2 * sw * cols;
+        // SAFETY: `fits` bounds every load to `plane` (the windows of the
+        // `rows x cols` outputs, 6 bytes from `(r * sh) * row_bytes + 2 * sw
+        // * i` in each of three rows `row_bytes` apart) and every store to
+        // `acc` (`rows * cols` words); unaligned `LDR`/`LDRSH` are allowed on
+        // Armv7E-M and Armv8-M Main. The 16 bytes pushed below the stack
+        // pointer are popped before the end. Only the declared registers and
+        // the flags are written (`SMLAD` and `SMLABB` may set the sticky Q
+        // bit, which no Rust code reads).
         unsafe {
-            macro_rules! row_loop {
+            macro_rules! run_loop {
                 ($step:literal) => {
                     core::arch::asm!(
+                        "sub sp, sp, #16",
+                        "str {a}, [sp]",
+                        "str {t}, [sp, #4]",
+                        "str {u}, [sp, #8]",
+                        "str {n}, [sp, #12]",
+                        "ldr {n}, [sp, #4]",
                         "2:",
-                        "ldr {a}, [{pa}]",
+                        "ldr {a}, [sp, #12]",
                         "ldr {t}, [{p}]",
                         "ldrsh {u}, [{p}, #4]",
                         "smlad {a}, {k0}, {t}, {a}",
@@ -354,28 +390,62 @@ impl Row3x3 for dot::arm::Dsp {
                         concat!("add {p}, {p}, #", $step),
                         "subs {n}, {n}, #1",
                         "bne 2b",
-                        p = inout(reg) rows.as_ptr().add(at) => _,
+                        // The next output row, if any.
+                        "ldr {t}, [sp, #8]",
+                        "add {p}, {p}, {t}",
+                        "ldr {n}, [sp, #4]",
+                        "ldr {t}, [sp]",
+                        "subs {t}, {t}, #1",
+                        "str {t}, [sp]",
+                        "bne 2b",
+                        "add sp, sp, #16",
+                        p = inout(reg) plane.as_ptr() => _,
                         pa = inout(reg) acc.as_mut_ptr() => _,
-                        n = inout(reg) n => _,
+                        n = inout(reg) bias => _,
                         rb = in(reg) row_bytes,
                         k0 = in(reg) k.rows[0],
                         k1 = in(reg) k.rows[1],
                         k2 = in(reg) k.rows[2],
                         kt = in(reg) k.third,
                         kl = in(reg) k.last,
-                        a = out(reg) _,
-                        t = out(reg) _,
-                        u = out(reg) _,
-                        options(nostack),
+                        a = inout(reg) rows => _,
+                        t = inout(reg) cols => _,
+                        u = inout(reg) advance => _,
                     )
                 };
             }
-            if stride == 1 {
-                row_loop!("2");
+            // Stack words: rows left, columns, `advance`, the bias.
+            if sw == 1 {
+                run_loop!("2");
             } else {
-                row_loop!("4");
+                run_loop!("4");
             }
         }
+    }
+}
+
+/// `src` minus the zero point `zp` into `dst` as little-endian `i16` bytes
+/// (up to the shorter of the two), four values a step.
+#[inline(always)]
+fn widen_row<M: DualMac>(src: &[i8], zp: i16, dst: &mut [u8]) {
+    let lane = u32::from((-zp) as u16);
+    let offset = lane | (lane << 16);
+    let src = src.get(..dst.len() / 2).unwrap_or(src);
+    let dst = dst.get_mut(..2 * src.len()).unwrap_or_default();
+    let mut d8 = dst.chunks_exact_mut(8);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d8).zip(&mut s4) {
+        let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+        // Lanes (v0, v2) and (v1, v3), then (v0, v1) and (v2, v3).
+        let a = M::sadd16(M::sxtb16(w), offset);
+        let b = M::sadd16(M::sxtb16_ror8(w), offset);
+        let lo = (a & 0xffff) | (b << 16);
+        let hi = (a >> 16) | (b & 0xffff_0000);
+        d[..4].copy_from_slice(&lo.to_le_bytes());
+        d[4..].copy_from_slice(&hi.to_le_bytes());
+    }
+    for (d, &v) in d8.into_remainder().chunks_exact_mut(2).zip(s4.remainder()) {
+        d.copy_from_slice(&(i16::from(v) - zp).to_le_bytes());
     }
 }
 
@@ -407,7 +477,7 @@ fn dw3x3_body<M: Row3x3>(
     plane: &mut [u8],
 ) -> Result<(), Error> {
     let [out_h, out_w] = s.out_size()?;
-    let [ph, pw] = padded_size(s).unwrap_or_default();
+    let [_, pw] = padded_size(s).unwrap_or_default();
     let [in_h, in_w] = s.in_size;
     let [sh, sw] = s.stride;
     let [pt, _, pl, _] = s.padding;
@@ -415,21 +485,18 @@ fn dw3x3_body<M: Row3x3>(
     let plane_out = out_h * out_w;
     let multiplier = s.out_channels / s.in_channels;
     let row_bytes = 2 * pw;
-    let mut acc = [0i32; ROW];
+    let mut acc = [0i32; ACC_MAX];
+    // Whole output rows at a time.
+    let run_rows = (ACC_MAX / out_w.max(1)).max(1);
+    // Input columns inside the plane.
+    let cols = in_w.min(pw.saturating_sub(pl));
     for (c, x) in x.chunks_exact(in_h * in_w).enumerate() {
         // Rows and columns of the input inside the plane (the rest stays 0;
         // a last row or column past the windows is not needed).
-        for (iy, src) in x.chunks_exact(in_w).enumerate() {
-            let Some(r) = (iy + pt).checked_mul(row_bytes).filter(|_| iy + pt < ph) else {
-                break;
-            };
-            let cols = in_w.min(pw.saturating_sub(pl));
-            let dst = plane
-                .get_mut(r + 2 * pl..r + 2 * (pl + cols))
-                .unwrap_or_default();
-            for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
-                d.copy_from_slice(&(i16::from(v) - zp).to_le_bytes());
-            }
+        let below = plane.get_mut(pt * row_bytes..).unwrap_or_default();
+        for (src, dst) in x.chunks_exact(in_w).zip(below.chunks_exact_mut(row_bytes)) {
+            let dst = dst.get_mut(2 * pl..2 * (pl + cols)).unwrap_or_default();
+            widen_row::<M>(src, zp, dst);
         }
         for m in 0..multiplier {
             let o = c * multiplier + m;
@@ -450,20 +517,18 @@ fn dw3x3_body<M: Row3x3>(
             let y = y
                 .get_mut(o * plane_out..(o + 1) * plane_out)
                 .unwrap_or_default();
-            for (oy, y) in y.chunks_exact_mut(out_w).enumerate() {
-                let top = oy * sh * row_bytes;
-                let rows = plane.get(top..top + 3 * row_bytes).unwrap_or_default();
-                // Accumulators of up to `ROW` outputs, then their
-                // requantization: two short loops that keep their values in
-                // registers.
-                for (chunk, y) in y.chunks_mut(ROW).enumerate() {
-                    let acc = &mut acc[..y.len()];
-                    acc.fill(bias);
-                    M::row(rows, row_bytes, 2 * sw * ROW * chunk, sw, &k, acc);
-                    for (y, &acc) in y.iter_mut().zip(&*acc) {
-                        *y = rq.requantize(acc);
-                    }
-                }
+            for (chunk, y) in y.chunks_mut(run_rows * out_w).enumerate() {
+                let rows = y.len() / out_w.max(1);
+                let top = chunk * run_rows * sh * row_bytes;
+                let run = Run {
+                    row_bytes,
+                    stride: [sh, sw],
+                    rows,
+                    cols: out_w,
+                };
+                let acc = &mut acc[..y.len()];
+                M::run(plane.get(top..).unwrap_or_default(), &run, &k, bias, acc);
+                rq.requantize_into(acc, y);
             }
         }
     }

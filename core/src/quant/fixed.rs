@@ -60,7 +60,21 @@ impl Requant {
     pub fn apply_single_rounding(self, x: i32) -> i32 {
         let shift = self.shift.clamp(Self::MIN_SHIFT, Self::MAX_SHIFT);
         let p = i64::from(x) * i64::from(self.multiplier);
-        round_shift(p, (31 - shift) as u32).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+        if shift < 0 {
+            // e = 31 - shift in 32..=62: |p| <= 2^62, so the result fits
+            // without saturating, and floor(n / 2^e) is the high word of n
+            // shifted by e - 32 (nested floors compose).
+            let e = (31 - shift) as u32;
+            let half = if e == 32 {
+                1i64 << 31
+            } else {
+                i64::from(1u32 << (e - 33)) << 32
+            };
+            (((p + half) >> 32) as i32) >> (e - 32)
+        } else {
+            round_shift(p, (31 - shift) as u32).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                as i32
+        }
     }
 }
 
@@ -290,45 +304,81 @@ impl Requantizer {
 }
 
 /// An output stage ([`Requant`] then [`OutputQuant`]) prepared for cores
-/// with a fast 32x32->64 multiply (Cortex-M3 and up): the shift clamped and
-/// the rounding constants worked out once, so
-/// [`requantize`](Self::requantize) is a multiply-accumulate, a few shifts
-/// and the clamp. Equal to `out.requantize(acc, m)` for every `acc`.
+/// with a fast 32x32->64 multiply (Cortex-M3 and up): equal to
+/// `out.requantize(acc, m)` for every `acc`, with its constants worked out
+/// once.
+///
+/// The common case (`0 < M < 1/2`: a positive multiplier, `shift < 0`) folds
+/// TFLite's two roundings into one 64-bit addition: with `p = acc *
+/// multiplier` and `e = -shift`, the high multiply is `x = floor((p + 2^30) /
+/// 2^31)` and the rounding shift `floor((x + 2^(e - 1) - [x < 0]) / 2^e)`;
+/// nested floors of integer quotients compose, so the result is
+/// `floor((p + 2^30 + 2^(30 + e) - [x < 0] * 2^31) / 2^(31 + e))`, and
+/// `[x < 0]` may be read as `[acc < 0]` (where they differ, `x` is 0 and both
+/// give 0). The clamp is one `max(0)` and one `min` around the range's low
+/// end. Other multipliers take the general form.
 #[derive(Debug, Clone, Copy)]
 pub struct Requant64 {
     multiplier: i32,
-    /// `-shift` for `M < 1`, `31 - shift` for `M >= 1`.
+    /// Fast path: `2^30 + 2^(30 + e)`; general path: unused.
+    bias: i64,
+    /// Fast path: `e - 1`; general path: `-shift` (`M < 1`) or `31 - shift`.
     exponent: u32,
-    /// `2^exponent - 1` and half of it (`M < 1`).
+    /// `2^exponent - 1` and half of it (general path, `M < 1`).
     mask: i32,
     half: i32,
-    zero_point: i32,
+    /// `zero_point - min`, `max - min` and `min` of the output range.
+    offset: i32,
+    range: i32,
     min: i32,
-    max: i32,
-    /// `M >= 1`: one rounding of the 64-bit product.
-    single: bool,
+    /// Which form [`requantize`](Self::requantize) takes.
+    form: Form,
+}
+
+/// The arithmetic a [`Requant64`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `0 < multiplier`, `shift < 0`: one rounding of the 64-bit product.
+    Folded,
+    /// `M >= 1`: one rounding of the 64-bit product (`single`).
+    Single,
+    /// Any other multiplier: the high multiply then the rounding shift.
+    Double,
 }
 
 impl Requant64 {
     /// Prepares `out.requantize(_, m)`.
     pub fn new(m: Requant, out: OutputQuant) -> Self {
         let shift = m.shift.clamp(Requant::MIN_SHIFT, Requant::MAX_SHIFT);
-        let single = shift > 0;
-        let exponent = if single {
-            (31 - shift) as u32
+        let form = if shift > 0 {
+            Form::Single
+        } else if shift < 0 && m.multiplier > 0 {
+            Form::Folded
         } else {
-            shift.unsigned_abs()
+            Form::Double
+        };
+        let exponent = match form {
+            Form::Single => (31 - shift) as u32,
+            Form::Folded => shift.unsigned_abs() - 1,
+            Form::Double => shift.unsigned_abs(),
         };
         let mask = ((1i64 << exponent) - 1) as i32;
+        let (zero_point, min, max) = (
+            i32::from(out.zero_point),
+            i32::from(out.min),
+            i32::from(out.max),
+        );
         Self {
             multiplier: m.multiplier,
+            bias: (1i64 << 30) + (1i64 << (30 + shift.unsigned_abs())),
             exponent,
             mask,
             half: mask >> 1,
-            zero_point: i32::from(out.zero_point),
-            min: i32::from(out.min),
-            max: i32::from(out.max),
-            single,
+            offset: zero_point - min,
+            // An empty range (max < min) gives max: min + 0 with min := max.
+            range: (max - min).max(0),
+            min: min.min(max),
+            form,
         }
     }
 
@@ -336,21 +386,74 @@ impl Requant64 {
     #[inline(always)]
     pub fn requantize(&self, acc: i32) -> i8 {
         let p = i64::from(acc) * i64::from(self.multiplier);
-        let v = if self.single {
-            round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-        } else {
-            // saturating_rounding_doubling_high_mul: only MIN * MIN saturates.
-            let x = if p == 1 << 62 {
-                i32::MAX
-            } else {
-                ((p + (1 << 30)) >> 31) as i32
-            };
-            // rounding_divide_by_pot with its constants prepared.
-            let threshold = self.half + (x >> 31 & 1);
-            (x >> self.exponent) + i32::from((x & self.mask) > threshold)
+        let v = match self.form {
+            Form::Folded => return self.folded(acc),
+            Form::Single => {
+                round_shift(p, self.exponent).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+            }
+            Form::Double => {
+                // saturating_rounding_doubling_high_mul: only MIN * MIN saturates.
+                let x = if p == 1 << 62 {
+                    i32::MAX
+                } else {
+                    ((p + (1 << 30)) >> 31) as i32
+                };
+                // rounding_divide_by_pot with its constants prepared.
+                let threshold = self.half + (x >> 31 & 1);
+                (x >> self.exponent) + i32::from((x & self.mask) > threshold)
+            }
         };
-        let v = v.saturating_add(self.zero_point);
-        v.max(self.min).min(self.max) as i8
+        self.clamp(v)
+    }
+
+    /// `y[i] = out.requantize(acc[i], m)` over the shorter of the two, the
+    /// form chosen once (not inlined: the loop gets the registers to
+    /// itself).
+    #[inline(never)]
+    pub fn requantize_into(&self, acc: &[i32], y: &mut [i8]) {
+        match self.form {
+            // The full int8 range (no activation, or a ReLU from -128): the
+            // clamp is one saturation.
+            Form::Folded if self.range == 255 => {
+                let zero_point = self.offset + self.min;
+                for (y, &a) in y.iter_mut().zip(acc) {
+                    *y = (self.folded_unclamped(a) + zero_point).clamp(-128, 127) as i8;
+                }
+            }
+            Form::Folded => {
+                for (y, &a) in y.iter_mut().zip(acc) {
+                    *y = self.folded(a);
+                }
+            }
+            _ => {
+                for (y, &a) in y.iter_mut().zip(acc) {
+                    *y = self.requantize(a);
+                }
+            }
+        }
+    }
+
+    /// The folded form before the output range: `|result| <= 2^30`.
+    #[inline(always)]
+    fn folded_unclamped(&self, acc: i32) -> i32 {
+        let p = i64::from(acc) * i64::from(self.multiplier);
+        // 2^31 where acc < 0: the `[x < 0]` term.
+        let negative = i64::from(acc as u32 & 0x8000_0000);
+        let n = p + self.bias - negative;
+        ((n >> 32) as i32) >> self.exponent
+    }
+
+    /// [`requantize`](Self::requantize) in the folded form.
+    #[inline(always)]
+    fn folded(&self, acc: i32) -> i8 {
+        self.clamp(self.folded_unclamped(acc))
+    }
+
+    /// clamp(v + zero_point, min, max) as min + clamp(v + offset, 0, range).
+    #[inline(always)]
+    fn clamp(&self, v: i32) -> i8 {
+        let t = v.saturating_add(self.offset).max(0).min(self.range);
+        (t + self.min) as i8
     }
 }
 
@@ -509,6 +612,46 @@ mod tests {
     }
 
     #[test]
+    fn single_rounding_equals_the_64_bit_definition() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let edges = [
+            0,
+            1,
+            -1,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+        ];
+        for case in 0..crate::quant::test_cases(4_000) {
+            let r = next();
+            let m = Requant {
+                multiplier: match case % 4 {
+                    0 => i32::MIN,
+                    1 => i32::MAX,
+                    _ => r as i32,
+                },
+                shift: (r >> 32) as i32 % 40,
+            };
+            let shift = m.shift.clamp(Requant::MIN_SHIFT, Requant::MAX_SHIFT);
+            for k in 0..24 {
+                let x = edges.get(k).copied().unwrap_or((next() as i32) >> (k % 32));
+                let p = i64::from(x) * i64::from(m.multiplier);
+                let want = round_shift(p, (31 - shift) as u32)
+                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+                assert_eq!(i64::from(m.apply_single_rounding(x)), want, "{m:?} {x}");
+            }
+        }
+    }
+
+    #[test]
     fn requant64_equals_requantize() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -550,7 +693,8 @@ mod tests {
                 },
             };
             let q = Requant64::new(m, out);
-            for k in 0..40 {
+            let mut accs = [0i32; 40];
+            for (k, slot) in accs.iter_mut().enumerate() {
                 let acc = match edges.get(k) {
                     Some(&e) => e,
                     // Every magnitude, up to the full range.
@@ -561,6 +705,12 @@ mod tests {
                     out.requantize(acc, m),
                     "{m:?} {out:?} {acc}"
                 );
+                *slot = acc;
+            }
+            let mut y = [0i8; 40];
+            q.requantize_into(&accs, &mut y);
+            for (&a, &y) in accs.iter().zip(&y) {
+                assert_eq!(y, out.requantize(a, m), "{m:?} {out:?} {a}");
             }
         }
     }

@@ -840,13 +840,52 @@ pub struct AddQ {
 pub fn add(p: &AddQ, a: &[i8], b: &[i8], y: &mut [i8]) -> Result<(), Error> {
     expect_len(b.len(), Some(a.len()))?;
     expect_len(y.len(), Some(a.len()))?;
+    if a.len() >= ADD_TABLES_FROM {
+        add_by_tables(p, a, b, y);
+    } else {
+        add_direct(p, a, b, y);
+    }
+    Ok(())
+}
+
+/// Tensors at least this long take [`add_by_tables`] (its tables cost
+/// about as much as this many elements done directly).
+const ADD_TABLES_FROM: usize = 512;
+
+/// [`add`] element by element, as defined.
+pub(crate) fn add_direct(p: &AddQ, a: &[i8], b: &[i8], y: &mut [i8]) {
     let (za, zb) = (i32::from(p.a_zero_point), i32::from(p.b_zero_point));
     for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
         let a = p.a_requant.apply((i32::from(a) - za) << ADD_LEFT_SHIFT);
         let b = p.b_requant.apply((i32::from(b) - zb) << ADD_LEFT_SHIFT);
         *y = p.output.requantize(a.saturating_add(b), p.output_requant);
     }
-    Ok(())
+}
+
+/// [`add_direct`] with each input's rescaling looked up: an int8 input has
+/// 256 codes, so both rescalings are tabulated once (2 KiB on the stack);
+/// on cores with a fast 64-bit multiply the output stage is a
+/// [`Requant64`](super::fixed::Requant64). The same sums and the same
+/// output stage, so the same bits.
+pub(crate) fn add_by_tables(p: &AddQ, a: &[i8], b: &[i8], y: &mut [i8]) {
+    let table = |zero_point: i8, m: Requant| -> [i32; 256] {
+        let z = i32::from(zero_point);
+        core::array::from_fn(|i| m.apply((i32::from(i as u8 as i8) - z) << ADD_LEFT_SHIFT))
+    };
+    let ta = table(p.a_zero_point, p.a_requant);
+    let tb = table(p.b_zero_point, p.b_requant);
+    let sum = |a: i8, b: i8| ta[usize::from(a as u8)].saturating_add(tb[usize::from(b as u8)]);
+    #[cfg(myelin_arm_dsp)]
+    {
+        let out = super::fixed::Requant64::new(p.output_requant, p.output);
+        for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+            *y = out.requantize(sum(a, b));
+        }
+    }
+    #[cfg(not(myelin_arm_dsp))]
+    for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+        *y = p.output.requantize(sum(a, b), p.output_requant);
+    }
 }
 
 /// `bias - offset * sum(row)`, wrapping: the bias that moves a constant
@@ -1008,6 +1047,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn add_tables_equal_the_direct_sums() {
+        let mut state = 0x1234_5678u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let codes: [i8; 600] = core::array::from_fn(|_| next() as i8);
+        let others: [i8; 600] = core::array::from_fn(|i| match i % 7 {
+            0 => i8::MIN,
+            1 => i8::MAX,
+            _ => next() as i8,
+        });
+        let mut varied = 0;
+        for case in 0..40 {
+            let rq = |r: u32| Requant {
+                multiplier: match case % 4 {
+                    0 => i32::MAX,
+                    1 => 1 << 30,
+                    _ => (r as i32) & i32::MAX | 1 << 30,
+                },
+                shift: (r >> 24) as i32 % 8 - if case % 5 == 0 { 0 } else { 6 },
+            };
+            let p = AddQ {
+                a_zero_point: next() as i8,
+                a_requant: rq(next()),
+                b_zero_point: if case % 3 == 0 { i8::MIN } else { next() as i8 },
+                b_requant: rq(next()),
+                output_requant: Requant {
+                    multiplier: (next() as i32) & i32::MAX | 1 << 30,
+                    shift: -((next() % 24) as i32),
+                },
+                output: if case % 2 == 0 {
+                    OutputQuant::relu(next() as i8)
+                } else {
+                    OutputQuant::linear(next() as i8)
+                },
+            };
+            let (mut direct, mut tables) = ([0i8; 600], [0i8; 600]);
+            add_direct(&p, &codes, &others, &mut direct);
+            add_by_tables(&p, &codes, &others, &mut tables);
+            assert_eq!(direct, tables, "{p:?}");
+            let mut y = [0i8; 600];
+            add(&p, &codes, &others, &mut y).unwrap();
+            assert_eq!(y, direct);
+            let mut seen = [false; 256];
+            for &v in &direct {
+                seen[usize::from(v as u8)] = true;
+            }
+            varied += usize::from(seen.iter().filter(|&&s| s).count() > 16);
+        }
+        assert!(varied >= 10, "only {varied} cases with varied outputs");
     }
 
     #[test]
