@@ -172,6 +172,7 @@ pub fn baseline() -> ! {
         stack_bytes: stack,
         arena_bytes: 0,
         arena_lower_bound: 0,
+        arena_in_place_bound: 0,
     }
     .log();
     t.record(ran.is_ok(), "measured call ran");
