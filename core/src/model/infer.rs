@@ -1,9 +1,9 @@
 //! Inference straight from a parsed model file, with caller-owned scratch.
 
+use super::slots::{slots_len, value_slot};
 use super::{
     Activation, DType, LayerKind, LayerView, MAX_INPUTS, Model, TensorView, graph, shape_len,
 };
-use super::slots::{slots_len, value_slot};
 use crate::Error;
 use crate::kernels;
 

@@ -58,11 +58,7 @@ pub fn int8_scratch_len(model: &Model<'_>) -> Int8ScratchLen {
     let chain = model.layers().all(|l| l.is_chained());
     Int8ScratchLen {
         // A graph keeps the input and every node's output.
-        act: if chain {
-            2 * act
-        } else {
-            slots_len(model)
-        } + hidden,
+        act: if chain { 2 * act } else { slots_len(model) } + hidden,
         cell: hidden,
     }
 }
@@ -250,10 +246,7 @@ impl Model<'_> {
 }
 
 /// `buf` split before, at and after the bytes `at`.
-fn around<'b>(
-    buf: &'b mut [i8],
-    at: &Range<usize>,
-) -> (&'b [i8], &'b mut [i8], &'b [i8]) {
+fn around<'b>(buf: &'b mut [i8], at: &Range<usize>) -> (&'b [i8], &'b mut [i8], &'b [i8]) {
     let (lo, rest) = buf.split_at_mut(at.start);
     let (y, hi) = rest.split_at_mut(at.len());
     (lo, y, hi)

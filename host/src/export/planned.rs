@@ -10,7 +10,9 @@
 
 use anyhow::{Result, bail};
 use myelin_core::model::graph::{self, p as gp};
-use myelin_core::model::{Activation, DType, LayerKind, Model, arena_in_place_bound, arena_lower_bound, shape_len};
+use myelin_core::model::{
+    Activation, DType, LayerKind, Model, arena_in_place_bound, arena_lower_bound, shape_len,
+};
 use myelin_core::quant::int8::{self, AddQ, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
 use myelin_core::quant::softmax::{self, SoftmaxQ};
 use myelin_core::quant::{OutputQuant, Requant, depthwise};
