@@ -28,13 +28,15 @@ const fn unfolded_rows(g: &ConvGeom) -> usize {
 /// Forward scratch per sample of a chunk: the unfolded input and the
 /// channel-major output.
 pub(super) const fn forward_per_sample(g: &ConvGeom) -> usize {
-    (unfolded_rows(g) + g.out_ch) * g.win.out_plane()
+    let u = Unfolded::new(g);
+    (u.rows + u.oc) * u.p
 }
 
 /// Backward scratch per sample of a chunk: the unfolded input, its
 /// gradient and the channel-major output gradient.
 pub(super) const fn backward_per_sample(g: &ConvGeom) -> usize {
-    (2 * unfolded_rows(g) + g.out_ch) * g.win.out_plane()
+    let u = Unfolded::new(g);
+    (2 * u.rows + u.oc) * u.p
 }
 
 /// Samples per chunk whose backward scratch stays within about 1 MiB (at
@@ -48,10 +50,52 @@ pub const fn conv_cache_samples(g: &ConvGeom) -> usize {
     }
 }
 
-/// Samples of the next chunk: as many as `scratch` floats hold at `per`
-/// floats each, at least 1, at most `left`.
-fn chunk(scratch: usize, per: usize, left: usize) -> usize {
-    (scratch / per.max(1)).clamp(1, left.max(1))
+/// The gemm shape of a full convolution shared by forward and backward:
+/// plane and sample sizes, unfolded rows, and the per-group blocks.
+#[derive(Clone, Copy)]
+struct Unfolded {
+    /// Output plane: `out_h * out_w`.
+    p: usize,
+    /// Rows of the unfolded matrix ([`unfolded_rows`]).
+    rows: usize,
+    /// Output channels.
+    oc: usize,
+    /// Floats of one sample's input and output.
+    in_len: usize,
+    out_len: usize,
+    /// Output channels and unfolded rows of one group.
+    og: usize,
+    kg: usize,
+}
+
+impl Unfolded {
+    const fn new(g: &ConvGeom) -> Self {
+        Unfolded {
+            p: g.win.out_plane(),
+            rows: unfolded_rows(g),
+            oc: g.out_ch,
+            in_len: g.in_len(),
+            out_len: g.out_len(),
+            og: g.out_ch / g.groups,
+            kg: g.group_in() * g.win.k_len(),
+        }
+    }
+
+    /// The chunks `(s0, m, ld)` of `n` samples: each `m` as many as
+    /// `scratch` floats hold at `per` floats each (at least 1), starting at
+    /// sample `s0`, with unfolded rows of `ld = m * p` floats.
+    fn chunks(
+        &self,
+        n: usize,
+        scratch: usize,
+        per: usize,
+    ) -> impl Iterator<Item = (usize, usize, usize)> {
+        let (most, p) = ((scratch / per.max(1)).max(1), self.p);
+        (0..n).step_by(most).map(move |s0| {
+            let m = most.min(n - s0);
+            (s0, m, m * p)
+        })
+    }
 }
 
 /// `y = conv(x, w) + b` for `n` samples, in chunks of as many samples as
@@ -65,14 +109,17 @@ pub(super) fn forward_unfolded(
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let p = g.win.out_plane();
-    let (rows, oc) = (unfolded_rows(g), g.out_ch);
-    let (in_len, out_len) = (g.in_len(), g.out_len());
-    let (og, kg) = (oc / g.groups, g.group_in() * g.win.k_len());
-    let mut s0 = 0;
-    while s0 < n {
-        let m = chunk(scratch.len(), forward_per_sample(g), n - s0);
-        let ld = m * p;
+    let u = Unfolded::new(g);
+    let Unfolded {
+        p,
+        rows,
+        oc,
+        in_len,
+        out_len,
+        og,
+        kg,
+    } = u;
+    for (s0, m, ld) in u.chunks(n, scratch.len(), forward_per_sample(g)) {
         let (cols, rest) = scratch.split_at_mut(rows * ld);
         let yb = &mut rest[..oc * ld];
         for j in 0..m {
@@ -100,7 +147,6 @@ pub(super) fn forward_unfolded(
                 }
             }
         }
-        s0 += m;
     }
 }
 
@@ -119,14 +165,17 @@ pub(super) fn backward_unfolded(
     db: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let p = g.win.out_plane();
-    let (rows, oc) = (unfolded_rows(g), g.out_ch);
-    let (in_len, out_len) = (g.in_len(), g.out_len());
-    let (og, kg) = (oc / g.groups, g.group_in() * g.win.k_len());
-    let mut s0 = 0;
-    while s0 < n {
-        let m = chunk(scratch.len(), backward_per_sample(g), n - s0);
-        let ld = m * p;
+    let u = Unfolded::new(g);
+    let Unfolded {
+        p,
+        rows,
+        oc,
+        in_len,
+        out_len,
+        og,
+        kg,
+    } = u;
+    for (s0, m, ld) in u.chunks(n, scratch.len(), backward_per_sample(g)) {
         let (cols, rest) = scratch.split_at_mut(rows * ld);
         let (dcols, rest) = rest.split_at_mut(rows * ld);
         let dyb = &mut rest[..oc * ld];
@@ -172,6 +221,5 @@ pub(super) fn backward_unfolded(
                 fold(g, &mut dcols[j * p..], ld, &mut dx[s * in_len..][..in_len]);
             }
         }
-        s0 += m;
     }
 }

@@ -1,5 +1,6 @@
 //! Inference straight from a parsed model file, with caller-owned scratch.
 
+use super::slots::{slots_len, value_slot};
 use super::{
     Activation, DType, LayerKind, LayerView, MAX_INPUTS, Model, TensorView, graph, shape_len,
 };
@@ -56,22 +57,6 @@ fn sizes(model: &Model<'_>) -> (usize, usize) {
 
 fn is_chain(model: &Model<'_>) -> bool {
     model.layers().all(|l| l.is_chained())
-}
-
-/// Floats of the model input and of every node's output.
-fn slots_len(model: &Model<'_>) -> usize {
-    model.layers().fold(model.input_len(), |n, l| {
-        n.saturating_add(shape_len(l.out_shape))
-    })
-}
-
-/// Start of value `r` (0 the input, `k` node `k - 1`'s output) in the slots.
-fn slot_start(model: &Model<'_>, r: usize) -> usize {
-    model
-        .layers()
-        .take(r.saturating_sub(1))
-        .fold(model.input_len(), |n, l| n + shape_len(l.out_shape))
-        * usize::from(r > 0)
 }
 
 /// Applies `act` to `y` in place; `tmp` holds at least `y.len()` floats.
@@ -307,15 +292,7 @@ impl Model<'_> {
             let (done, rest) = slots.split_at_mut(start);
             let mut xs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
             for (x, &r) in xs.iter_mut().zip(l.inputs()) {
-                let s = slot_start(self, r);
-                let len = if r == 0 {
-                    self.input_len()
-                } else {
-                    self.layer(r - 1)
-                        .map(|p| shape_len(p.out_shape))
-                        .unwrap_or(0)
-                };
-                *x = &done[s..s + len];
+                *x = &done[value_slot(self, r)];
             }
             node(&l, &xs[..l.inputs().len()], &mut rest[..out], tmp, extra)?;
             last = start..start + out;

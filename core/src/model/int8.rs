@@ -3,6 +3,7 @@
 
 use super::graph::{self, p as gp};
 use super::in_place;
+use super::slots::{slots_len, value_slot};
 use super::{Activation, Arithmetic, LayerKind, LayerView, Model, TensorView, shape_len};
 use crate::Error;
 use crate::quant::int8::{self, Conv2dShape, ConvQ, DenseQ, Pool2dShape};
@@ -10,6 +11,23 @@ use crate::quant::lstm::{LstmQ, lstm_sequence};
 use crate::quant::softmax::{self, SoftmaxQ};
 use crate::quant::{OutputQuant, Requant};
 use crate::quant::{depthwise, lut};
+use core::ops::Range;
+
+/// A value the memory plan gives no place, or a place outside the arena.
+const UNPLANNED: Error = Error::Unsupported {
+    what: "memory plan without an offset for a value",
+};
+
+/// Elements of value `r` (0 the input, `k` node `k - 1`'s output) in the
+/// activation scratch: at its planned offset in a file with a memory plan,
+/// else in its graph slot ([`value_slot`]).
+fn value_bytes(model: &Model<'_>, r: usize) -> Result<Range<usize>, Error> {
+    if model.planned_arena().is_none() {
+        return Ok(value_slot(model, r));
+    }
+    let at = model.value_offset(r).ok_or(UNPLANNED)?;
+    Ok(at..at + model.value_len(r).ok_or(UNPLANNED)?)
+}
 
 /// Scratch [`Model::infer_int8`] needs: `i8` activations and `i16` LSTM cell
 /// states.
@@ -40,11 +58,7 @@ pub fn int8_scratch_len(model: &Model<'_>) -> Int8ScratchLen {
     let chain = model.layers().all(|l| l.is_chained());
     Int8ScratchLen {
         // A graph keeps the input and every node's output.
-        act: if chain {
-            2 * act
-        } else {
-            graph_slots_len(model)
-        } + hidden,
+        act: if chain { 2 * act } else { slots_len(model) } + hidden,
         cell: hidden,
     }
 }
@@ -157,8 +171,7 @@ impl Model<'_> {
         act: &'s mut [i8],
         cell: &mut [i16],
     ) -> Result<&'s [i8], Error> {
-        let slots = graph_slots_len(self);
-        let (slots_buf, extra) = act.split_at_mut(slots);
+        let (slots_buf, extra) = act.split_at_mut(slots_len(self));
         slots_buf[..input.len()].copy_from_slice(input);
         let mut start = input.len();
         let mut last = 0..0;
@@ -166,9 +179,10 @@ impl Model<'_> {
             let out = shape_len(l.out_shape);
             let (done, rest) = slots_buf.split_at_mut(start);
             let value = |r: usize| -> Result<&[i8], Error> {
-                let (s, len) = value_slot(self, r);
-                done.get(s..s + len).ok_or(Error::ShapeMismatch {
-                    expected: s + len,
+                let s = value_bytes(self, r)?;
+                let expected = s.end;
+                done.get(s).ok_or(Error::ShapeMismatch {
+                    expected,
                     found: done.len(),
                 })
             };
@@ -190,16 +204,10 @@ impl Model<'_> {
         act: &'s mut [i8],
         cell: &mut [i16],
     ) -> Result<&'s [i8], Error> {
-        const UNPLANNED: Error = Error::Unsupported {
-            what: "memory plan without an offset for a value",
-        };
         let arena = self.planned_arena().ok_or(UNPLANNED)?;
         let (buf, extra) = act.split_at_mut(arena);
         // Checked at parse: every value lies inside the arena.
-        let slot = |v: usize| -> Result<core::ops::Range<usize>, Error> {
-            let at = self.value_offset(v).ok_or(UNPLANNED)?;
-            Ok(at..at + self.value_len(v).ok_or(UNPLANNED)?)
-        };
+        let slot = |v: usize| value_bytes(self, v);
         buf.get_mut(slot(0)?)
             .ok_or(UNPLANNED)?
             .copy_from_slice(input);
@@ -238,10 +246,7 @@ impl Model<'_> {
 }
 
 /// `buf` split before, at and after the bytes `at`.
-fn around<'b>(
-    buf: &'b mut [i8],
-    at: &core::ops::Range<usize>,
-) -> (&'b [i8], &'b mut [i8], &'b [i8]) {
+fn around<'b>(buf: &'b mut [i8], at: &Range<usize>) -> (&'b [i8], &'b mut [i8], &'b [i8]) {
     let (lo, rest) = buf.split_at_mut(at.start);
     let (y, hi) = rest.split_at_mut(at.len());
     (lo, y, hi)
@@ -252,12 +257,9 @@ fn around<'b>(
 fn outside<'b>(
     lo: &'b [i8],
     hi: &'b [i8],
-    at: &core::ops::Range<usize>,
-    s: core::ops::Range<usize>,
+    at: &Range<usize>,
+    s: Range<usize>,
 ) -> Result<&'b [i8], Error> {
-    const UNPLANNED: Error = Error::Unsupported {
-        what: "memory plan without an offset for a value",
-    };
     if s.end <= at.start {
         lo.get(s).ok_or(UNPLANNED)
     } else if s.start >= at.end {
@@ -313,29 +315,6 @@ fn node<'v>(
             what: "this int8 node reads more inputs than its kind takes",
         }),
     }
-}
-
-/// `i8` elements of the model input and every node's output.
-fn graph_slots_len(model: &Model<'_>) -> usize {
-    model.layers().fold(model.input_len(), |n, l| {
-        n.saturating_add(shape_len(l.out_shape))
-    })
-}
-
-/// Start and length of value `r` (0 the input, `k` node `k - 1`) in the slots.
-fn value_slot(model: &Model<'_>, r: usize) -> (usize, usize) {
-    if r == 0 {
-        return (0, model.input_len());
-    }
-    let start = model
-        .layers()
-        .take(r - 1)
-        .fold(model.input_len(), |n, l| n + shape_len(l.out_shape));
-    let len = model
-        .layer(r - 1)
-        .map(|l| shape_len(l.out_shape))
-        .unwrap_or(0);
-    (start, len)
 }
 
 /// The quantization of an add's second input, value `b`.

@@ -21,6 +21,7 @@ mod in_place;
 mod infer;
 mod int8;
 pub mod plan;
+mod slots;
 
 pub use arena::arena_len;
 pub use crc::{Crc32, crc32};

@@ -472,6 +472,16 @@ pub(crate) fn channel_requant(requant: &[Requant], channel: usize) -> Requant {
 mod tests {
     use super::*;
 
+    /// An xorshift64 stream from `state`.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// The nudge-and-truncating-division form [`round_shift`] replaces.
     fn round_by_division(p: i64, e: u32) -> i64 {
         let nudge = if p >= 0 {
@@ -529,13 +539,7 @@ mod tests {
 
     #[test]
     fn high_mul_32_equals_64_bit_form() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let edges = [
             0,
             1,
@@ -613,13 +617,7 @@ mod tests {
 
     #[test]
     fn single_rounding_equals_the_64_bit_definition() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let edges = [
             0,
             1,
@@ -651,61 +649,68 @@ mod tests {
         }
     }
 
+    /// Accumulators at the edges of the range, checked in every case.
+    const EDGE_ACCS: [i32; 9] = [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        i32::MAX,
+        i32::MIN,
+        i32::MIN + 1,
+        i32::MAX - 1,
+    ];
+
+    /// Requantization `case` from the random `r`: a multiplier of every
+    /// class (at least 2^30, any, 0, `i32::MIN`, `i32::MAX`), a shift in
+    /// `-39..40`, and a ReLU, linear or arbitrarily clamped output stage.
+    fn requant_case(case: usize, r: u64) -> (Requant, OutputQuant) {
+        let m = Requant {
+            multiplier: match case % 5 {
+                0 => (r as i32) & i32::MAX | 1 << 30,
+                1 => r as i32,
+                2 => 0,
+                3 => i32::MIN,
+                _ => i32::MAX,
+            },
+            shift: (r >> 32) as i32 % 40,
+        };
+        let out = match case % 3 {
+            0 => OutputQuant::relu((r >> 40) as i8),
+            1 => OutputQuant::linear((r >> 48) as i8),
+            _ => OutputQuant {
+                zero_point: (r >> 40) as i8,
+                min: (r >> 48) as i8,
+                max: (r >> 56) as i8,
+            },
+        };
+        (m, out)
+    }
+
+    /// An accumulator of any magnitude up to the full range, from `r`.
+    fn random_acc(r: u64) -> i32 {
+        (r as i32) >> (r >> 59)
+    }
+
     #[test]
     fn requant64_equals_requantize() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let edges = [
-            0,
-            1,
-            -1,
-            2,
-            -2,
-            i32::MAX,
-            i32::MIN,
-            i32::MIN + 1,
-            i32::MAX - 1,
-        ];
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for case in 0..crate::quant::test_cases(3_000) {
-            let r = next();
-            let m = Requant {
-                multiplier: match case % 5 {
-                    0 => (r as i32) & i32::MAX | 1 << 30,
-                    1 => r as i32,
-                    2 => 0,
-                    3 => i32::MIN,
-                    _ => i32::MAX,
-                },
-                shift: (r >> 32) as i32 % 40,
-            };
-            let out = match case % 3 {
-                0 => OutputQuant::relu((r >> 40) as i8),
-                1 => OutputQuant::linear((r >> 48) as i8),
-                _ => OutputQuant {
-                    zero_point: (r >> 40) as i8,
-                    min: (r >> 48) as i8,
-                    max: (r >> 56) as i8,
-                },
-            };
+            let (m, out) = requant_case(case, next());
             let q = Requant64::new(m, out);
-            let mut accs = [0i32; 40];
-            for (k, slot) in accs.iter_mut().enumerate() {
-                let acc = match edges.get(k) {
-                    Some(&e) => e,
-                    // Every magnitude, up to the full range.
-                    None => (next() as i32) >> (k % 32),
-                };
+            let accs: [i32; 40] = core::array::from_fn(|k| {
+                EDGE_ACCS
+                    .get(k)
+                    .copied()
+                    .unwrap_or_else(|| random_acc(next()))
+            });
+            for &acc in &accs {
                 assert_eq!(
                     q.requantize(acc),
                     out.requantize(acc, m),
                     "{m:?} {out:?} {acc}"
                 );
-                *slot = acc;
             }
             let mut y = [0i8; 40];
             q.requantize_into(&accs, &mut y);
@@ -717,64 +722,14 @@ mod tests {
 
     #[test]
     fn requantizer_equals_requantize() {
-        let mut state = 0x0123_4567_89ab_cdefu64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let accs = [
-            0,
-            1,
-            -1,
-            2,
-            -2,
-            i32::MAX,
-            i32::MIN,
-            i32::MIN + 1,
-            i32::MAX - 1,
-        ];
+        let mut next = xorshift(0x0123_4567_89ab_cdef);
         for case in 0..crate::quant::test_cases(3_000) {
-            let r = next();
-            let m = Requant {
-                multiplier: match case % 4 {
-                    0 => (r as i32) & i32::MAX | 1 << 30,
-                    1 => r as i32,
-                    2 => 0,
-                    _ => i32::MAX,
-                },
-                shift: (r >> 32) as i32 % 40,
-            };
-            let out = match case % 3 {
-                0 => OutputQuant::relu((r >> 40) as i8),
-                1 => OutputQuant::linear((r >> 48) as i8),
-                _ => OutputQuant {
-                    zero_point: (r >> 40) as i8,
-                    min: (r >> 48) as i8,
-                    max: (r >> 56) as i8,
-                },
-            };
+            let (m, out) = requant_case(case, next());
             let q = Requantizer::new(m, out);
-            for &acc in &accs {
-                assert_eq!(
-                    q.requantize(acc),
-                    out.requantize(acc, m),
-                    "{m:?} {out:?} {acc}"
-                );
-            }
-            // Around the floor, and random accumulators of every magnitude.
-            for d in -3..=3 {
-                let acc = q.floor.saturating_add(d);
-                assert_eq!(
-                    q.requantize(acc),
-                    out.requantize(acc, m),
-                    "{m:?} {out:?} {acc}"
-                );
-            }
-            for _ in 0..crate::quant::test_cases(200) {
-                let r = next();
-                let acc = (r as i32) >> (r >> 59);
+            // The edges, around the floor, and random accumulators.
+            let floor = (-3..=3).map(|d| q.floor.saturating_add(d));
+            let random = (0..crate::quant::test_cases(200)).map(|_| random_acc(next()));
+            for acc in EDGE_ACCS.into_iter().chain(floor).chain(random) {
                 assert_eq!(
                     q.requantize(acc),
                     out.requantize(acc, m),
