@@ -110,38 +110,34 @@ pub(super) fn forward_unfolded(
     scratch: &mut [f32],
 ) {
     let u = Unfolded::new(g);
-    let Unfolded {
-        p,
-        rows,
-        oc,
-        in_len,
-        out_len,
-        og,
-        kg,
-    } = u;
     for (s0, m, ld) in u.chunks(n, scratch.len(), forward_per_sample(g)) {
-        let (cols, rest) = scratch.split_at_mut(rows * ld);
-        let yb = &mut rest[..oc * ld];
+        let (cols, rest) = scratch.split_at_mut(u.rows * ld);
+        let yb = &mut rest[..u.oc * ld];
         for j in 0..m {
-            unfold(g, &x[(s0 + j) * in_len..][..in_len], &mut cols[j * p..], ld);
+            unfold(
+                g,
+                &x[(s0 + j) * u.in_len..][..u.in_len],
+                &mut cols[j * u.p..],
+                ld,
+            );
         }
         for grp in 0..g.groups {
             super::gemm(
                 false,
                 false,
-                og,
+                u.og,
                 ld,
-                kg,
-                &w[grp * og * kg..][..og * kg],
-                &cols[grp * kg * ld..][..kg * ld],
+                u.kg,
+                &w[grp * u.og * u.kg..][..u.og * u.kg],
+                &cols[grp * u.kg * ld..][..u.kg * ld],
                 0.0,
-                &mut yb[grp * og * ld..][..og * ld],
+                &mut yb[grp * u.og * ld..][..u.og * ld],
             );
         }
         for j in 0..m {
-            let ys = &mut y[(s0 + j) * out_len..][..out_len];
-            for ((yc, &bv), c) in ys.chunks_exact_mut(p).zip(b).zip(0..oc) {
-                let src = &yb[c * ld + j * p..][..p];
+            let ys = &mut y[(s0 + j) * u.out_len..][..u.out_len];
+            for ((yc, &bv), c) in ys.chunks_exact_mut(u.p).zip(b).zip(0..u.oc) {
+                let src = &yb[c * ld + j * u.p..][..u.p];
                 for (d, &v) in yc.iter_mut().zip(src) {
                     *d = v + bv;
                 }
@@ -166,59 +162,55 @@ pub(super) fn backward_unfolded(
     scratch: &mut [f32],
 ) {
     let u = Unfolded::new(g);
-    let Unfolded {
-        p,
-        rows,
-        oc,
-        in_len,
-        out_len,
-        og,
-        kg,
-    } = u;
     for (s0, m, ld) in u.chunks(n, scratch.len(), backward_per_sample(g)) {
-        let (cols, rest) = scratch.split_at_mut(rows * ld);
-        let (dcols, rest) = rest.split_at_mut(rows * ld);
-        let dyb = &mut rest[..oc * ld];
+        let (cols, rest) = scratch.split_at_mut(u.rows * ld);
+        let (dcols, rest) = rest.split_at_mut(u.rows * ld);
+        let dyb = &mut rest[..u.oc * ld];
         for j in 0..m {
             let s = s0 + j;
-            unfold(g, &x[s * in_len..][..in_len], &mut cols[j * p..], ld);
-            let dys = &dy[s * out_len..][..out_len];
-            for ((dyc, d), c) in dys.chunks_exact(p).zip(db.iter_mut()).zip(0..oc) {
+            unfold(g, &x[s * u.in_len..][..u.in_len], &mut cols[j * u.p..], ld);
+            let dys = &dy[s * u.out_len..][..u.out_len];
+            for ((dyc, d), c) in dys.chunks_exact(u.p).zip(db.iter_mut()).zip(0..u.oc) {
                 *d += dyc.iter().sum::<f32>();
-                dyb[c * ld + j * p..][..p].copy_from_slice(dyc);
+                dyb[c * ld + j * u.p..][..u.p].copy_from_slice(dyc);
             }
         }
         for grp in 0..g.groups {
-            let dyg = &dyb[grp * og * ld..][..og * ld];
+            let dyg = &dyb[grp * u.og * ld..][..u.og * ld];
             super::gemm(
                 false,
                 true,
-                og,
-                kg,
+                u.og,
+                u.kg,
                 ld,
                 dyg,
-                &cols[grp * kg * ld..][..kg * ld],
+                &cols[grp * u.kg * ld..][..u.kg * ld],
                 1.0,
-                &mut dw[grp * og * kg..][..og * kg],
+                &mut dw[grp * u.og * u.kg..][..u.og * u.kg],
             );
             if dx.is_some() {
                 super::gemm(
                     true,
                     false,
-                    kg,
+                    u.kg,
                     ld,
-                    og,
-                    &w[grp * og * kg..][..og * kg],
+                    u.og,
+                    &w[grp * u.og * u.kg..][..u.og * u.kg],
                     dyg,
                     0.0,
-                    &mut dcols[grp * kg * ld..][..kg * ld],
+                    &mut dcols[grp * u.kg * ld..][..u.kg * ld],
                 );
             }
         }
         if let Some(dx) = dx.as_deref_mut() {
             for j in 0..m {
                 let s = s0 + j;
-                fold(g, &mut dcols[j * p..], ld, &mut dx[s * in_len..][..in_len]);
+                fold(
+                    g,
+                    &mut dcols[j * u.p..],
+                    ld,
+                    &mut dx[s * u.in_len..][..u.in_len],
+                );
             }
         }
     }
