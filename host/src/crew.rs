@@ -7,7 +7,7 @@
 //! Between steps every buffer is at home: weights in the network, shard
 //! gradients in the workspaces, moments in the [`OptState`]. For the update
 //! a step moves (without copying) each trained tensor's weights, first
-//! shard's gradient and moments into that tensor's [`Slot`], which one
+//! shard's gradient and moments into that tensor's `Slot`, which one
 //! thread owns; the owner works through the tensor in `t` fixed ranges (the
 //! same ranges whatever thread owns it), so a run's results depend only on
 //! the seed and the thread count.
