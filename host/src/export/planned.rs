@@ -119,6 +119,15 @@ pub(super) fn steps<'a>(model: &Model<'a>) -> Result<Vec<Step<'a>>> {
         let Some(at) = model.value_offset(v) else {
             bail!("{}: no offset in the memory plan", where_());
         };
+        if l.kind != LayerKind::Reshape
+            && myelin_core::model::plan::overwritten_input(model, v).is_some()
+        {
+            bail!(
+                "{}: the memory plan writes it over its input (a `--plan smallest` file); \
+                 the typed form needs the free plan (`myelin import` without `--plan smallest`)",
+                where_()
+            );
+        }
         let mut dst = if v == last {
             Loc::Output
         } else {

@@ -848,4 +848,17 @@ mod planned {
             .to_string();
         assert!(e.contains("memory plan"), "{e}");
     }
+
+    #[test]
+    fn the_typed_graph_form_refuses_in_place_plans() {
+        let (buf, at) = committed("mlperf-kws-small");
+        let m = Model::parse(&buf[at..]).unwrap();
+        let e = rust_source_planned(&m, "kws", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("layer 2 (") && e.contains("over its input"),
+            "{e}"
+        );
+    }
 }
