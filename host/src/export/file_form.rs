@@ -75,13 +75,7 @@ pub fn rust_source_file(
     wl(w, "use myelin_core::Error;");
     wl(w, "use myelin_core::model::Model;");
     wl(w, "");
-    wl(
-        w,
-        &format!("/// Input elements ({}).", shape(model.input_shape())),
-    );
-    wl(w, &format!("pub const INPUT: usize = {in_len};"));
-    wl(w, "/// Output elements.");
-    wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
+    emit_io_len(w, model);
     wl(w, "/// Multiply-accumulates per inference.");
     wl(w, &format!("pub const MACS: usize = {macs};"));
     wl(
@@ -228,4 +222,16 @@ fn byte_literal(bytes: &[u8]) -> String {
     }
     s.push_str("\n]");
     s
+}
+
+/// The `INPUT` and `OUTPUT` element counts of `model`'s generated module.
+pub(super) fn emit_io_len(w: &mut String, model: &Model<'_>) {
+    let (in_len, out_len) = (model.input_len(), model.output_len());
+    wl(
+        w,
+        &format!("/// Input elements ({}).", shape(model.input_shape())),
+    );
+    wl(w, &format!("pub const INPUT: usize = {in_len};"));
+    wl(w, "/// Output elements.");
+    wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
 }

@@ -326,21 +326,7 @@ pub fn rust_source_int8(
     wl(w, "    }");
     wl(w, "}");
     wl(w, "");
-    wl(w, "impl Network {");
-    wl(
-        w,
-        "    /// Runs one sample of input codes: `y` receives the output codes (their argmax is the class).",
-    );
-    wl(w, "    ///");
-    wl(w, "    /// # Errors");
-    wl(
-        w,
-        "    /// None in practice: the kernels check their slices, and the types fix every shape.",
-    );
-    wl(
-        w,
-        "    pub fn infer(&self, x: &[i8; INPUT], y: &mut [i8; OUTPUT], scratch: &mut Scratch) -> Result<(), Error> {",
-    );
+    emit_infer_head(w);
     if packs {
         wl(w, "        let Scratch(a, b, xs) = scratch;");
     } else {
@@ -727,4 +713,24 @@ pub(super) fn emit_weights(w: &mut String, field: &str, p: &Plan<'_>) -> Result<
     wl(w, &format!("        output: {},", output_quant(p.output)));
     wl(w, "    },");
     Ok(())
+}
+
+/// `impl Network {` and the doc and signature of the int8 `infer` (the
+/// typed chain and the typed graph form share them).
+pub(super) fn emit_infer_head(w: &mut String) {
+    wl(w, "impl Network {");
+    wl(
+        w,
+        "    /// Runs one sample of input codes: `y` receives the output codes (their argmax is the class).",
+    );
+    wl(w, "    ///");
+    wl(w, "    /// # Errors");
+    wl(
+        w,
+        "    /// None in practice: the kernels check their slices, and the types fix every shape.",
+    );
+    wl(
+        w,
+        "    pub fn infer(&self, x: &[i8; INPUT], y: &mut [i8; OUTPUT], scratch: &mut Scratch) -> Result<(), Error> {",
+    );
 }

@@ -482,13 +482,7 @@ pub fn rust_source_planned(
         wl(w, "use myelin_core::quant::softmax::{self, SoftmaxQ};");
     }
     wl(w, "");
-    wl(
-        w,
-        &format!("/// Input elements ({}).", shape(model.input_shape())),
-    );
-    wl(w, &format!("pub const INPUT: usize = {in_len};"));
-    wl(w, "/// Output elements.");
-    wl(w, &format!("pub const OUTPUT: usize = {out_len};"));
+    super::file_form::emit_io_len(w, model);
     wl(
         w,
         "/// `i8` elements of the activation arena (the file's memory plan).",
@@ -653,21 +647,7 @@ fn read_expr(loc: Loc, len: usize, out: Loc) -> String {
 }
 
 fn emit_infer(w: &mut String, steps: &[Step<'_>]) {
-    wl(w, "impl Network {");
-    wl(
-        w,
-        "    /// Runs one sample of input codes: `y` receives the output codes (their argmax is the class).",
-    );
-    wl(w, "    ///");
-    wl(w, "    /// # Errors");
-    wl(
-        w,
-        "    /// None in practice: the kernels check their slices, and the types fix every shape.",
-    );
-    wl(
-        w,
-        "    pub fn infer(&self, x: &[i8; INPUT], y: &mut [i8; OUTPUT], scratch: &mut Scratch) -> Result<(), Error> {",
-    );
+    super::int8::emit_infer_head(w);
     wl(w, "        let a = &mut scratch.0;");
     for st in steps {
         let l = &st.plan.layer;
