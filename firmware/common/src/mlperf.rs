@@ -9,6 +9,55 @@
 //! Only boards that enable a model's feature (flash permitting) compile the
 //! programs that use it.
 
+/// Runs `infer` (input codes into output codes) on every golden input, logs how many gave exactly the
+/// golden output codes (and how many codes differ where not), records the
+/// checks and ends the program.
+#[cfg(any(
+    feature = "mlperf-ad01",
+    feature = "mlperf-kws",
+    feature = "mlperf-kws-small",
+    feature = "mlperf-resnet",
+    feature = "mlperf-ad01-typed",
+    feature = "mlperf-kws-typed",
+    feature = "mlperf-resnet-typed"
+))]
+pub fn check_goldens<const I: usize, const O: usize>(
+    mut t: crate::Checks,
+    model: &str,
+    inputs: &[[i8; I]],
+    outputs: &[[i8; O]],
+    mut infer: impl FnMut(&[i8; I], &mut [i8; O]) -> Result<(), myelin_core::Error>,
+) -> ! {
+    let (mut same, mut out) = (0, [0i8; O]);
+    for (i, (x, want)) in inputs.iter().zip(outputs).enumerate() {
+        match infer(x, &mut out) {
+            Ok(()) if &out == want => same += 1,
+            Ok(()) => {
+                let differ = out.iter().zip(want).filter(|(a, b)| a != b).count();
+                defmt::error!(
+                    "sample {}: {} of {} output codes differ",
+                    i,
+                    differ,
+                    want.len()
+                );
+            }
+            Err(e) => defmt::error!("sample {}: {}", i, e),
+        }
+    }
+    defmt::info!(
+        "{=str} int8: output codes bit-exact on {}/{} golden inputs",
+        model,
+        same,
+        inputs.len()
+    );
+    t.record(!inputs.is_empty(), "samples ran");
+    t.record(
+        same == inputs.len(),
+        "every output code == TFLite's, bit for bit",
+    );
+    t.finish()
+}
+
 /// A program running one MLPerf Tiny model module on its golden samples.
 #[cfg(any(
     feature = "mlperf-ad01",
@@ -59,26 +108,11 @@ macro_rules! mlperf_program {
                 model.planned_arena().is_some_and(|a| a <= m::SCRATCH_ACT),
                 "the file's memory plan fixes the arena (within the scratch)",
             );
-            let mut same = 0;
-            for (i, (x, want)) in samples::INPUTS.iter().zip(&samples::OUTPUTS).enumerate() {
-                match model.infer_int8(x, &mut scratch.0, &mut scratch.1) {
-                    Ok(out) if out == want => same += 1,
-                    Ok(out) => {
-                        let differ = out.iter().zip(want).filter(|(a, b)| a != b).count();
-                        defmt::error!("sample {}: {} of {} output codes differ", i, differ, want.len());
-                    }
-                    Err(e) => defmt::error!("sample {}: {}", i, e),
-                }
-            }
-            defmt::info!(
-                "{=str} int8: output codes bit-exact on {}/{} golden inputs",
-                $model,
-                same,
-                samples::COUNT
-            );
-            t.record(samples::COUNT > 0, "samples ran");
-            t.record(same == samples::COUNT, "every output code == TFLite's, bit for bit");
-            t.finish()
+            $crate::mlperf::check_goldens(t, $model, &samples::INPUTS, &samples::OUTPUTS, |x, y| {
+                model
+                    .infer_int8(x, &mut scratch.0, &mut scratch.1)
+                    .map(|out| y.copy_from_slice(out))
+            })
         }
     };
 }
@@ -147,26 +181,9 @@ macro_rules! mlperf_typed_program {
             }
             .log();
             t.record(ran.is_ok(), "measured inference ran");
-            let mut same = 0;
-            for (i, (x, want)) in samples::INPUTS.iter().zip(&samples::OUTPUTS).enumerate() {
-                match NETWORK.infer(x, &mut y, &mut scratch) {
-                    Ok(()) if &y == want => same += 1,
-                    Ok(()) => {
-                        let differ = y.iter().zip(want).filter(|(a, b)| a != b).count();
-                        defmt::error!("sample {}: {} of {} output codes differ", i, differ, want.len());
-                    }
-                    Err(e) => defmt::error!("sample {}: {}", i, e),
-                }
-            }
-            defmt::info!(
-                "{=str} int8: output codes bit-exact on {}/{} golden inputs",
-                $model,
-                same,
-                samples::COUNT
-            );
-            t.record(samples::COUNT > 0, "samples ran");
-            t.record(same == samples::COUNT, "every output code == TFLite's, bit for bit");
-            t.finish()
+            $crate::mlperf::check_goldens(t, $model, &samples::INPUTS, &samples::OUTPUTS, |x, y| {
+                NETWORK.infer(x, y, &mut scratch)
+            })
         }
     };
 }
